@@ -1,0 +1,58 @@
+"""The ``kb`` command line: one module per command group, user errors as one-line messages."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from ..errors import KBError
+from . import chat, indexing, info
+
+EPILOG = """\
+examples:
+  kb index ~/docs --kb policies          index a folder (recursive; re-runs skip unchanged files)
+  kb ask "年假有几天？" --kb policies      answer with cited sources, streamed
+  kb ask "..." --json                     one JSON object: answer, citations, sources, prompt_tokens
+  kb chat --kb policies                   multi-turn chat ('clear' resets, 'stop' or Ctrl-D leaves)
+  kb search "报销流程" --kb policies        retrieval only, no model
+  kb list                                 knowledge bases; kb list --kb NAME: its documents
+
+settings come from KB_* environment variables or a TOML file ($KB_CONFIG, default
+~/.config/kb-assistant/config.toml), e.g. KB_DATA_DIR, KB_EMBEDDER, KB_MODEL_PATH, KB_TOP_K.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kb",
+        description="Ask questions over your own documents, offline, with answers that cite file and page.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data-dir", help="where knowledge bases and models live (KB_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (indexing, chat, info):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kb`` console script; returns the exit code (0 ok, 1 error, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KBError as exc:
+        if os.environ.get("KB_RAISE"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Finding the files to index under the paths a user gives, and hashing their content."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file to index, or one passed over with the reason."""
+
+    path: Path
+    skipped: str = ""
+
+
+def collect_files(paths: Iterable[str | Path], suffixes: Iterable[str]) -> list[Candidate]:
+    """Files named directly are always candidates (an unsupported one fails later with a reason);
+    folders are walked recursively, skipping hidden entries and reporting unsupported files as skipped."""
+    allowed = {s.lower() for s in suffixes}
+    found: dict[Path, Candidate] = {}
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path)
+                if any(part.startswith(".") for part in rel.parts) or not child.is_file():
+                    continue
+                reason = "" if child.suffix.lower() in allowed else f"unsupported type {child.suffix or '(none)'}"
+                found.setdefault(child.resolve(), Candidate(child.resolve(), reason))
+        else:
+            found.setdefault(path.resolve(), Candidate(path.resolve()))
+    return list(found.values())
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash, read in blocks so large files never sit in memory whole."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def chunk_id(source: str, content_hash: str, index: int) -> int:
+    """A stable 63-bit id for chunk ``index`` of one version of one file."""
+    key = f"{source}\0{content_hash}\0{index}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") & ((1 << 63) - 1)

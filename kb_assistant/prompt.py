@@ -1,0 +1,139 @@
+"""Prompt assembly within the model's context window, counted with the model's own tokenizer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from .errors import KBError
+from .generators.base import ChatMessage, Generator
+from .types import Source
+
+# For models that follow citation instructions (ChatGLM3, GLM-4, Qwen 7B+ ...).
+SYSTEM_PROMPT_CITE = (
+    "You are a careful knowledge-base assistant. Answer the question using only the numbered sources "
+    "the user gives. After every sentence that uses a source, cite it by its number in square brackets, "
+    "e.g. [1] or [2][3]. If the sources do not contain the answer, say that the knowledge base does not "
+    "contain it. Answer in the language of the question, briefly.\n"
+    "你是严谨的知识库助手：只根据给出的编号资料回答，每句话后用方括号标注所依据资料的编号，如[1]；"
+    "资料中没有答案时，直接说明知识库中没有相关内容。用提问的语言简洁回答。"
+)
+# For small models: asked to cite, the bundled 0.5B model answers with bare markers ("[1] [2]")
+# instead of the answer, so it is asked only to answer and sentences are attributed afterwards.
+SYSTEM_PROMPT_PLAIN = (
+    "You are a helpful assistant. Answer questions using only the given documents, briefly, in the "
+    "language of the question. If the documents do not contain the answer, say so."
+)
+SYSTEM_PROMPT = SYSTEM_PROMPT_CITE
+
+# A source cut short ends after one of these (Chinese and Western sentence ends, or a line break).
+_SENTENCE_END = re.compile(r"[。！？；!?;…](?:[」』”’）)]*)|\.(?=\s)|\n")
+MIN_TRIMMED_CHARS = 20
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    """The messages sent to the model and what went into them."""
+
+    messages: tuple[ChatMessage, ...]
+    sources: tuple[Source, ...]
+    prompt_tokens: int
+    max_new_tokens: int
+    context_window: int
+    dropped_history: int = 0
+
+
+def format_source(number: int, source: Source) -> str:
+    return f"[{number}] {source.label}\n{source.text.strip()}"
+
+
+def _user_message(question: str, sources: Sequence[Source]) -> str:
+    if not sources:
+        return f"Question / 问题: {question}"
+    blocks = "\n\n".join(format_source(i, s) for i, s in enumerate(sources, 1))
+    return f"Sources / 资料:\n\n{blocks}\n\nQuestion / 问题: {question}"
+
+
+def _messages(
+    system: str, history: Sequence[ChatMessage], question: str, sources: Sequence[Source]
+) -> list[ChatMessage]:
+    return [ChatMessage("system", system), *history, ChatMessage("user", _user_message(question, sources))]
+
+
+def _sentence_cuts(text: str) -> list[int]:
+    return [m.end() for m in _SENTENCE_END.finditer(text) if m.end() < len(text)]
+
+
+def build_prompt(
+    generator: Generator,
+    question: str,
+    sources: Sequence[Source],
+    *,
+    history: Sequence[ChatMessage] = (),
+    max_new_tokens: int = 512,
+    context_window: int | None = None,
+    system: str = SYSTEM_PROMPT,
+) -> BuiltPrompt:
+    """Pack sources in rank order into the room the window leaves after the answer reserve.
+
+    Oldest history turns go first when room is short; the last source that does not fit whole is
+    cut at a sentence boundary; the rendered prompt is never longer than
+    ``context_window - max_new_tokens`` tokens by the generator's own count.
+    """
+    window = min(context_window or generator.context_window, generator.context_window)
+    budget = window - max_new_tokens
+    if budget <= 0:
+        raise KBError(
+            f"the answer reserve ({max_new_tokens} tokens) fills the whole {window}-token window: "
+            "lower max_new_tokens or raise the context window"
+        )
+
+    def count(hist: Sequence[ChatMessage], srcs: Sequence[Source]) -> int:
+        return generator.count_prompt(_messages(system, hist, question, srcs))
+
+    history = list(history)
+    dropped = 0
+    while count(history, []) > budget and history:
+        # Drop whole turns (user + assistant) from the oldest end.
+        cut = 2 if len(history) >= 2 and history[0].role == "user" else 1
+        history, dropped = history[cut:], dropped + cut
+    if count(history, []) > budget:
+        raise KBError(
+            f"the question alone is longer than the {budget} tokens left for the prompt: shorten it "
+            "or raise the context window"
+        )
+
+    packed: list[Source] = []
+    for source in sources:
+        if count(history, [*packed, source]) <= budget:
+            packed.append(source)
+            continue
+        trimmed = _trim_to_fit(source, lambda s: count(history, [*packed, s]) <= budget)
+        if trimmed is not None:
+            packed.append(trimmed)
+        break
+
+    messages = tuple(_messages(system, history, question, packed))
+    tokens = generator.count_prompt(messages)
+    assert tokens <= budget, "prompt builder exceeded its budget"  # guarded above; a bug if hit
+    return BuiltPrompt(messages, tuple(packed), tokens, max_new_tokens, window, dropped)
+
+
+def _trim_to_fit(source: Source, fits) -> Source | None:  # type: ignore[no-untyped-def]
+    """The longest sentence-aligned prefix of ``source`` that ``fits``, or None."""
+    cuts = [c for c in _sentence_cuts(source.text) if c >= MIN_TRIMMED_CHARS]
+    lo, hi, best = 0, len(cuts) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = _prefix(source, cuts[mid])
+        if fits(candidate):
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+def _prefix(source: Source, n: int) -> Source:
+    text = source.text[:n].rstrip()
+    return replace(source, text=text, end=source.start + len(text))

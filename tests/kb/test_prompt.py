@@ -1,0 +1,102 @@
+"""The prompt builder: rank order, trimming at sentence ends, history dropping, and never over budget."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kb_assistant.errors import KBError
+from kb_assistant.generators.base import ChatMessage
+from kb_assistant.generators.echo import EchoGenerator
+from kb_assistant.prompt import build_prompt
+from kb_assistant.types import Source
+
+
+def make_source(i: int, text: str, page: int | None = None) -> Source:
+    return Source(id=i, text=text, source=f"/docs/doc{i}.txt", start=0, end=len(text), score=1 - i / 100, page=page)
+
+
+CN = "北京是中华人民共和国的首都。它有三千年的建城史！上海是最大的城市？深圳在南方；"
+
+
+def test_sources_are_numbered_in_rank_order() -> None:
+    gen = EchoGenerator(context_window=4000)
+    sources = [make_source(i, f"passage {i}. " * 5) for i in range(3)]
+    built = build_prompt(gen, "q?", sources, max_new_tokens=100)
+    user = built.messages[-1].content
+    assert user.index("[1] doc0.txt") < user.index("[2] doc1.txt") < user.index("[3] doc2.txt")
+    assert built.sources == tuple(sources)
+    assert built.prompt_tokens == gen.count_prompt(built.messages)
+
+
+def test_page_appears_in_label() -> None:
+    built = build_prompt(EchoGenerator(context_window=4000), "q", [make_source(0, "x" * 30, page=4)],
+                         max_new_tokens=10)
+    assert "[1] doc0.txt, p. 4" in built.messages[-1].content
+
+
+def test_last_source_trimmed_at_sentence_boundary() -> None:
+    gen = EchoGenerator(context_window=0)
+    base = gen.count_prompt(build_prompt(EchoGenerator(context_window=10**6), "问题", [],
+                                         max_new_tokens=1).messages)
+    long = CN * 10
+    gen.context_window = base + 100 + 60  # room for part of one source after the answer reserve
+    built = build_prompt(gen, "问题", [make_source(0, long), make_source(1, long)], max_new_tokens=100)
+    assert len(built.sources) == 1
+    trimmed = built.sources[0]
+    assert 0 < len(trimmed.text) < len(long)
+    assert trimmed.text[-1] in "。！？；"
+    assert long.startswith(trimmed.text) and trimmed.end == len(trimmed.text)
+    assert built.prompt_tokens <= gen.context_window - 100
+
+
+def test_oldest_history_dropped_first() -> None:
+    history = [ChatMessage("user", "old question " * 20), ChatMessage("assistant", "old answer " * 20),
+               ChatMessage("user", "recent q"), ChatMessage("assistant", "recent a")]
+    recent_only = build_prompt(EchoGenerator(context_window=10**6), "now?", [], history=history[2:],
+                               max_new_tokens=1).prompt_tokens
+    gen = EchoGenerator(context_window=recent_only + 100 + 10)
+    built = build_prompt(gen, "now?", [], history=history, max_new_tokens=100)
+    kept = [m.content for m in built.messages]
+    assert "recent q" in kept and not any("old question" in c for c in kept)
+    assert built.dropped_history == 2
+
+
+def test_impossible_budgets_are_clear_errors() -> None:
+    with pytest.raises(KBError, match="answer reserve"):
+        build_prompt(EchoGenerator(context_window=100), "q", [], max_new_tokens=100)
+    with pytest.raises(KBError, match="question alone"):
+        build_prompt(EchoGenerator(context_window=600), "长" * 500, [], max_new_tokens=100)
+
+
+def test_user_override_cannot_exceed_model_window() -> None:
+    gen = EchoGenerator(context_window=1000)
+    built = build_prompt(gen, "q", [make_source(0, "word. " * 500)], max_new_tokens=50, context_window=50_000)
+    assert built.context_window == 1000 and built.prompt_tokens <= 950
+
+
+text_st = st.text(alphabet=st.sampled_from(list("abc 中文。！？；.\n北京上海12")), max_size=600)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    texts=st.lists(text_st, max_size=8),
+    question=st.text(max_size=80),
+    history=st.lists(st.text(max_size=200), max_size=6),
+    window=st.integers(min_value=200, max_value=3000),
+    reserve=st.integers(min_value=1, max_value=400),
+)
+def test_budget_property(texts, question, history, window, reserve) -> None:  # type: ignore[no-untyped-def]
+    gen = EchoGenerator(context_window=window)
+    hist = [ChatMessage("user" if i % 2 == 0 else "assistant", h) for i, h in enumerate(history)]
+    sources = [make_source(i, t) for i, t in enumerate(texts)]
+    try:
+        built = build_prompt(gen, question, sources, history=hist, max_new_tokens=reserve)
+    except KBError:
+        return  # the question plus the answer reserve cannot fit: refused, not overflowed
+    assert built.prompt_tokens == gen.count_prompt(built.messages)
+    assert built.prompt_tokens + reserve <= window
+    # packed sources keep rank order and are prefixes of the originals
+    for packed, original in zip(built.sources, sources):
+        assert packed.id == original.id and original.text.startswith(packed.text)
