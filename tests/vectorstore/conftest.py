@@ -1,0 +1,40 @@
+"""Fixtures for vector-store contract tests: real backends on real files in tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vectorstore import VectorStore, open_store
+
+DIM = 16
+
+StoreFactory = Callable[..., VectorStore]
+
+
+def unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    """``n`` random float32 vectors normalised to length 1 (so self inner product is 1)."""
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+# Add a backend here (e.g. "milvus-lite") to run every contract test against it too.
+BACKEND_NAMES = ["faiss"]
+
+
+@pytest.fixture(params=BACKEND_NAMES)
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """``factory(name="kb", *, dim=DIM, **kw)`` opens (or reopens) the store named ``name``."""
+    opened: list[VectorStore] = []
+
+    def factory(name: str = "kb", *, dim: int | None = DIM, **kw: object) -> VectorStore:
+        store = open_store(tmp_path / name, backend=request.param, dim=dim, **kw)
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()

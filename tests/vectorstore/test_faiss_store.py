@@ -1,0 +1,288 @@
+"""FAISS backend specifics: the index cache, the writer lock, readers in other processes, crashes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vectorstore import (
+    FaissStore,
+    Record,
+    StoreLockedError,
+    StoreNotFoundError,
+    VectorStoreError,
+    open_store,
+)
+from vectorstore.faiss_index import index_ids
+from vectorstore.migrations import MIGRATIONS
+
+from .conftest import DIM, unit_vectors
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fill(store: FaissStore, n: int, *, start: int = 0, seed: int = 0, source: str = "a.md") -> np.ndarray:
+    vecs = unit_vectors(n, seed=seed)
+    store.add([Record(start + i, vecs[i], {"source": source}) for i in range(n)])
+    return vecs
+
+
+def python(code: str) -> list[str]:
+    """argv for a child interpreter that can import the repo's packages."""
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def assert_consistent(directory: Path) -> int:
+    """Index and SQLite agree after reopening; returns the record count."""
+    with sqlite3.connect(directory / "store.sqlite") as db:
+        sql_ids = sorted(r[0] for r in db.execute("SELECT id FROM records"))
+    store = FaissStore.open(directory, dim=DIM)
+    try:
+        assert store.count() == len(sql_ids) == store.index_ntotal
+        assert sorted(index_ids(store._index).tolist()) == sql_ids
+        hits = store.search(unit_vectors(1, seed=123)[0], 50)
+        assert {h.id for h in hits} <= set(sql_ids)
+        assert len(hits) == min(50, len(sql_ids))
+    finally:
+        store.close()
+    return len(sql_ids)
+
+
+def test_files_schema_and_lazy_import(tmp_path: Path) -> None:
+    code = f"""
+        import sys, vectorstore
+        assert "faiss" not in sys.modules, "faiss must be imported lazily"
+        vectorstore.open_store({str(tmp_path / "kb")!r}, dim=4).close()
+    """
+    subprocess.run(python(code), check=True, env=child_env())
+    db = sqlite3.connect(tmp_path / "kb" / "store.sqlite")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    plan = " ".join(
+        str(r)
+        for r in db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM records WHERE json_extract(payload, '$.source') = 'x'"
+        )
+    )
+    assert "records_source" in plan
+    db.close()
+    assert {p.name for p in (tmp_path / "kb").iterdir()} >= {"store.sqlite", "index.faiss", "index.json"}
+
+
+def test_open_missing_without_create(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFoundError):
+        FaissStore.open(tmp_path / "nope", dim=DIM, create=False)
+    with pytest.raises(VectorStoreError, match="backend"):
+        open_store(tmp_path / "x", backend="nope")
+    with pytest.raises(ValueError, match="index_kind"):
+        FaissStore.open(tmp_path / "x", dim=DIM, index_kind="hnsw-someday")
+
+
+def test_delete_shrinks_the_faiss_index(tmp_path: Path) -> None:
+    store = FaissStore.open(tmp_path, dim=DIM)
+    fill(store, 10)
+    store.delete_where({"source": "a.md"})
+    assert store.index_ntotal == 0 and index_ids(store._index).size == 0
+    store.close()
+
+
+@pytest.mark.parametrize("damage", ["delete", "corrupt", "sidecar_generation", "sidecar_garbage", "swap"])
+def test_stale_or_broken_cache_is_rebuilt(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    kb = tmp_path / "kb"
+    store = FaissStore.open(kb, dim=DIM)
+    vecs = fill(store, 30)
+    old_index = (kb / "index.faiss").read_bytes()
+    store.delete([0, 1, 2])
+    store.close()
+    index, sidecar = kb / "index.faiss", kb / "index.json"
+    if damage == "delete":
+        index.unlink()
+    elif damage == "corrupt":
+        index.write_bytes(index.read_bytes()[:50] + b"garbage")
+    elif damage == "sidecar_generation":
+        info = json.loads(sidecar.read_text())
+        sidecar.write_text(json.dumps({**info, "generation": info["generation"] - 1}))
+    elif damage == "sidecar_garbage":
+        sidecar.write_text("{not json")
+    else:  # an older index under the current sidecar: the checksum catches it
+        index.write_bytes(old_index)
+    with caplog.at_level(logging.INFO, logger="vectorstore"):
+        store = FaissStore.open(kb, dim=DIM)
+    assert "rebuilding" in caplog.text
+    assert store.count() == store.index_ntotal == 27
+    assert store.search(vecs[5], 1)[0].id == 5
+    assert 0 not in {h.id for h in store.search(vecs[0], 30)}
+    store.close()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vectorstore"):
+        FaissStore.open(kb, dim=DIM).close()  # the rebuilt cache was saved
+    assert "rebuilding" not in caplog.text
+
+
+def test_crash_between_commit_and_index_save(tmp_path: Path) -> None:
+    """Simulate the worst moment: SQLite committed, the index file never written."""
+    store = FaissStore.open(tmp_path, dim=DIM)
+    fill(store, 5)
+    stale = ((tmp_path / "index.faiss").read_bytes(), (tmp_path / "index.json").read_bytes())
+    fill(store, 5, start=5, seed=1)
+    store.close()
+    (tmp_path / "index.faiss").write_bytes(stale[0])
+    (tmp_path / "index.json").write_bytes(stale[1])
+    assert assert_consistent(tmp_path) == 10
+
+
+def test_second_writer_is_refused_but_reader_reads(tmp_path: Path) -> None:
+    writer = FaissStore.open(tmp_path, dim=DIM)
+    vecs = fill(writer, 5)
+    other = FaissStore.open(tmp_path, dim=DIM, timeout=0)
+    with writer.batch():
+        fill(writer, 3, start=10, seed=1)
+        with pytest.raises(StoreLockedError, match=rf"another process \(pid {os.getpid()}\)"):
+            other.add([Record(99, vecs[0], {})])
+        with pytest.raises(StoreLockedError):
+            other.set_meta(x="y")
+        assert other.search(vecs[0], 1)[0].id == 0  # readers never wait
+        assert other.count() == 5  # and see only committed state
+    assert other.count() == 8 and other.index_ntotal == 8  # refresh picks up the commit
+    other.add([Record(99, vecs[0], {})])  # lock free again
+    assert writer.search(vecs[0], 2)[1].id in {0, 99}
+    writer.close()
+    other.close()
+
+
+def test_lock_held_by_another_process(tmp_path: Path) -> None:
+    FaissStore.open(tmp_path, dim=DIM).close()
+    code = f"""
+        import sys, time, numpy as np
+        from vectorstore import FaissStore, Record
+        store = FaissStore.open({str(tmp_path)!r})
+        with store.batch():
+            store.add([Record(1, np.ones({DIM}, np.float32) / 4, {{"source": "child"}})])
+            print("locked", flush=True)
+            time.sleep(30)
+    """
+    child = subprocess.Popen(python(code), stdout=subprocess.PIPE, text=True, env=child_env())
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+        store = FaissStore.open(tmp_path, timeout=0)
+        with pytest.raises(StoreLockedError, match=rf"pid {child.pid}\)"):
+            store.add([Record(2, unit_vectors(1)[0], {})])
+        start = time.monotonic()
+        with pytest.raises(StoreLockedError, match="waited 0.2 s"):
+            store.flush(timeout=0.2)
+        assert time.monotonic() - start >= 0.2
+        assert store.count() == 0  # child's batch is not committed
+        child.kill()  # SIGKILL releases the flock and abandons the transaction
+        child.wait()
+        store.add([Record(2, unit_vectors(1)[0], {})])
+        assert store.ids() == [2]
+        store.close()
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_read_only_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFoundError):
+        FaissStore.open(tmp_path, read_only=True)
+    FaissStore.open(tmp_path, dim=DIM).close()
+    store = FaissStore.open(tmp_path, read_only=True)
+    with pytest.raises(VectorStoreError, match="read_only"):
+        store.add([Record(1, unit_vectors(1)[0], {})])
+    assert store.count() == 0
+    store.close()
+
+
+CRASH_WRITER = """
+    import itertools, sys, numpy as np
+    from vectorstore import FaissStore, Record
+    store = FaissStore.open(sys.argv[1], dim={dim})
+    print("ready", flush=True)
+    rng = np.random.default_rng()
+    for step in itertools.count():
+        base = (int(sys.argv[2]) * 1_000_000) + step * 100
+        vecs = rng.standard_normal((20, {dim})).astype(np.float32)
+        recs = [Record(base + i, vecs[i], {{"source": f"f{{step % 7}}", "batch": base}}) for i in range(20)]
+        if step % 3 == 0:
+            store.replace_where({{"source": f"f{{step % 7}}"}}, recs)
+        elif step % 3 == 1:
+            store.add(recs)
+        else:
+            with store.batch():
+                store.add(recs[:10])
+                store.delete_where({{"source": f"f{{(step + 3) % 7}}"}})
+                store.add(recs[10:])
+"""
+
+
+def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path) -> None:
+    rng = random.Random(1234)
+    code = textwrap.dedent(CRASH_WRITER.format(dim=DIM))
+    for run in range(5):
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path), str(run)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.02, 0.4))
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        assert_consistent(tmp_path)
+        with sqlite3.connect(tmp_path / "store.sqlite") as db:
+            sizes = db.execute(
+                "SELECT COUNT(*) FROM records GROUP BY json_extract(payload, '$.batch')"
+            ).fetchall()
+        # Every write is atomic and a batch's records share a source: all 20 or none survive.
+        assert all(n == 20 for (n,) in sizes), sizes
+    assert assert_consistent(tmp_path) > 0
+
+
+def test_reader_process_follows_a_writer_process(tmp_path: Path) -> None:
+    FaissStore.open(tmp_path, dim=DIM).close()
+    code = f"""
+        import time, numpy as np
+        from vectorstore import FaissStore, Record
+        store = FaissStore.open({str(tmp_path)!r})
+        print("ready", flush=True)
+        for step in range(40):
+            vecs = np.random.default_rng(step).standard_normal((5, {DIM})).astype(np.float32)
+            store.add([Record(step * 5 + i, vecs[i], {{"step": step}}) for i in range(5)])
+            time.sleep(0.01)
+    """
+    child = subprocess.Popen(python(code), stdout=subprocess.PIPE, text=True, env=child_env())
+    reader = FaissStore.open(tmp_path, read_only=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        seen, deadline = 0, time.monotonic() + 20
+        while (child.poll() is None or seen < 200) and time.monotonic() < deadline:
+            hits = reader.search(unit_vectors(1, seed=seen)[0], 1000)
+            assert len(hits) % 5 == 0 and len(hits) >= seen  # whole commits only, never going back
+            assert all(h.payload["step"] == h.id // 5 for h in hits)
+            seen = len(hits)
+        assert reader.count() == 200
+    finally:
+        child.kill()
+        child.wait()
+        reader.close()

@@ -1,0 +1,142 @@
+"""The ``VectorStore`` seam: few abstract methods, conveniences built on them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+
+from .types import Hit, Record
+
+
+class VectorStore(ABC):
+    """Stores ``(id, vector, payload)`` records and answers inner-product searches.
+
+    Implementations provide the abstract methods; everything else is derived. ``write`` is the
+    single write primitive and must be atomic: a reader or a crash sees all of it or none of it.
+    """
+
+    # -- required -------------------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Dimension of every stored vector."""
+
+    @abstractmethod
+    def get_meta(self) -> dict[str, str]:
+        """All persisted metadata (``dim``, ``generation`` and whatever callers stored)."""
+
+    @abstractmethod
+    def set_meta(self, **kv: str) -> None:
+        """Persist caller metadata, e.g. ``set_meta(embedder="bge-small", splitter="...")``."""
+
+    @abstractmethod
+    def write(
+        self,
+        *,
+        delete_ids: Iterable[int] = (),
+        delete_where: Mapping[str, Any] | None = None,
+        add: Sequence[Record] = (),
+    ) -> tuple[int, int]:
+        """Delete ``delete_ids`` and records matching ``delete_where``, then add ``add``, atomically.
+
+        Returns ``(removed, added)``. Missing ids are ignored; added ids must be new once the
+        deletions are applied (so a replacement may reuse the ids it removes).
+        """
+
+    @abstractmethod
+    def search_many(
+        self, vectors: np.ndarray, k: int, *, where: Mapping[str, Any] | None = None
+    ) -> list[list[Hit]]:
+        """For each row of ``vectors`` (shape ``(n, dim)``), the ``k`` best hits by inner product."""
+
+    @abstractmethod
+    def get(self, ids: Iterable[int]) -> list[Record | None]:
+        """The records for ``ids`` in the same order, ``None`` where an id is not stored."""
+
+    @abstractmethod
+    def payloads(self, where: Mapping[str, Any] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Iterate ``(id, payload)`` in id order, optionally filtered."""
+
+    @abstractmethod
+    def batch(self) -> AbstractContextManager[VectorStore]:
+        """Group writes into one atomic commit: ``with store.batch(): ...``; an exception undoes all."""
+
+    # -- conveniences ---------------------------------------------------------------------------
+
+    def add(self, records: Sequence[Record]) -> None:
+        """Add new records; raises ``DuplicateIdError`` or ``DimensionMismatchError`` (ValueErrors)."""
+        self.write(add=records)
+
+    def delete(self, ids: Iterable[int]) -> int:
+        """Remove records by id; returns how many existed. Missing ids are ignored."""
+        return self.write(delete_ids=ids)[0]
+
+    def delete_where(self, where: Mapping[str, Any]) -> int:
+        """Remove every record whose payload matches ``where``; returns how many."""
+        if not where:
+            # An empty filter matches everything; make wiping the store an explicit choice.
+            raise ValueError("delete_where needs a non-empty filter; use delete(ids) to remove everything")
+        return self.write(delete_where=where)[0]
+
+    def replace_where(self, where: Mapping[str, Any], records: Sequence[Record]) -> tuple[int, int]:
+        """Swap the records matching ``where`` for ``records`` in one atomic step: ``(removed, added)``."""
+        if not where:
+            raise ValueError("replace_where needs a non-empty filter")
+        return self.write(delete_where=where, add=records)
+
+    def search(self, vector: np.ndarray, k: int, *, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """The ``k`` best hits for one vector, best first; fewer when fewer records match."""
+        query = np.asarray(vector, dtype=np.float32)
+        return self.search_many(query.reshape(1, -1), k, where=where)[0]
+
+    def count(self, where: Mapping[str, Any] | None = None) -> int:
+        """Number of records, optionally only those matching ``where``."""
+        return sum(1 for _ in self.payloads(where))
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors as a ``(len(ids), dim)`` float32 array; ``KeyError`` names missing ids."""
+        records = self.get(ids)
+        missing = [i for i, r in zip(ids, records, strict=True) if r is None]
+        if missing:
+            raise KeyError(f"ids not in the store: {missing[:10]}")
+        if not records:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([r.vector for r in records if r is not None]).astype(np.float32, copy=False)
+
+    def update_payloads(self, updates: Mapping[int, Mapping[str, Any]]) -> int:
+        """Replace the payloads of existing records (vectors kept); returns how many were updated.
+
+        Missing ids are ignored. Backends may override this to avoid re-writing vectors.
+        """
+        ids = list(updates)
+        current = [r for r in self.get(ids) if r is not None]
+        new = [Record(r.id, r.vector, dict(updates[r.id])) for r in current]
+        self.write(delete_ids=[r.id for r in current], add=new)
+        return len(new)
+
+    def ids(self, where: Mapping[str, Any] | None = None) -> list[int]:
+        """Ids of the records matching ``where``, in id order."""
+        return [i for i, _ in self.payloads(where)]
+
+    def refresh(self) -> bool:
+        """Pick up writes committed by other processes; True if anything changed."""
+        return False
+
+    def flush(self) -> None:
+        """Make sure derived caches reflect the committed state (no-op where there are none)."""
+        return None
+
+    def close(self) -> None:
+        """Release files and connections. The store must not be used afterwards."""
+        return None
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,398 @@
+"""``FaissStore``: SQLite as the source of truth, a FAISS index as a crash-safe derived cache."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import faiss_index as fx
+from .base import VectorStore
+from .errors import DimensionMismatchError, StoreNotFoundError, VectorStoreError
+from .lock import WriterLock
+from .migrations import migrate, pending
+from .sqlite_records import RecordTable, connect, prepare_records
+from .types import Hit, Record
+from .where import validate_where
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "store.sqlite"
+LOCK_FILE = "write.lock"
+RESERVED_META = frozenset({"dim", "generation"})
+
+
+@dataclass
+class _Txn:
+    changed: bool = False  # anything committed: bump the generation
+    vectors_changed: bool = False  # ids/vectors changed: the index file must be rewritten
+    index_touched: bool = False  # the in-memory index was modified: drop it on rollback
+
+
+class FaissStore(VectorStore):
+    """Records in ``store.sqlite`` (WAL, ``synchronous=FULL``); vectors mirrored in a FAISS index.
+
+    Every committed write bumps ``meta.generation``. ``index.faiss`` plus the ``index.json``
+    sidecar (generation + sha256) is a cache: if missing, corrupt or from another generation it
+    is rebuilt from SQLite, so a crash at any moment loses at most the uncommitted write.
+    Writes take ``write.lock`` (flock); readers never block and see the last committed state.
+    Use :meth:`open`, not the constructor.
+    """
+
+    def __init__(
+        self, directory: Path, table: RecordTable, *, kind: str, timeout: float, read_only: bool
+    ) -> None:
+        self.directory = directory
+        self._db = table
+        self._conn = table.conn
+        self._kind = kind
+        self._timeout = timeout
+        self._read_only = read_only
+        self._lock = WriterLock(directory / LOCK_FILE)
+        self._mutex = threading.RLock()  # one connection shared by threads (e.g. Streamlit)
+        self._txn: _Txn | None = None
+        self._index: Any = None
+        self._index_gen: int | None = None  # generation the in-memory index reflects
+        self._index_sha: str | None = None  # digest of index.faiss when it equals the in-memory index
+        self._cache_gen: int | None = None  # generation the on-disk sidecar records, as far as we know
+        self._dim = 0
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | Path,
+        *,
+        dim: int | None = None,
+        create: bool = True,
+        index_kind: str = "auto",
+        timeout: float = 10.0,
+        read_only: bool = False,
+    ) -> FaissStore:
+        """Open (or create) the store in ``directory``.
+
+        ``dim`` is required to create a store and checked against an existing one
+        (``DimensionMismatchError``). ``timeout`` is how long writes wait for another process's
+        writer lock before ``StoreLockedError``. ``read_only`` refuses writes and cache saves.
+        """
+        fx.resolve_kind(index_kind, 0)  # validate early
+        directory = Path(directory)
+        if not (directory / DB_FILE).exists():
+            if not create or read_only:
+                raise StoreNotFoundError(f"no vector store in {directory}; build the knowledge base first")
+            directory.mkdir(parents=True, exist_ok=True)
+        table = RecordTable(connect(directory / DB_FILE))
+        store = cls(directory, table, kind=index_kind, timeout=timeout, read_only=read_only)
+        try:
+            store._initialise(dim)
+            store.refresh()
+            if not read_only and store._cache_gen != store._index_gen:
+                store._save_if_unlocked()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _initialise(self, dim: int | None) -> None:
+        if pending(self._conn) or self._db.meta_value("dim") is None:
+            if self._read_only:
+                raise VectorStoreError(f"store in {self.directory} needs an upgrade; open it writable once")
+            self._lock.acquire(self._timeout)
+            try:
+                migrate(self._conn)
+                if self._db.meta_value("dim") is None:  # re-checked under the lock: another may have won
+                    if dim is None:
+                        raise VectorStoreError("dim is required to create a new vector store")
+                    rows = [("dim", str(int(dim))), ("generation", "0"), ("index_kind", self._kind)]
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    self._db.set_meta(rows)
+                    self._conn.execute("COMMIT")
+            finally:
+                self._lock.release()
+        self._dim = int(self._db.meta_value("dim") or 0)
+        if dim is not None and int(dim) != self._dim:
+            embedder = self._db.meta_value("embedder")
+            built = f"dim={self._dim}" + (f" by embedder {embedder!r}" if embedder else "")
+            raise DimensionMismatchError(
+                f"the knowledge base in {self.directory} was built with {built}, but the current "
+                f"embedder produces dim={dim}; switch back to that embedder or rebuild the "
+                f"knowledge base into a new directory"
+            )
+
+    # -- properties and metadata ----------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        """Dimension of every stored vector."""
+        return self._dim
+
+    @property
+    def generation(self) -> int:
+        """Committed-write counter; any change to records or meta bumps it (useful as a cache key)."""
+        with self._mutex:
+            return self._db.generation()
+
+    @property
+    def index_ntotal(self) -> int:
+        """Vectors in the in-memory FAISS index after a refresh (diagnostics; equals ``count()``)."""
+        with self._snapshot():
+            return int(self._index.ntotal)
+
+    def get_meta(self) -> dict[str, str]:
+        """All persisted metadata, including ``dim`` and ``generation``."""
+        with self._mutex:
+            self._check_open()
+            return self._db.meta()
+
+    def set_meta(self, **kv: str) -> None:
+        """Persist caller metadata (embedder id, splitter settings...); values must be strings."""
+        for key, value in kv.items():
+            if key in RESERVED_META:
+                raise ValueError(f"meta key {key!r} is managed by the store")
+            if not isinstance(value, str):
+                raise ValueError(f"meta values must be strings; {key}={value!r}")
+        with self.batch():
+            self._db.set_meta(kv.items())
+            self._mark(changed=bool(kv))
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self, *, timeout: float | None = None) -> Iterator[FaissStore]:
+        """One SQLite transaction and one index save for everything inside; an exception undoes all.
+
+        Holds the writer lock throughout (waiting up to ``timeout``, default the store's).
+        Nested batches join the outermost one.
+        """
+        with self._mutex:
+            self._check_open()
+            if self._txn is not None:
+                yield self
+                return
+            if self._read_only:
+                raise VectorStoreError("this store was opened read_only; open it writable to change it")
+            self._lock.acquire(self._timeout if timeout is None else timeout)
+            try:
+                txn = _Txn()
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    gen = self._db.generation()
+                    self._ensure_index(gen)  # another process may have written since we loaded
+                    self._txn = txn
+                    yield self
+                    if txn.changed:
+                        gen += 1
+                        self._conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(gen),))
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    if txn.index_touched:
+                        self._drop_index()
+                    raise
+                finally:
+                    self._txn = None
+                if txn.changed:
+                    self._index_gen = gen
+                    if txn.vectors_changed:
+                        self._index_sha = None
+                    self._save_cache()
+            finally:
+                self._lock.release()
+
+    def write(
+        self,
+        *,
+        delete_ids: Iterable[int] = (),
+        delete_where: Mapping[str, Any] | None = None,
+        add: Sequence[Record] = (),
+    ) -> tuple[int, int]:
+        """Delete by id and/or filter, then add, atomically; returns ``(removed, added)``."""
+        rows, matrix = prepare_records(add, self._dim)
+        ids_to_delete = [int(i) for i in delete_ids]
+        validate_where(delete_where)
+        with self.batch():
+            # A savepoint per call keeps SQLite and the index in step even if the caller catches
+            # an error (e.g. DuplicateIdError) inside a batch and carries on.
+            self._conn.execute("SAVEPOINT write_op")
+            try:
+                removed = self._db.delete(ids_to_delete, delete_where)
+                self._db.insert(rows)
+            except BaseException:
+                self._conn.execute("ROLLBACK TO write_op")
+                self._conn.execute("RELEASE write_op")
+                raise
+            self._conn.execute("RELEASE write_op")
+            if removed or rows:
+                self._mark(changed=True, vectors=True)
+                if removed:
+                    self._index.remove_ids(np.asarray(removed, dtype=np.int64))
+                if rows:
+                    self._index.add_with_ids(matrix, np.asarray([r[0] for r in rows], dtype=np.int64))
+        return len(removed), len(rows)
+
+    def update_payloads(self, updates: Mapping[int, Mapping[str, Any]]) -> int:
+        """Replace payloads in place (vectors and index untouched); missing ids are ignored."""
+        with self.batch():
+            n = self._db.update_payloads(updates)
+            self._mark(changed=n > 0)
+        return n
+
+    def _mark(self, *, changed: bool, vectors: bool = False) -> None:
+        assert self._txn is not None
+        self._txn.changed |= changed
+        self._txn.vectors_changed |= vectors
+        self._txn.index_touched |= vectors
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def search_many(
+        self, vectors: np.ndarray, k: int, *, where: Mapping[str, Any] | None = None
+    ) -> list[list[Hit]]:
+        """Best ``k`` hits by inner product for each query row, best first."""
+        queries = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+        if queries.ndim != 2 or queries.shape[1] != self._dim:
+            raise DimensionMismatchError(
+                f"query shape {np.shape(vectors)} does not match the store's dimension {self._dim}; "
+                f"embed the query with the embedder the store was built with"
+            )
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        validate_where(where)
+        empty: list[list[Hit]] = [[] for _ in range(len(queries))]
+        with self._snapshot():
+            params = None
+            limit = int(self._index.ntotal)
+            if where:
+                allowed = np.asarray(self._db.ids_matching(where), dtype=np.int64)
+                limit = len(allowed)
+                if limit:
+                    faiss = fx.import_faiss()
+                    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            if min(k, limit) == 0 or len(queries) == 0:
+                return empty
+            scores, labels = self._index.search(queries, min(k, limit), params=params)
+            payloads = self._db.raw_payloads(sorted({int(i) for i in labels.ravel() if i >= 0}))
+        return [
+            [
+                Hit(int(i), float(s), json.loads(payloads[int(i)]))
+                for s, i in zip(srow, irow, strict=True)
+                if i >= 0 and int(i) in payloads
+            ]
+            for srow, irow in zip(scores, labels, strict=True)
+        ]
+
+    def get(self, ids: Iterable[int]) -> list[Record | None]:
+        """Records for ``ids`` in order (``None`` where missing), vectors read from SQLite."""
+        wanted = [int(i) for i in ids]
+        with self._snapshot(index=False):
+            found = self._db.get(wanted)
+        return [found.get(i) for i in wanted]
+
+    def payloads(self, where: Mapping[str, Any] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Iterate ``(id, payload)`` in id order, a page at a time (not one snapshot across pages)."""
+        validate_where(where)
+        after: int | None = -1
+        while after is not None:
+            with self._mutex:
+                self._check_open()
+                page, after = self._db.payload_page(where, after)
+            yield from page
+
+    def count(self, where: Mapping[str, Any] | None = None) -> int:
+        """Number of records matching ``where`` (all when None)."""
+        with self._snapshot(index=False):
+            return self._db.count(where)
+
+    # -- index cache ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _snapshot(self, *, index: bool = True) -> Iterator[None]:
+        """A read transaction: one consistent view of SQLite, with the index brought up to it."""
+        with self._mutex:
+            self._check_open()
+            if self._txn is not None:  # inside our own batch the index already tracks it
+                yield
+                return
+            self._conn.execute("BEGIN")
+            try:
+                if index:
+                    self._ensure_index(self._db.generation())
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    def refresh(self) -> bool:
+        """Reload the index if another process committed since; True if it changed. Cheap otherwise."""
+        before = self._index_gen
+        with self._snapshot():
+            return self._index_gen != before
+
+    def _ensure_index(self, generation: int) -> None:
+        """Make the in-memory index reflect ``generation`` (caller is inside a transaction)."""
+        if self._index is not None and self._index_gen == generation:
+            return
+        count = self._db.count()
+        loaded = fx.load_cache(self.directory, generation, self._dim, self._kind, count)
+        if loaded is not None:
+            self._index, self._index_sha = loaded
+            self._cache_gen = generation
+        else:
+            log.info("rebuilding the FAISS index of %s from SQLite (%d vectors)", self.directory, count)
+            ids, matrix = self._db.all_vectors(self._dim)
+            self._index = fx.build_index(self._kind, self._dim, ids, matrix)
+            self._index_sha = None
+        self._index_gen = generation
+
+    def _drop_index(self) -> None:
+        self._index, self._index_gen, self._index_sha = None, None, None
+
+    def _save_cache(self) -> None:
+        """Persist the index for the committed generation (caller holds the writer lock)."""
+        try:
+            self._index_sha = fx.save_cache(
+                self.directory, self._index, self._index_gen or 0, self._kind, sha256=self._index_sha
+            )
+            self._cache_gen = self._index_gen
+        except OSError as exc:
+            # The data is committed in SQLite; a missing cache only costs a rebuild on next open.
+            log.warning("could not save the FAISS index cache in %s: %s", self.directory, exc)
+
+    def flush(self, *, timeout: float | None = None) -> None:
+        """Write the index cache if it lags the committed state (e.g. after a rebuild on open)."""
+        with self.batch(timeout=timeout):
+            if self._cache_gen != self._index_gen:
+                self._save_cache()
+
+    save = flush
+
+    def _save_if_unlocked(self) -> None:
+        # Opportunistic: a reader that rebuilt the index saves it for the next opener, but never
+        # waits for (or holds up) a writer.
+        try:
+            self.flush(timeout=0)
+        except VectorStoreError:
+            log.debug("writer busy; not saving the rebuilt index cache")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise VectorStoreError("this vector store is closed")
+
+    def close(self) -> None:
+        """Close the database and release the lock; safe to call twice."""
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            self._lock.release()
+            self._conn.close()
+            self._index = None

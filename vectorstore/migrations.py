@@ -1,0 +1,53 @@
+"""Numbered SQLite schema migrations for the FAISS store (``PRAGMA user_version`` = number applied)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from .errors import VectorStoreError
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def m001_initial(db: sqlite3.Connection) -> None:
+    """Meta key/values and records: vectors as little-endian float32 bytes, payloads as JSON."""
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("CREATE TABLE records (id INTEGER PRIMARY KEY, vector BLOB NOT NULL, payload TEXT NOT NULL)")
+
+
+def m002_source_index(db: sqlite3.Connection) -> None:
+    """``where={"source": ...}`` is the hot filter (swapping an edited file's chunks); index it."""
+    db.execute("CREATE INDEX records_source ON records (json_extract(payload, '$.source'))")
+
+
+# Append only: never edit or reorder a migration that has shipped.
+MIGRATIONS: list[Migration] = [m001_initial, m002_source_index]
+
+
+def pending(db: sqlite3.Connection) -> int:
+    """How many migrations have not been applied yet."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    return len(MIGRATIONS) - version
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply pending migrations in one transaction (caller holds the writer lock); returns how many."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > len(MIGRATIONS):
+            raise VectorStoreError(
+                f"store schema version {version} is newer than this kb-assistant supports "
+                f"({len(MIGRATIONS)}); upgrade kb-assistant"
+            )
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            migration(db)
+            # PRAGMA cannot take parameters; number is our own int.
+            db.execute(f"PRAGMA user_version = {number}")
+        db.execute("COMMIT")
+        return len(MIGRATIONS) - version
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
