@@ -11,7 +11,7 @@ from kb_assistant.generators.base import ChatMessage
 from kb_assistant.knowledge_base import KnowledgeBase, kb_names, validate_name
 from kb_assistant.settings import Settings, load_settings
 from kb_assistant.types import Answer
-from kb_assistant.uploads import save_upload
+from kb_assistant.uploads import index_uploads
 
 st.set_page_config(page_title="kb-assistant", page_icon="📚", layout="wide")
 
@@ -61,26 +61,28 @@ def upload_panel(kb: KnowledgeBase, cfg: Settings) -> None:
 
     files = st.file_uploader("Add documents", accept_multiple_files=True,
                              type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES])
-    if not files or not st.button(f"Index {len(files)} file(s)", type="primary"):
+    if not files or not st.button(f"Index {len(files)} file(s)", type="primary", key="index"):
         return
-    saved = []
-    for f in files:
-        try:
-            saved.append(save_upload(cfg.data_dir / "uploads" / kb.name, f.name, f.getvalue(),
-                                     allowed=set(SUPPORTED_SUFFIXES), max_bytes=cfg.max_file_mb << 20))
-        except KBError as exc:
-            st.error(str(exc))
     bar = st.progress(0.0, text="indexing…")
-    report = kb.index_paths(saved, progress=lambda d, t, p: bar.progress(d / max(t, 1), text=p[-60:] or "done"))
+    report, refused = index_uploads(
+        kb, [(f.name, f.getvalue()) for f in files], cfg,
+        progress=lambda done, total, path: bar.progress(done / max(total, 1), text=path[-60:] or "done"),
+    )
+    for message in refused:
+        st.error(message)
     for o in report.outcomes:
-        (st.error if o.status == "failed" else st.caption)(f"{o.status}: {o.path.rsplit('/', 1)[-1]} {o.reason}")
+        name = o.path.rsplit("/", 1)[-1]
+        if o.status == "failed":
+            st.error(f"failed: {name}: {o.reason}")
+        else:
+            st.caption(f"{o.status}: {name}")
     st.success(report.summary())
 
 
 def chat_panel(kb: KnowledgeBase, cfg: Settings) -> None:
     key = f"history:{kb.name}"
     turns: list[tuple[str, Answer | str]] = st.session_state.setdefault(key, [])
-    if st.button("Clear chat"):
+    if st.button("Clear chat", key="clear"):
         turns.clear()
     for question, answer in turns:
         st.chat_message("user").text(question)
@@ -116,7 +118,8 @@ def main() -> None:
     with st.expander("Documents", expanded=not docs):
         upload_panel(kb, cfg)
         for d in docs:
-            st.text(f"{d.source}  ({d.chunks} chunks{', %d pages' % d.pages if d.pages else ''})")
+            pages = f", {d.pages} pages" if d.pages else ""
+            st.text(f"{d.source}  ({d.chunks} chunks{pages})")
     chat_panel(kb, cfg)
 
 

@@ -179,7 +179,6 @@ class KnowledgeBase:
 
     def _index_file(self, path: Path, known: dict[str, str]) -> FileOutcome:
         from ingest import IngestError, load_file
-
         from vectorstore import Record
 
         source = str(path)

@@ -42,3 +42,17 @@ def save_upload(upload_dir: Path, name: str, data: bytes, *, allowed: set[str], 
     tmp.write_bytes(data)
     os.replace(tmp, target)
     return target
+
+
+def index_uploads(kb, files, settings, *, progress=None):  # type: ignore[no-untyped-def]
+    """Save uploaded ``(name, bytes)`` pairs safely, then index them; returns (report, refused messages)."""
+    from ingest import SUPPORTED_SUFFIXES
+
+    saved, refused = [], []
+    for name, data in files:
+        try:
+            saved.append(save_upload(settings.data_dir / "uploads" / kb.name, name, data,
+                                     allowed=set(SUPPORTED_SUFFIXES), max_bytes=settings.max_file_mb << 20))
+        except KBError as exc:
+            refused.append(str(exc))
+    return kb.index_paths(saved, progress=progress), refused
