@@ -100,3 +100,29 @@ def test_budget_property(texts, question, history, window, reserve) -> None:  # 
     # packed sources keep rank order and are prefixes of the originals
     for packed, original in zip(built.sources, sources):
         assert packed.id == original.id and original.text.startswith(packed.text)
+
+
+@pytest.fixture(scope="module")
+def qwen_tokenizer(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from kb_assistant.bundled import bundled_model_path
+    from kb_assistant.generators.llama import LlamaCppGenerator
+
+    path = bundled_model_path(tmp_path_factory.mktemp("models"))
+    return LlamaCppGenerator(path, n_ctx=32768, vocab_only=True)
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(text_st, max_size=6), question=st.text(max_size=60),
+       window=st.integers(min_value=300, max_value=2048), reserve=st.integers(min_value=16, max_value=256))
+def test_budget_property_with_the_real_tokenizer(qwen_tokenizer, texts, question, window, reserve) -> None:  # type: ignore[no-untyped-def]
+    """Counted by the bundled model's own tokenizer and chat template, the prompt still fits."""
+    sources = [make_source(i, t) for i, t in enumerate(texts)]
+    try:
+        built = build_prompt(qwen_tokenizer, question, sources, max_new_tokens=reserve, context_window=window)
+    except KBError:
+        return
+    rendered = qwen_tokenizer.render(built.messages)
+    assert rendered.startswith("<|im_start|>system") and rendered.endswith("<|im_start|>assistant\n")
+    assert qwen_tokenizer.count_tokens(rendered) + reserve <= window
