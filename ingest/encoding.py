@@ -104,10 +104,10 @@ def _decode(data: bytes, path: str | os.PathLike[str]) -> tuple[str, str]:
             except UnicodeDecodeError:
                 break  # a BOM followed by garbage: fall through to the other checks
     if b"\x00" in data:
-        encoding = _utf16_without_bom(data)
-        if encoding:
+        utf16 = _utf16_without_bom(data)
+        if utf16:
             try:
-                return data.decode(encoding), encoding
+                return data.decode(utf16), utf16
             except UnicodeDecodeError:
                 pass
         raise _binary(path)

@@ -177,7 +177,9 @@ def load_html(path: str, max_bytes: int | None) -> list[Document]:
     """Visible text of an HTML page (no script, style or head metadata)."""
     data = read_bytes(path, max_bytes=max_bytes)
     title, text = html_to_text(path, data)
-    return [_doc(path, text, fmt="html", **({"title": title} if title else {}))]
+    if title:
+        return [_doc(path, text, fmt="html", title=title)]
+    return [_doc(path, text, fmt="html")]
 
 
 def html_to_text(path: str, markup: bytes | str) -> tuple[str, str]:

@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import ModelUnavailableError
 from .base import ChatMessage, Generator
@@ -63,7 +64,8 @@ class LlamaCppGenerator(Generator):
         return int(value) if value else None
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
-        result = self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        chat: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
+        result = self._formatter(messages=chat)
         for stop in result.stop or []:
             if isinstance(stop, str) and stop not in self._stop:
                 self._stop.append(stop)
