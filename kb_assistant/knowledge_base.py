@@ -25,6 +25,16 @@ ProgressFn = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
+class _Parsed:
+    """A file read and split, waiting for its chunks to be embedded."""
+
+    source: str
+    content_hash: str
+    chunks: list[Any]
+    existed: bool
+
+
+@dataclass(frozen=True)
 class DocumentInfo:
     source: str
     chunks: int
@@ -160,26 +170,39 @@ class KnowledgeBase:
 
     def index_paths(self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None) -> IndexReport:
         """Index files and folders: new and edited files are (re)embedded, unchanged ones skipped,
-        unreadable ones reported with the reason while the rest go on."""
+        unreadable ones reported with the reason while the rest go on.
+
+        Chunks of several small files are embedded in one batch (the embedder is much faster on
+        full batches) and committed together; each file's swap is still all-or-nothing.
+        """
         from ingest import SUPPORTED_SUFFIXES
 
         candidates = collect_files(paths, SUPPORTED_SUFFIXES)
         known = {d.source: d.content_hash for d in self.documents()}
         report = IndexReport()
+        pending: list[_Parsed] = []
         for done, cand in enumerate(candidates):
             if progress:
                 progress(done, len(candidates), str(cand.path))
             if cand.skipped:
                 report.outcomes.append(FileOutcome(str(cand.path), "skipped", reason=cand.skipped))
                 continue
-            report.outcomes.append(self._index_file(cand.path, known))
+            parsed = self._parse(cand.path, known)
+            if isinstance(parsed, FileOutcome):
+                report.outcomes.append(parsed)
+                continue
+            pending.append(parsed)
+            if sum(len(p.chunks) for p in pending) >= self.settings.embed_batch_size:
+                report.outcomes += self._commit(pending)
+                pending = []
+        report.outcomes += self._commit(pending)
         if progress:
             progress(len(candidates), len(candidates), "")
         return report
 
-    def _index_file(self, path: Path, known: dict[str, str]) -> FileOutcome:
+    def _parse(self, path: Path, known: dict[str, str]) -> _Parsed | FileOutcome:
+        """Hash, load and split one file; an outcome instead when it is unchanged or unreadable."""
         from ingest import IngestError, load_file
-        from vectorstore import Record
 
         source = str(path)
         try:
@@ -188,26 +211,38 @@ class KnowledgeBase:
             content_hash = file_sha256(path)
             if known.get(source) == content_hash:
                 return FileOutcome(source, "unchanged")
-            docs = load_file(path, max_bytes=self.settings.max_file_mb << 20)
-            chunks = self.splitter.split(docs)
+            chunks = self.splitter.split(load_file(path, max_bytes=self.settings.max_file_mb << 20))
             if not chunks:
                 raise KBError("no text found in the file")
-            vectors = self._embed([c.text for c in chunks])
         except (IngestError, KBError, OSError) as exc:
             return FileOutcome(source, "failed", reason=str(exc))
-        records = [
-            Record(
-                id=chunk_id(source, content_hash, c.index),
-                vector=vectors[i],
-                payload={
-                    "source": source, "doc_hash": content_hash, "page": c.page, "start": c.start,
-                    "end": c.end, "index": c.index, "text": c.text,
-                },
-            )
-            for i, c in enumerate(chunks)
-        ]
-        self.store.replace_where({"source": source}, records)
-        return FileOutcome(source, "updated" if source in known else "added", chunks=len(records))
+        return _Parsed(source, content_hash, chunks, source in known)
+
+    def _commit(self, parsed: list[_Parsed]) -> list[FileOutcome]:
+        """Embed the chunks of ``parsed`` files together and swap each file's chunks in one commit."""
+        from vectorstore import Record
+
+        if not parsed:
+            return []
+        vectors = self._embed([c.text for p in parsed for c in p.chunks])
+        outcomes, row = [], 0
+        with self.store.batch():
+            for p in parsed:
+                records = [
+                    Record(
+                        id=chunk_id(p.source, p.content_hash, c.index),
+                        vector=vectors[row + i],
+                        payload={
+                            "source": p.source, "doc_hash": p.content_hash, "page": c.page, "start": c.start,
+                            "end": c.end, "index": c.index, "text": c.text,
+                        },
+                    )
+                    for i, c in enumerate(p.chunks)
+                ]
+                row += len(records)
+                self.store.replace_where({"source": p.source}, records)
+                outcomes.append(FileOutcome(p.source, "updated" if p.existed else "added", chunks=len(records)))
+        return outcomes
 
     def _embed(self, texts: list[str]):  # type: ignore[no-untyped-def]
         import numpy as np

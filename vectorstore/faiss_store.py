@@ -47,12 +47,12 @@ class FaissStore(VectorStore):
     """
 
     def __init__(
-        self, directory: Path, table: RecordTable, *, kind: str, timeout: float, read_only: bool
+        self, directory: Path, table: RecordTable, *, spec: fx.IndexSpec, timeout: float, read_only: bool
     ) -> None:
         self.directory = directory
         self._db = table
         self._conn = table.conn
-        self._kind = kind
+        self._spec = spec
         self._timeout = timeout
         self._read_only = read_only
         self._lock = WriterLock(directory / LOCK_FILE)
@@ -73,6 +73,8 @@ class FaissStore(VectorStore):
         dim: int | None = None,
         create: bool = True,
         index_kind: str = "auto",
+        ann_threshold: int = fx.DEFAULT_ANN_THRESHOLD,
+        nprobe: int = fx.DEFAULT_NPROBE,
         timeout: float = 10.0,
         read_only: bool = False,
     ) -> FaissStore:
@@ -81,15 +83,20 @@ class FaissStore(VectorStore):
         ``dim`` is required to create a store and checked against an existing one
         (``DimensionMismatchError``). ``timeout`` is how long writes wait for another process's
         writer lock before ``StoreLockedError``. ``read_only`` refuses writes and cache saves.
+
+        ``index_kind="auto"`` searches exactly (flat) below ``ann_threshold`` vectors (default
+        100,000) and with an IVF index at or above it, switching by itself as the store grows;
+        ``"flat"`` is always exact. ``nprobe`` (default 32) is the IVF lists searched per query:
+        higher is slower and closer to exact. Deleted vectors are removed from either kind.
         """
-        fx.resolve_kind(index_kind, 0)  # validate early
+        spec = fx.IndexSpec(index_kind, ann_threshold, nprobe)  # validate early
         directory = Path(directory)
         if not (directory / DB_FILE).exists():
             if not create or read_only:
                 raise StoreNotFoundError(f"no vector store in {directory}; build the knowledge base first")
             directory.mkdir(parents=True, exist_ok=True)
         table = RecordTable(connect(directory / DB_FILE))
-        store = cls(directory, table, kind=index_kind, timeout=timeout, read_only=read_only)
+        store = cls(directory, table, spec=spec, timeout=timeout, read_only=read_only)
         try:
             store._initialise(dim)
             store.refresh()
@@ -110,7 +117,7 @@ class FaissStore(VectorStore):
                 if self._db.meta_value("dim") is None:  # re-checked under the lock: another may have won
                     if dim is None:
                         raise VectorStoreError("dim is required to create a new vector store")
-                    rows = [("dim", str(int(dim))), ("generation", "0"), ("index_kind", self._kind)]
+                    rows = [("dim", str(int(dim))), ("generation", "0"), ("index_kind", self._spec.kind)]
                     self._conn.execute("BEGIN IMMEDIATE")
                     self._db.set_meta(rows)
                     self._conn.execute("COMMIT")
@@ -203,6 +210,8 @@ class FaissStore(VectorStore):
                     self._index_gen = gen
                     if txn.vectors_changed:
                         self._index_sha = None
+                        if fx.needs_rebuild(self._index, self._spec):  # e.g. grew past ann_threshold
+                            self._rebuild()
                     self._save_cache()
             finally:
                 self._lock.release()
@@ -268,17 +277,14 @@ class FaissStore(VectorStore):
         validate_where(where)
         empty: list[list[Hit]] = [[] for _ in range(len(queries))]
         with self._snapshot():
-            params = None
+            allowed = None
             limit = int(self._index.ntotal)
             if where:
                 allowed = np.asarray(self._db.ids_matching(where), dtype=np.int64)
                 limit = len(allowed)
-                if limit:
-                    faiss = fx.import_faiss()
-                    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
             if min(k, limit) == 0 or len(queries) == 0:
                 return empty
-            scores, labels = self._index.search(queries, min(k, limit), params=params)
+            scores, labels = fx.search(self._index, queries, min(k, limit), allowed)
             payloads = self._db.raw_payloads(sorted({int(i) for i in labels.ravel() if i >= 0}))
         return [
             [
@@ -340,16 +346,21 @@ class FaissStore(VectorStore):
         if self._index is not None and self._index_gen == generation:
             return
         count = self._db.count()
-        loaded = fx.load_cache(self.directory, generation, self._dim, self._kind, count)
+        loaded = fx.load_cache(self.directory, generation, self._dim, self._spec, count)
         if loaded is not None:
             self._index, self._index_sha = loaded
             self._cache_gen = generation
         else:
-            log.info("rebuilding the FAISS index of %s from SQLite (%d vectors)", self.directory, count)
-            ids, matrix = self._db.all_vectors(self._dim)
-            self._index = fx.build_index(self._kind, self._dim, ids, matrix)
-            self._index_sha = None
+            self._rebuild()
         self._index_gen = generation
+
+    def _rebuild(self) -> None:
+        """Build the index from SQLite (caller is inside a transaction or holds the writer lock)."""
+        ids, matrix = self._db.all_vectors(self._dim)
+        kind = self._spec.resolve(len(ids))
+        log.info("rebuilding the FAISS index of %s from SQLite (%d vectors, %s)", self.directory, len(ids), kind)
+        self._index = fx.build_index(self._spec, self._dim, ids, matrix)
+        self._index_sha = None
 
     def _drop_index(self) -> None:
         self._index, self._index_gen, self._index_sha = None, None, None
@@ -358,7 +369,7 @@ class FaissStore(VectorStore):
         """Persist the index for the committed generation (caller holds the writer lock)."""
         try:
             self._index_sha = fx.save_cache(
-                self.directory, self._index, self._index_gen or 0, self._kind, sha256=self._index_sha
+                self.directory, self._index, self._index_gen or 0, sha256=self._index_sha
             )
             self._cache_gen = self._index_gen
         except OSError as exc:
