@@ -58,7 +58,28 @@ class Settings(BaseSettings):
         description="ask: the model is told to cite [n]; attribute: it answers plainly and sentences are "
         "matched to sources; auto: ask models that follow such instructions (>= 3B parameters).",
     )
+    # -- retrieval ---------------------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=100, description="Sources retrieved per question.")
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field(
+        "hybrid", description="dense (embeddings), bm25 (jieba keywords) or hybrid (both, fused)."
+    )
+    min_relevance: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Relevance threshold, 0..1, higher = more relevant; sources below it are dropped.",
+    )
+    reranker_path: Path | None = Field(
+        None, description="A local sentence-transformers CrossEncoder directory; empty = no reranking."
+    )
+    answer_without_sources: bool = Field(
+        False, description="When nothing relevant is found, let the model answer from its own knowledge."
+    )
+
+    # -- storage -------------------------------------------------------------------------------
+    store: Literal["faiss", "milvus"] = Field("faiss", description="Vector store for new knowledge bases.")
+    store_uri: str | None = Field(
+        None, description="Milvus: a local file (Milvus Lite) or http(s)://host:19530; empty = inside the kb."
+    )
+    store_token: str | None = Field(None, description="Milvus token, if the server needs one.")
     chunk_size: int = Field(400, ge=50, description="Chunk length in characters.")
     chunk_overlap: int = Field(60, ge=0, description="Characters repeated between neighbouring chunks.")
     max_file_mb: int = Field(200, ge=1, description="Larger files are refused with a message.")
