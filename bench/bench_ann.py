@@ -68,8 +68,11 @@ def recall(truth: np.ndarray, found: np.ndarray) -> float:
 
 def report(name: str, build_s: float, rec: float | None, lat: tuple[float, float], mem: int) -> None:
     rec_s = "   exact" if rec is None else f"{rec:8.4f}"
-    print(f"{name:<24} build {build_s:7.1f} s  recall@10 {rec_s}  p50 {lat[0]:7.2f} ms  "
-          f"p99 {lat[1]:7.2f} ms  memory {mem / 2**20:8.1f} MiB", flush=True)
+    print(
+        f"{name:<24} build {build_s:7.1f} s  recall@10 {rec_s}  p50 {lat[0]:7.2f} ms  "
+        f"p99 {lat[1]:7.2f} ms  memory {mem / 2**20:8.1f} MiB",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -86,10 +89,15 @@ def main() -> None:
     n = 100_000 if args.quick else args.n
     faiss = fx.import_faiss()
     spec = fx.IndexSpec("auto")
-    print(f"n={n:,} dim={args.dim} queries={args.queries} clusters={args.clusters} "
-          f"threads={faiss.omp_get_max_threads()} faiss={faiss.__version__}")
-    print(f"store would choose: {spec.resolve(n)} (ann_threshold={spec.ann_threshold:,}, "
-          f"nlist={fx.nlist_for(n)}, nprobe={spec.nprobe})", flush=True)
+    print(
+        f"n={n:,} dim={args.dim} queries={args.queries} clusters={args.clusters} "
+        f"threads={faiss.omp_get_max_threads()} faiss={faiss.__version__}"
+    )
+    print(
+        f"store would choose: {spec.resolve(n)} (ann_threshold={spec.ann_threshold:,}, "
+        f"nlist={fx.nlist_for(n)}, nprobe={spec.nprobe})",
+        flush=True,
+    )
 
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((args.clusters, args.dim), dtype=np.float32)
@@ -117,14 +125,21 @@ def main() -> None:
         for nprobe in [int(p) for p in args.nprobe.split(",") if p]:
             fx.configure(approx, fx.IndexSpec("auto", nprobe=nprobe))
             _, found = fx.search(approx, queries, K)
-            report(f"ivf nprobe={nprobe}", approx_build, recall(truth, found),
-                   latencies(approx, queries), index_bytes(approx))
+            report(
+                f"ivf nprobe={nprobe}",
+                approx_build,
+                recall(truth, found),
+                latencies(approx, queries),
+                index_bytes(approx),
+            )
         fx.configure(approx, spec)
         doomed = rng.choice(n, 1000, replace=False).astype(np.int64)
         start = time.perf_counter()
         approx.remove_ids(doomed)
-        print(f"ivf remove_ids(1,000): {(time.perf_counter() - start) * 1000:.0f} ms, "
-              f"ntotal {n:,} -> {approx.ntotal:,}", flush=True)
+        print(
+            f"ivf remove_ids(1,000): {(time.perf_counter() - start) * 1000:.0f} ms, ntotal {n:,} -> {approx.ntotal:,}",
+            flush=True,
+        )
     del approx
 
     if args.hnsw:

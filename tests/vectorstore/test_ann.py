@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def open_ivf(directory: Path, **kw: object) -> FaissStore:
 
 
 @pytest.fixture
-def ivf_store(tmp_path: Path) -> tuple[FaissStore, np.ndarray]:
+def ivf_store(tmp_path: Path) -> Iterator[tuple[FaissStore, np.ndarray]]:
     store = open_ivf(tmp_path)
     vecs = clustered(3000)
     add(store, vecs)
