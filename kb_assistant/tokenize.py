@@ -36,7 +36,7 @@ may might must i me my we our you your he him his she her they them their s t
 STOPWORDS: frozenset[str] = frozenset(_ZH_STOP.split()) | frozenset(_EN_STOP.split())
 
 # Recorded by indexes built with these tokens; bump it whenever tokenize() output can change.
-TOKENIZER_ID = "jieba-0.42-search-v1"
+TOKENIZER_ID = "jieba-0.42-search-nohmm-v1"
 
 _lock = threading.Lock()
 _jieba: Any = None
@@ -82,7 +82,9 @@ def tokenize(text: str) -> list[str]:
         kind = match.lastgroup
         piece = match.group()
         if kind == "cjk":
-            words = _segmenter().cut_for_search(piece, HMM=True)
+            # HMM off: its new-word guesses depend on context, so a query and a chunk could cut the same
+            # phrase differently; measured on CMRC/DRCD it is also 2x slower and no better (bench_bm25.py).
+            words = _segmenter().cut_for_search(piece, HMM=False)
             tokens.extend(w for w in words if w not in STOPWORDS)
         elif kind == "num":
             tokens.append(piece.replace(",", ""))
