@@ -1,58 +1,89 @@
-"""Question in, streamed answer with numbered, resolved citations out."""
+"""Question in, streamed answer with numbered, checked citations out."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Sequence
 
-from .attribution import attribute, insert_markers
-from .citations import resolve_citations
+from .attribution import attribute, best_span, insert_markers, sentences
+from .citations import cited_numbers, resolve_citations
 from .errors import EmptyKnowledgeBaseError
 from .generators.base import ChatMessage, Generator
 from .knowledge_base import KnowledgeBase
 from .prompt import SYSTEM_PROMPT_CITE, SYSTEM_PROMPT_PLAIN, BuiltPrompt, build_prompt
+from .retrieval import Retriever, retrieval_query
 from .settings import Settings
 from .types import Answer, Citation
 
+NOT_FOUND_ZH = "知识库中没有找到与这个问题相关的内容。"
+NOT_FOUND_EN = "The knowledge base does not contain anything relevant to this question."
+NO_SOURCES_NOTE_ZH = "（知识库中没有相关内容，以下回答来自模型自身知识，未经资料核实。）\n"
+NO_SOURCES_NOTE_EN = "(Nothing relevant in the knowledge base; this answer comes from the model itself, unchecked.)\n"
+SYSTEM_PROMPT_NO_SOURCES = (
+    "You are a helpful assistant. The user's knowledge base has nothing on this question; answer from "
+    "general knowledge, briefly, in the language of the question, and say when you are unsure."
+)
+LONG_CONTEXT = 16384  # windows this large get neighbouring chunks around each source
 
-def retrieval_query(question: str, history: Sequence[ChatMessage]) -> str:
-    """Follow-ups like "那第二条呢？" carry little to search with: prepend the previous question."""
-    previous = [m.content for m in history if m.role == "user"]
-    return f"{previous[-1]}\n{question}" if previous else question
+
+def is_chinese(text: str) -> bool:
+    return bool(re.search(r"[\u3400-\u9fff]", text))
 
 
-def finish_answer(question: str, raw: str, prompt: BuiltPrompt) -> Answer:
-    """Resolve the model's markers; if it cited nothing, attribute sentences to sources instead."""
+def _with_spans(citation: Citation, claim: str) -> Citation:
+    start, end, score = best_span(claim, citation.source)
+    support = citation.support if citation.support is not None else round(score, 3)
+    return Citation(citation.number, citation.source, citation.inferred, support, start, end)
+
+
+def finish_answer(question: str, raw: str, prompt: BuiltPrompt, *, found: bool = True) -> Answer:
+    """Resolve the model's markers (dropping those that point at nothing); if it cited nothing,
+    attribute each sentence to its best-supporting source. Each citation gets its support score and
+    the span of the sentence in the source that supports it best."""
     text, citations = resolve_citations(raw, prompt.sources)
-    if not citations and prompt.sources:
+    if citations:
+        claims: dict[int, str] = {}
+        for start, end in sentences(text):
+            sentence = text[start:end]
+            for n in cited_numbers(sentence):
+                claims.setdefault(n, re.sub(r"[\[【][^\]】]*[\]】]", "", sentence))
+        citations = tuple(_with_spans(c, claims.get(c.number, text)) for c in citations)
+    elif prompt.sources and found:
         spans = attribute(text, question, prompt.sources)
         text = insert_markers(text, spans)
-        best: dict[int, float] = {}
+        best: dict[int, tuple[float, str]] = {}
         for a in spans:
-            if a.number:
-                best[a.number] = max(best.get(a.number, 0.0), a.support)
+            if a.number and a.support > best.get(a.number, (0.0, ""))[0]:
+                best[a.number] = (a.support, text[a.start:a.end])
         citations = tuple(
-            Citation(n, prompt.sources[n - 1], inferred=True, support=round(s, 3)) for n, s in best.items()
+            _with_spans(Citation(n, prompt.sources[n - 1], inferred=True, support=round(s, 3)), claim)
+            for n, (s, claim) in best.items()
         )
-    return Answer(question, text, prompt.sources, citations, prompt.prompt_tokens)
+    return Answer(question, text, prompt.sources, citations, prompt.prompt_tokens, found=found)
 
 
 class AnswerStream:
     """Iterate for text pieces as the model writes; ``answer`` is set once iteration ends."""
 
-    def __init__(self, question: str, prompt: BuiltPrompt, pieces: Iterator[str]) -> None:
+    def __init__(self, question: str, prompt: BuiltPrompt, pieces: Iterator[str], *, found: bool = True,
+                 prefix: str = "") -> None:
         self.question = question
         self.prompt = prompt
+        self.found = found
         self._pieces = pieces
+        self._prefix = prefix
         self.stop_event = threading.Event()
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        text = []
+        text = [self._prefix] if self._prefix else []
+        if self._prefix:
+            yield self._prefix
         for piece in self._pieces:
             text.append(piece)
             yield piece
-        self.answer = finish_answer(self.question, "".join(text), self.prompt)
+        self.answer = finish_answer(self.question, "".join(text), self.prompt, found=self.found)
 
     def result(self) -> Answer:
         """Drain the stream (if not yet) and return the finished answer."""
@@ -64,12 +95,14 @@ class AnswerStream:
 
 
 class Assistant:
-    """Ties a knowledge base to a generator under one settings object."""
+    """Ties a knowledge base and its retriever to a generator under one settings object."""
 
-    def __init__(self, kb: KnowledgeBase, generator: Generator, settings: Settings) -> None:
+    def __init__(self, kb: KnowledgeBase, generator: Generator, settings: Settings,
+                 retriever: Retriever | None = None) -> None:
         self.kb = kb
         self.generator = generator
         self.settings = settings
+        self.retriever = retriever or make_retriever(kb, settings)
 
     def prepare(self, question: str, history: Sequence[ChatMessage] = ()) -> BuiltPrompt:
         """Retrieve and pack the prompt, without calling the model."""
@@ -78,9 +111,11 @@ class Assistant:
                 f"knowledge base {self.kb.name!r} is empty: add documents with "
                 f"`kb index PATH --kb {self.kb.name}` first"
             )
-        sources = self.kb.search(retrieval_query(question, history), self.settings.top_k)
+        sources = self.retriever.search(retrieval_query(question, history), self.settings.top_k)
         mode = self.settings.cite_mode
         ask_to_cite = mode == "ask" or (mode == "auto" and self.generator.follows_citation_instructions)
+        system = SYSTEM_PROMPT_CITE if ask_to_cite else SYSTEM_PROMPT_PLAIN
+        window = self.settings.context_window or self.generator.context_window
         return build_prompt(
             self.generator,
             question,
@@ -88,13 +123,22 @@ class Assistant:
             history=history,
             max_new_tokens=self.settings.max_new_tokens,
             context_window=self.settings.context_window,
-            system=SYSTEM_PROMPT_CITE if ask_to_cite else SYSTEM_PROMPT_PLAIN,
+            system=system if sources else SYSTEM_PROMPT_NO_SOURCES,
+            widen=self.retriever.widen if window >= LONG_CONTEXT else None,
         )
 
     def ask(self, question: str, history: Sequence[ChatMessage] = ()) -> AnswerStream:
-        """Start answering; iterate the returned stream for tokens."""
+        """Start answering; iterate the returned stream for tokens.
+
+        When no source passes the relevance threshold the model is not called: the answer says the
+        knowledge base does not contain it (unless ``answer_without_sources`` is on, in which case
+        the model answers under a clear note)."""
         prompt = self.prepare(question, history)
-        stream = AnswerStream(question, prompt, iter(()))
+        zh = is_chinese(question)
+        if not prompt.sources and not self.settings.answer_without_sources:
+            return AnswerStream(question, prompt, iter([NOT_FOUND_ZH if zh else NOT_FOUND_EN]), found=False)
+        stream = AnswerStream(question, prompt, iter(()), found=bool(prompt.sources),
+                              prefix="" if prompt.sources else (NO_SOURCES_NOTE_ZH if zh else NO_SOURCES_NOTE_EN))
         stream._pieces = self.generator.stream(
             prompt.messages,
             max_tokens=prompt.max_new_tokens,
@@ -102,3 +146,13 @@ class Assistant:
             stop_event=stream.stop_event,
         )
         return stream
+
+
+def make_retriever(kb: KnowledgeBase, settings: Settings) -> Retriever:
+    """The retriever the settings describe (mode, threshold, optional local reranker)."""
+    reranker = None
+    if settings.reranker_path is not None:
+        from .reranker import load_reranker
+
+        reranker = load_reranker(str(settings.reranker_path))
+    return Retriever(kb, mode=settings.retrieval_mode, min_relevance=settings.min_relevance, reranker=reranker)

@@ -77,3 +77,17 @@ def insert_markers(answer: str, attributions: Sequence[Attribution]) -> str:
         last = a.end
     out.append(answer[last:])
     return "".join(out)
+
+
+def best_span(claim: str, source: Source) -> tuple[int, int, float]:
+    """The source sentence that best supports ``claim``: document offsets and its support, 0..1.
+
+    Offsets are ``source.start`` plus the sentence's position in the chunk, so the UI can highlight
+    the passage in the original file (or page).
+    """
+    best = (source.start, source.end, 0.0)
+    for start, end in sentences(source.text):
+        score = support(claim, source.text[start:end])
+        if score > best[2]:
+            best = (source.start + start, source.start + end, score)
+    return best

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from .errors import KBError
@@ -74,12 +74,14 @@ def build_prompt(
     max_new_tokens: int = 512,
     context_window: int | None = None,
     system: str = SYSTEM_PROMPT,
+    widen: Callable[[Source], Source | None] | None = None,
 ) -> BuiltPrompt:
     """Pack sources in rank order into the room the window leaves after the answer reserve.
 
     Oldest history turns go first when room is short; the last source that does not fit whole is
-    cut at a sentence boundary; the rendered prompt is never longer than
-    ``context_window - max_new_tokens`` tokens by the generator's own count.
+    cut at a sentence boundary; when every source fits and ``widen`` is given, each source in rank
+    order is replaced by its widened form (neighbouring chunks) while that still fits. The rendered
+    prompt is never longer than ``context_window - max_new_tokens`` tokens by the generator's count.
     """
     window = min(context_window or generator.context_window, generator.context_window)
     budget = window - max_new_tokens
@@ -113,6 +115,12 @@ def build_prompt(
         if trimmed is not None:
             packed.append(trimmed)
         break
+    else:
+        if widen is not None:
+            for i, source in enumerate(packed):
+                wider = widen(source)
+                if wider is not None and count(history, [*packed[:i], wider, *packed[i + 1:]]) <= budget:
+                    packed[i] = wider
 
     messages = tuple(_messages(system, history, question, packed))
     tokens = generator.count_prompt(messages)

@@ -48,11 +48,13 @@ class Citation:
     number: int
     source: Source
     inferred: bool = False  # True: the model gave no marker; we matched its sentence to this source
-    support: float | None = None  # character-overlap support of the cited sentence, 0..1
+    support: float | None = None  # how much of the citing sentence the source contains, 0..1
+    quote_start: int | None = None  # document offsets of the best-supporting sentence in the source
+    quote_end: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"number": self.number, "inferred": self.inferred, "support": self.support,
-                **self.source.to_dict()}
+                "quote": [self.quote_start, self.quote_end], **self.source.to_dict()}
 
 
 @dataclass(frozen=True)

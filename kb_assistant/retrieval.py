@@ -1,0 +1,141 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 (jieba) candidates fused by reciprocal rank, scored on
+one 0..1 relevance scale, optionally reranked, filtered by a threshold, widened with neighbours."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from .bm25 import BM25Index, reciprocal_rank_fusion
+from .generators.base import ChatMessage
+from .knowledge_base import KnowledgeBase
+from .relevance import calibration, relevance
+from .reranker import CrossEncoderReranker
+from .types import Source
+
+MODES = ("hybrid", "dense", "bm25")
+_FOLLOW_UP = re.compile(r"^(那|那么|还有|它|他|她|这|该|其|and |what about |how about |and the )|[呢吗]？?$", re.I)
+
+
+def retrieval_query(question: str, history: Sequence[ChatMessage]) -> str:
+    """Follow-ups ("那第二条呢？", "what about the second?") carry little to search with: they are
+    searched together with the previous question. Self-contained questions are searched alone."""
+    previous = [m.content for m in history if m.role == "user"]
+    if previous and (len(question) <= 12 or _FOLLOW_UP.search(question.strip())):
+        return f"{previous[-1]}\n{question}"
+    return question
+
+
+class Retriever:
+    """Finds sources for a query in one knowledge base; the BM25 index follows the store lazily."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        *,
+        mode: str = "hybrid",
+        min_relevance: float = 0.0,
+        reranker: CrossEncoderReranker | None = None,
+        candidates: int = 30,
+        rrf_k: int = 60,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"retrieval mode must be one of {MODES}, not {mode!r}")
+        self.kb = kb
+        self.mode = mode
+        self.min_relevance = min_relevance
+        self.reranker = reranker
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self._band = calibration(kb.embedder.id)
+        self._bm25: BM25Index | None = None
+
+    # -- BM25 kept in step with the store --------------------------------------------------------
+
+    @property
+    def bm25(self) -> BM25Index:
+        if self._bm25 is None:
+            self._bm25 = BM25Index.open(self.kb.settings.kb_root / self.kb.name / "bm25.sqlite")
+        self.sync_bm25()
+        return self._bm25
+
+    def sync_bm25(self) -> None:
+        """Apply what changed in the store since the BM25 index last looked: only the difference
+        in chunk ids is tokenised, so after an edit this costs one file's chunks, not a rebuild."""
+        index = self._bm25
+        assert index is not None
+        store = self.kb.store
+        store.refresh()
+        generation = int(store.generation)
+        if not index.is_stale(generation):
+            return
+        in_store = set(store.ids())
+        in_index = set(index.ids())
+        removed = in_index - in_store
+        added = sorted(in_store - in_index)
+        if removed:
+            index.remove(removed, source_generation=generation)
+        texts = ((r.id, r.payload["text"]) for r in store.get(added) if r is not None)
+        index.add(texts, source_generation=generation)
+
+    def close(self) -> None:
+        if self._bm25 is not None:
+            self._bm25.close()
+            self._bm25 = None
+
+    # -- searching -------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int) -> list[Source]:
+        """The ``k`` most relevant sources at or above ``min_relevance``, best first; score = relevance."""
+        if self.kb.count() == 0 or not query.strip():
+            return []
+        qvec = self.kb.embedder.embed_query(query)
+        n = max(self.candidates, k)
+        rankings: list[list[int]] = []
+        cosines: dict[int, float] = {}
+        payloads: dict[int, dict[str, Any]] = {}
+        if self.mode in ("hybrid", "dense"):
+            hits = self.kb.store.search(qvec, n)
+            rankings.append([h.id for h in hits])
+            for h in hits:
+                cosines[h.id], payloads[h.id] = h.score, h.payload
+        if self.mode in ("hybrid", "bm25"):
+            ids = [i for i, _ in self.bm25.search(query, n)]
+            rankings.append(ids)
+            missing = [i for i in ids if i not in payloads]
+            for rec in self.kb.store.get(missing):
+                if rec is not None:
+                    cosines[rec.id] = float(np.dot(rec.vector, qvec))
+                    payloads[rec.id] = rec.payload
+        fused = [i for i, _ in reciprocal_rank_fusion(rankings, k=self.rrf_k) if i in payloads]
+        scored = [(i, relevance(cosines[i], self._band)) for i in fused]
+        if self.reranker is not None:
+            pool = scored[: max(k * 3, 10)]
+            rerank = self.reranker.scores(query, [payloads[i]["text"] for i, _ in pool])
+            scored = sorted(zip((i for i, _ in pool), rerank), key=lambda t: -t[1])
+        kept = [(i, s) for i, s in scored if s >= self.min_relevance][:k]
+        return [KnowledgeBase._source(i, s, payloads[i]) for i, s in kept]
+
+    def widen(self, source: Source) -> Source | None:
+        """``source`` joined with the chunk just before and after it on the same page, or None."""
+        neighbours = []
+        for index in (source.chunk_index - 1, source.chunk_index + 1):
+            for _id, p in self.kb.store.payloads({"source": source.source, "index": index}):
+                if p.get("page") == source.page:
+                    neighbours.append(p)
+        if not neighbours:
+            return None
+        pieces = sorted([{"start": source.start, "end": source.end, "text": source.text}, *neighbours],
+                        key=lambda p: p["start"])
+        text, end = pieces[0]["text"], pieces[0]["end"]
+        for p in pieces[1:]:
+            if p["start"] < end:  # overlapping chunks: append only what is new
+                text += p["text"][end - p["start"]:]
+            else:
+                text += "\n" + p["text"]
+            end = max(end, p["end"])
+        return replace(source, text=text, start=pieces[0]["start"], end=end)

