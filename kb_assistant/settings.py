@@ -64,8 +64,9 @@ class Settings(BaseSettings):
         "hybrid", description="dense (embeddings), bm25 (jieba keywords) or hybrid (both, fused)."
     )
     min_relevance: float = Field(
-        0.0, ge=0.0, le=1.0,
-        description="Relevance threshold, 0..1, higher = more relevant; sources below it are dropped.",
+        0.2, ge=0.0, le=1.0,
+        description="Relevance threshold, 0..1, higher = more relevant; sources below it are dropped "
+        "(0 keeps everything; 0.2 keeps ~95% of answerable questions with the bundled embedder).",
     )
     reranker_path: Path | None = Field(
         None, description="A local sentence-transformers CrossEncoder directory; empty = no reranking."
