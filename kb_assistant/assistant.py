@@ -67,13 +67,13 @@ class AnswerStream:
     """Iterate for text pieces as the model writes; ``answer`` is set once iteration ends."""
 
     def __init__(self, question: str, prompt: BuiltPrompt, pieces: Iterator[str], *, found: bool = True,
-                 prefix: str = "") -> None:
+                 prefix: str = "", stop_event: threading.Event | None = None) -> None:
         self.question = question
         self.prompt = prompt
         self.found = found
         self._pieces = pieces
         self._prefix = prefix
-        self.stop_event = threading.Event()
+        self.stop_event = stop_event or threading.Event()  # set it to stop the model early
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
@@ -137,15 +137,15 @@ class Assistant:
         zh = is_chinese(question)
         if not prompt.sources and not self.settings.answer_without_sources:
             return AnswerStream(question, prompt, iter([NOT_FOUND_ZH if zh else NOT_FOUND_EN]), found=False)
-        stream = AnswerStream(question, prompt, iter(()), found=bool(prompt.sources),
-                              prefix="" if prompt.sources else (NO_SOURCES_NOTE_ZH if zh else NO_SOURCES_NOTE_EN))
-        stream._pieces = self.generator.stream(
+        stop = threading.Event()
+        pieces = self.generator.stream(
             prompt.messages,
             max_tokens=prompt.max_new_tokens,
             temperature=self.settings.temperature,
-            stop_event=stream.stop_event,
+            stop_event=stop,
         )
-        return stream
+        note = "" if prompt.sources else (NO_SOURCES_NOTE_ZH if zh else NO_SOURCES_NOTE_EN)
+        return AnswerStream(question, prompt, pieces, found=bool(prompt.sources), prefix=note, stop_event=stop)
 
 
 def make_retriever(kb: KnowledgeBase, settings: Settings) -> Retriever:

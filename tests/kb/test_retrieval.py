@@ -167,3 +167,13 @@ def test_reranker_directory_must_exist(tmp_path: Path) -> None:
 
     with pytest.raises(ModelUnavailableError, match="never downloaded"):
         CrossEncoderReranker(tmp_path)
+
+
+def test_stop_event_ends_the_stream_early(kb: KnowledgeBase) -> None:
+    full = Assistant(kb, EchoGenerator(context_window=4096), kb.settings).ask("食堂开放时间").result().text
+    stream = Assistant(kb, EchoGenerator(context_window=4096), kb.settings).ask("食堂开放时间")
+    pieces = []
+    for piece in stream:
+        pieces.append(piece)
+        stream.stop_event.set()
+    assert len(pieces) == 1 and len("".join(pieces)) < len(full)
