@@ -1,126 +1,232 @@
-"""The browser door: upload documents, chat with a knowledge base, check the cited sources."""
+"""The browser door: manage knowledge bases, upload and index documents, chat with cited sources."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import streamlit as st
 
 from kb_assistant.app import load_generator, open_kb
-from kb_assistant.assistant import Assistant
+from kb_assistant.assistant import Assistant, make_retriever
 from kb_assistant.errors import KBError
 from kb_assistant.generators.base import ChatMessage
-from kb_assistant.knowledge_base import KnowledgeBase, kb_names, validate_name
+from kb_assistant.knowledge_base import KnowledgeBase, delete_kb, kb_names, validate_name
 from kb_assistant.settings import Settings, load_settings
 from kb_assistant.types import Answer
-from kb_assistant.uploads import index_uploads
+from kb_assistant.web.jobs import IndexJob, start_index_job
+from kb_assistant.web.render import answer_markdown, escape_markdown, passage_markdown
 
 st.set_page_config(page_title="kb-assistant", page_icon="📚", layout="wide")
+MODEL_FIELDS = ("generator", "model_path", "n_ctx", "n_threads")
 
 
 @st.cache_resource
-def settings() -> Settings:
+def base_settings() -> Settings:
     return load_settings()
 
 
 @st.cache_resource
 def knowledge_base(name: str) -> KnowledgeBase:
     """One open knowledge base per name, shared by every session of this process."""
-    return open_kb(settings(), name)
+    return open_kb(base_settings(), name)
 
 
 @st.cache_resource(show_spinner="Loading the answer model…")
-def generator():  # type: ignore[no-untyped-def]
-    return load_generator(settings())
+def generator(model_json: str) -> Any:
+    """One loaded model per model configuration, shared by every session."""
+    base = base_settings().model_dump()
+    return load_generator(Settings.model_validate({**base, **json.loads(model_json)}))
 
 
-def render_sources(answer: Answer) -> None:
-    cited = {c.number for c in answer.citations}
-    label = "Sources" if cited else "Sources (not cited by the model; shown for checking)"
-    with st.expander(f"{label} · {len(answer.sources)}", expanded=False):
-        for n, s in enumerate(answer.sources, 1):
-            mark = "✅ cited" if n in cited else ""
-            st.markdown(f"**[{n}] {s.label}** · score {s.score:.2f} {mark}")
-            st.text(s.text)  # plain text, never HTML or markdown from a document
+@st.cache_resource
+def jobs() -> dict[str, IndexJob]:
+    """The latest indexing job per knowledge base, visible to every session."""
+    return {}
 
 
-def sidebar(cfg: Settings) -> str:
+# -- sidebar ---------------------------------------------------------------------------------------
+
+def sidebar(cfg: Settings) -> tuple[str, str]:
     st.sidebar.title("📚 kb-assistant")
+    page = st.sidebar.radio("Page", ["Chat", "Knowledge bases"], horizontal=True, key="page")
     names = kb_names(cfg) or [cfg.default_kb]
-    choice = st.sidebar.selectbox("Knowledge base", names, index=0)
-    new = st.sidebar.text_input("New knowledge base", placeholder="name, then Enter")
-    if new:
-        try:
-            choice = validate_name(new.strip())
-        except KBError as exc:
-            st.sidebar.error(str(exc))
-    cfg.top_k = st.sidebar.slider("Sources per question (top-k)", 1, 20, cfg.top_k)
-    return choice
+    current = st.session_state.get("kb", names[0])
+    if current not in names:
+        names.append(current)
+    kb = st.sidebar.selectbox("Knowledge base", names, index=names.index(current))
+    st.session_state["kb"] = kb
+    with st.sidebar.expander("Retrieval", expanded=False):
+        cfg.retrieval_mode = st.selectbox("Mode", ["hybrid", "dense", "bm25"],
+                                          index=["hybrid", "dense", "bm25"].index(cfg.retrieval_mode))
+        cfg.top_k = st.slider("Sources per question", 1, 20, cfg.top_k)
+        cfg.min_relevance = st.slider(
+            "Relevance threshold", 0.0, 1.0, cfg.min_relevance, 0.05,
+            help="0..1, higher = more relevant. Sources below it are dropped; if none is left, the answer "
+                 "says the knowledge base does not contain it.")
+    with st.sidebar.expander("Model", expanded=False):
+        model = st.text_input("GGUF model path (empty = bundled Qwen2.5-0.5B)", value=str(cfg.model_path or ""))
+        cfg.model_path = model.strip() or None  # type: ignore[assignment]
+        cfg.temperature = st.slider("Temperature", 0.0, 1.5, cfg.temperature, 0.05)
+        cfg.max_new_tokens = st.number_input("Max answer tokens", 16, 4096, cfg.max_new_tokens, 16)
+        window = st.number_input("Context budget (0 = the model's window)", 0, 131072,
+                                 cfg.context_window or 0, 256)
+        cfg.context_window = window or None
+    return page, kb
+
+
+# -- knowledge bases page --------------------------------------------------------------------------
+
+def kb_page(cfg: Settings, name: str) -> None:
+    st.header("Knowledge bases")
+    with st.form("create", clear_on_submit=True):
+        new = st.text_input("New knowledge base", placeholder="letters, digits, - _ or Chinese", key="new-kb")
+        if st.form_submit_button("Create", key="create-kb") and new.strip():
+            try:
+                knowledge_base(validate_name(new.strip()))
+                st.session_state["kb"] = new.strip()
+                st.rerun()
+            except KBError as exc:
+                st.error(str(exc))
+    kb = knowledge_base(name)
+    st.subheader(f"{name}")
+    upload_panel(kb, cfg)
+    documents_panel(kb)
+    with st.expander("Delete this knowledge base"):
+        sure = st.checkbox(f"Yes, delete '{name}' and its index (your original files are not touched)",
+                           key="confirm-delete")
+        if st.button("Delete", type="secondary", disabled=not sure, key="delete-kb"):
+            knowledge_base.clear()
+            kb.close()
+            delete_kb(cfg, name)
+            st.session_state.pop("kb", None)
+            st.rerun()
 
 
 def upload_panel(kb: KnowledgeBase, cfg: Settings) -> None:
     from ingest import SUPPORTED_SUFFIXES
 
-    files = st.file_uploader("Add documents", accept_multiple_files=True,
-                             type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES])
-    if not files or not st.button(f"Index {len(files)} file(s)", type="primary", key="index"):
+    files = st.file_uploader(f"Add documents (up to {cfg.max_file_mb} MB each)", accept_multiple_files=True,
+                             type=[s.lstrip(".") for s in SUPPORTED_SUFFIXES], key="uploads")
+    job = jobs().get(kb.name)
+    busy = job is not None and job.running
+    if files and st.button(f"Index {len(files)} file(s)", type="primary", key="index", disabled=busy):
+        jobs()[kb.name] = start_index_job(kb, [(f.name, f.getvalue()) for f in files], cfg)
+    job_status(kb.name)
+
+
+@st.fragment(run_every=1.0)
+def job_status(name: str) -> None:
+    """Redrawn every second while a job runs, without blocking the rest of the page."""
+    job = jobs().get(name)
+    if job is None:
         return
-    bar = st.progress(0.0, text="indexing…")
-    report, refused = index_uploads(
-        kb, [(f.name, f.getvalue()) for f in files], cfg,
-        progress=lambda done, total, path: bar.progress(done / max(total, 1), text=path[-60:] or "done"),
-    )
-    for message in refused:
+    if job.running:
+        st.progress(job.done / max(job.total, 1), text=f"indexing {job.done}/{job.total} {job.current[-60:]}")
+        return
+    for message in job.refused:
         st.error(message)
-    for o in report.outcomes:
-        name = o.path.rsplit("/", 1)[-1]
-        if o.status == "failed":
-            st.error(f"failed: {name}: {o.reason}")
-        else:
-            st.caption(f"{o.status}: {name}")
-    st.success(report.summary())
+    if job.error:
+        st.error(job.error)
+    if job.report is not None:
+        rows = [{"file": o.path.rsplit("/", 1)[-1], "status": o.status, "chunks": o.chunks, "reason": o.reason}
+                for o in job.report.outcomes]
+        st.dataframe(rows, hide_index=True, width="stretch")
+        (st.warning if job.report.failed else st.success)(job.report.summary())
 
 
-def chat_panel(kb: KnowledgeBase, cfg: Settings) -> None:
-    key = f"history:{kb.name}"
+def documents_panel(kb: KnowledgeBase) -> None:
+    docs = kb.documents()
+    st.caption(f"{len(docs)} documents · {kb.count()} chunks")
+    if not docs:
+        st.info("No documents yet: upload some above.")
+        return
+    st.dataframe([{"document": d.source.rsplit("/", 1)[-1], "pages": d.pages or "", "chunks": d.chunks,
+                   "path": d.source} for d in docs], hide_index=True, width="stretch")
+    col1, col2 = st.columns([3, 1])
+    target = col1.selectbox("Document", [d.source for d in docs], format_func=lambda s: s.rsplit("/", 1)[-1])
+    if col2.button("Remove", key="remove-doc"):
+        report = kb.remove([target])
+        st.success(report.summary())
+        st.rerun()
+    if st.button("Re-index all (re-read files with the current settings)", key="rebuild"):
+        with st.spinner("re-indexing…"):
+            report = kb.rebuild()
+        st.success(report.summary())
+
+
+# -- chat page -------------------------------------------------------------------------------------
+
+def render_sources(answer: Answer, anchor: str) -> None:
+    if not answer.found or not answer.sources:
+        return
+    cited = {c.number: c for c in answer.citations}
+    label = "Sources" if cited else "Sources (none matched the answer; shown for checking)"
+    with st.expander(f"{label} · {len(answer.sources)}", expanded=bool(cited)):
+        for n, s in enumerate(answer.sources, 1):
+            st.markdown(f'<a id="{anchor}-{n}"></a>', unsafe_allow_html=True)  # our own anchor only
+            mark = " · cited" if n in cited else ""
+            support = cited[n].support if n in cited else None
+            extra = f" · support {support:.2f}" if support is not None else ""
+            st.markdown(f"**\\[{n}\\] {escape_markdown(s.label)}** · relevance {s.score:.2f}{mark}{extra}")
+            st.markdown(passage_markdown(cited[n]) if n in cited else escape_markdown(s.text))
+
+
+def chat_page(cfg: Settings, name: str) -> None:
+    kb = knowledge_base(name)
+    st.header(f"Chat · {name}")
+    key = f"history:{name}"
     turns: list[tuple[str, Answer | str]] = st.session_state.setdefault(key, [])
-    if st.button("Clear chat", key="clear"):
+    col1, col2 = st.columns([1, 1])
+    if col1.button("Clear chat", key="clear"):
         turns.clear()
-    for question, answer in turns:
-        st.chat_message("user").text(question)
+    regenerate = col2.button("Regenerate last answer", key="regenerate", disabled=not turns)
+    again = turns.pop()[0] if regenerate and turns else None
+    for i, (asked, answer) in enumerate(turns):
+        st.chat_message("user").text(asked)
         with st.chat_message("assistant"):
-            st.markdown(answer.text if isinstance(answer, Answer) else answer)
-            if isinstance(answer, Answer):
-                render_sources(answer)
-    question = st.chat_input("Ask a question about your documents")
+            show_answer(answer, f"a{i}")
+    question = st.chat_input("Ask a question about your documents") or again
     if not question:
         return
     st.chat_message("user").text(question)
     history = [m for q, a in turns if isinstance(a, Answer)
                for m in (ChatMessage("user", q), ChatMessage("assistant", a.text))]
+    model = json.dumps(cfg.model_dump(mode="json", include=set(MODEL_FIELDS)), sort_keys=True)
     with st.chat_message("assistant"):
         try:
-            stream = Assistant(kb, generator(), cfg).ask(question, history)
-            st.write_stream(stream)
+            stream = Assistant(kb, generator(model), cfg, make_retriever(kb, cfg)).ask(question, history)
+            placeholder = st.empty()
+            placeholder.write_stream(stream)
             answer = stream.result()
-            render_sources(answer)
+            placeholder.empty()
+            show_answer(answer, f"a{len(turns)}")
             turns.append((question, answer))
         except KBError as exc:
             st.warning(str(exc))
             turns.append((question, str(exc)))
 
 
+def show_answer(answer: Answer | str, anchor: str) -> None:
+    if isinstance(answer, str):
+        st.warning(answer)
+        return
+    if not answer.found:
+        st.info(answer.text)
+        return
+    st.markdown(answer_markdown(answer, anchor))
+    with st.expander("Copy answer"):
+        st.code(answer.text, language=None)
+    render_sources(answer, anchor)
+
+
 def main() -> None:
-    cfg = settings().model_copy()  # per-run copy: sidebar choices never leak into other sessions
-    name = sidebar(cfg)
-    kb = knowledge_base(name)
-    st.header(f"Knowledge base: {name}")
-    docs = kb.documents()
-    st.caption(f"{len(docs)} documents · {sum(d.chunks for d in docs)} chunks")
-    with st.expander("Documents", expanded=not docs):
-        upload_panel(kb, cfg)
-        for d in docs:
-            pages = f", {d.pages} pages" if d.pages else ""
-            st.text(f"{d.source}  ({d.chunks} chunks{pages})")
-    chat_panel(kb, cfg)
+    cfg = base_settings().model_copy()  # per-run copy: sidebar choices never leak into other sessions
+    page, name = sidebar(cfg)
+    if page == "Knowledge bases":
+        kb_page(cfg, name)
+    else:
+        chat_page(cfg, name)
 
 
 main()

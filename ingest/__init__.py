@@ -2,12 +2,21 @@
 
 from ingest.encoding import decode_bytes, read_text
 from ingest.errors import IngestError
-from ingest.loaders import LOADERS, SUPPORTED_SUFFIXES, LoaderSpec, load_file, missing_requirements
+from ingest.loaders import (
+    LOADERS,
+    STREAMABLE_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    LoaderSpec,
+    load_file,
+    missing_requirements,
+    stream_text,
+)
 from ingest.splitter import ChineseTextSplitter, Splitter
 from ingest.types import Chunk, Document
 
 __all__ = [
     "LOADERS",
+    "STREAMABLE_SUFFIXES",
     "SUPPORTED_SUFFIXES",
     "Chunk",
     "ChineseTextSplitter",
@@ -19,4 +28,5 @@ __all__ = [
     "load_file",
     "missing_requirements",
     "read_text",
+    "stream_text",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import os
+from collections.abc import Iterator
 
 from ingest.errors import IngestError, missing_package
 
@@ -172,3 +173,84 @@ def _detect(data: bytes, path: str | os.PathLike[str]) -> tuple[str, str]:
             path, "the text encoding could not be detected", "re-save the file as UTF-8 and index it again"
         )
     return str(best), best.encoding
+
+
+STREAM_BLOCK_BYTES = 4 * 1024 * 1024
+
+
+def iter_text_blocks(
+    path: str | os.PathLike[str], *, block_bytes: int = STREAM_BLOCK_BYTES
+) -> Iterator[tuple[int, str]]:
+    """Stream a text file as ``(offset, text)`` blocks of about ``block_bytes``, for files too large to
+    hold whole. Blocks end on a paragraph (else line) break where there is one; ``offset`` is the
+    block's character position in the whole decoded text (newlines normalised, as ``read_text``),
+    so offsets stay exact relative to the file. The encoding is detected from the first block.
+    """
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed in the finally below (a generator)
+    except OSError as exc:
+        raise IngestError(path, f"the file cannot be read ({exc.strerror or exc})", "check the path") from exc
+    try:
+        head = f.read(block_bytes)
+        if not head:
+            raise IngestError(path, "the file is empty", "add some text to it or leave it out")
+        encoding, skip = _detect_head(head, path)
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        offset, carry, data = 0, "", head[skip:]
+        while True:
+            final = not data
+            text = carry + decoder.decode(data, final=final)
+            if not final and text.endswith("\r"):  # "\r\n" may straddle the blocks
+                text, held = text[:-1], "\r"
+            else:
+                held = ""
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if final:
+                if text:
+                    yield offset, text
+                return
+            cut = _block_end(text, block_bytes // 4)
+            if cut:
+                yield offset, text[:cut]
+                offset += cut
+            carry = text[cut:] + held
+            data = f.read(block_bytes)
+    finally:
+        f.close()
+
+
+def _block_end(text: str, min_chars: int) -> int:
+    """Where to end a streamed block: after the last blank line, else line break, in ``text``;
+    0 (carry everything over) when the text is still short or has neither."""
+    if len(text) < min_chars:
+        return 0
+    for sep in ("\n\n", "\n"):
+        at = text.rfind(sep)
+        if at > 0:
+            return at + len(sep)
+    return len(text) if len(text) > 4 * min_chars else 0  # one huge line: cut anyway, bounded
+
+
+def _detect_head(head: bytes, path: str | os.PathLike[str]) -> tuple[str, int]:
+    """``(encoding, BOM length)`` from the first block, as ``decode_bytes`` would decide for the whole
+    file; a multi-byte character cut at the block's end is tolerated."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding.removesuffix("-sig"), len(bom)
+    if b"\x00" in head:
+        utf16 = _utf16_without_bom(head[: len(head) // 2 * 2])
+        if utf16:
+            return utf16, 0
+        raise _binary(path)
+    trims = [head[: len(head) - t] for t in range(4) if len(head) > t]
+    for sample in trims:
+        try:
+            sample.decode("utf-8")
+            return "utf-8", 0
+        except UnicodeDecodeError:
+            continue
+    for sample in trims:
+        chinese = _best_chinese(sample)
+        if chinese is not None:
+            return ("cp950" if chinese[1] == "big5" else chinese[1]), 0
+    return _detect(head, path)[1], 0

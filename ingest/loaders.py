@@ -24,11 +24,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.util import find_spec
 
-from ingest.encoding import decode_bytes, read_bytes, read_text
+from ingest.encoding import STREAM_BLOCK_BYTES, decode_bytes, iter_text_blocks, read_bytes, read_text
 from ingest.errors import IngestError, missing_package
 from ingest.types import Document
 
@@ -278,3 +278,22 @@ def load_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> 
     if not any(doc.text.strip() for doc in docs):
         raise IngestError(path, "the file has no text to index", "add some text to it or leave it out")
     return docs
+
+
+STREAMABLE_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".markdown")
+
+
+def stream_text(
+    path: str | os.PathLike[str], *, block_bytes: int = STREAM_BLOCK_BYTES
+) -> Iterator[tuple[int, Document]]:
+    """A large plain-text or markdown file as ``(offset, Document)`` blocks, never held whole.
+
+    ``offset`` is where the block's text starts in the whole file's text: a chunk cut from the
+    block at ``start`` sits at ``offset + start`` in the file. No size limit applies.
+    """
+    path = os.fspath(path)
+    if os.path.splitext(path)[1].lower() not in STREAMABLE_SUFFIXES:
+        raise IngestError(path, "only plain text and markdown files can be streamed", "use load_file")
+    fmt = "markdown" if path.lower().endswith((".md", ".markdown")) else "text"
+    for offset, text in iter_text_blocks(path, block_bytes=block_bytes):
+        yield offset, _doc(path, text, fmt=fmt)

@@ -44,7 +44,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def chunk_id(source: str, content_hash: str, index: int) -> int:
-    """A stable 63-bit id for chunk ``index`` of one version of one file."""
-    key = f"{source}\0{content_hash}\0{index}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") & ((1 << 63) - 1)
+def chunk_id(source: str, content_hash: str, index: int, salt: int = 0) -> int:
+    """A stable 63-bit id for chunk ``index`` of one version of one file (``salt`` picks another
+    when that one is taken, e.g. by chunks moved here from another path)."""
+    key = f"{source}\0{content_hash}\0{index}" + (f"\0{salt}" if salt else "")
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") & ((1 << 63) - 1)
+
+
+def is_under(path: str | Path, root: Path) -> bool:
+    """Whether ``path`` lies inside folder ``root`` (both absolute)."""
+    return Path(path).is_relative_to(root)

@@ -3,35 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.encoding import STREAM_BLOCK_BYTES
+
 from .embedders import Embedder
 from .errors import EmbedderMismatchError, KBError
-from .files import chunk_id, collect_files, file_sha256
+from .manifest import MANIFEST_FILE, Manifest, read_manifest, write_manifest
 from .settings import Settings
-from .types import FileOutcome, IndexReport, Source
+from .types import IndexReport, Source
 
 SCHEMA_VERSION = "1"
 _NAME_RE = re.compile(r"^[\w\-\u3400-\u9fff]{1,64}$")
+STORE_DIR = "store"
+LOCK_FILE = "kb.lock"
+DEFAULT_WAIT = 10.0  # seconds a second writer waits for the first before giving up
 
 ProgressFn = Callable[[int, int, str], None]
-"""Called as ``progress(done_files, total_files, current_path)``."""
+"""Called as ``progress(done_files, total_files, current_path)``; a large file being streamed
+reports again with the same counts and ``"path (N chunks)"``."""
 
 
-@dataclass(frozen=True)
-class _Parsed:
-    """A file read and split, waiting for its chunks to be embedded."""
-
-    source: str
-    content_hash: str
-    chunks: list[Any]
-    existed: bool
+class KBBusyError(KBError):
+    """Another process is changing this knowledge base."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,20 @@ class DocumentInfo:
     content_hash: str
 
 
+@dataclass(frozen=True)
+class KBSummary:
+    """One row of ``kb kb list``."""
+
+    name: str
+    documents: int | None
+    chunks: int | None
+    embedder: str
+    dim: int
+    created: str
+    backend: str
+    problem: str = ""  # why counts are missing, e.g. an old store that needs an upgrade
+
+
 def validate_name(name: str) -> str:
     if not _NAME_RE.match(name):
         raise KBError(
@@ -50,63 +66,164 @@ def validate_name(name: str) -> str:
     return name
 
 
+def _exists(kb_dir: Path) -> bool:
+    return (kb_dir / STORE_DIR).is_dir() or (kb_dir / MANIFEST_FILE).is_file()
+
+
 def kb_names(settings: Settings) -> list[str]:
     root = settings.kb_root
-    return sorted(p.name for p in root.iterdir() if (p / "store").is_dir()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and _exists(p))
 
 
-def delete_kb(settings: Settings, name: str) -> None:
+@contextmanager
+def writer_lock(kb_dir: Path, name: str, wait: float = DEFAULT_WAIT) -> Iterator[None]:
+    """Hold the knowledge base's writer lock (one indexing run at a time; readers never take it)."""
+    from vectorstore import StoreLockedError
+    from vectorstore.lock import WriterLock
+
+    lock = WriterLock(kb_dir / LOCK_FILE)
+    try:
+        lock.acquire(wait)
+    except StoreLockedError as exc:
+        raise KBBusyError(f"knowledge base {name!r} is busy: {exc}") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def create_kb(settings: Settings, name: str, embedder: Embedder) -> KnowledgeBase:
+    """Create an empty knowledge base; refuses a name already taken."""
+    if _exists(settings.kb_root / validate_name(name)):
+        raise KBError(f"knowledge base {name!r} already exists (see `kb kb list`)")
+    return KnowledgeBase.open(settings, name, embedder)
+
+
+def delete_kb(settings: Settings, name: str, *, wait: float = 0.0) -> None:
+    """Delete a knowledge base and everything in its directory; refuses while it is being written."""
     path = settings.kb_root / validate_name(name)
-    if not path.is_dir():
+    if not _exists(path):
         raise KBError(f"no knowledge base named {name!r} (see `kb list`)")
-    shutil.rmtree(path)
+    with writer_lock(path, name, wait):
+        # Renamed first, so a crash part-way leaves a hidden leftover, never a half knowledge base.
+        doomed = path.with_name(f".{name}.deleting-{os.getpid()}")
+        path.rename(doomed)
+    shutil.rmtree(doomed)
+
+
+def kb_summaries(settings: Settings) -> list[KBSummary]:
+    """Name, documents, chunks, embedder and creation time of every knowledge base (read-only)."""
+    from vectorstore import VectorStoreError, open_store
+
+    rows = []
+    for name in kb_names(settings):
+        kb_dir = settings.kb_root / name
+        manifest = read_manifest(kb_dir)
+        docs = chunks = None
+        problem = ""
+        backend = _backend(kb_dir, manifest, settings)
+        meta: dict[str, str] = {}
+        try:
+            with open_store(kb_dir / STORE_DIR, backend=backend, read_only=True) as store:
+                meta = store.get_meta()
+                sources = {p["source"] for _, p in store.payloads()}
+                docs, chunks = len(sources), store.count()
+        except (VectorStoreError, OSError) as exc:
+            problem = str(exc)
+        rows.append(KBSummary(
+            name, docs, chunks,
+            manifest.embedder_id if manifest else meta.get("embedder_id", "?"),
+            manifest.embedder_dim if manifest else int(meta.get("embedder_dim", 0) or 0),
+            manifest.created if manifest else meta.get("created_at", ""), backend, problem,
+        ))
+    return rows
+
+
+def _backend(kb_dir: Path, manifest: Manifest | None, settings: Settings) -> str:
+    if (kb_dir / STORE_DIR / "milvus.json").exists():  # switched by `kb migrate`
+        return "milvus"
+    return manifest.store_backend if manifest else settings.store
 
 
 class KnowledgeBase:
     """Composes the ingest leaf (loaders, splitter) and the vector-store leaf under one name."""
 
-    def __init__(self, name: str, store: Any, embedder: Embedder, settings: Settings) -> None:
+    def __init__(
+        self, name: str, store: Any, embedder: Embedder, settings: Settings, manifest: Manifest | None = None
+    ) -> None:
         from ingest import ChineseTextSplitter
 
         self.name = name
         self.store = store
         self.embedder = embedder
         self.settings = settings
+        self.directory = settings.kb_root / name
         self.splitter = ChineseTextSplitter(
             chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap
         )
+        self.manifest = manifest
+        self.stream_block_bytes = STREAM_BLOCK_BYTES  # text files larger than this are streamed
 
     @classmethod
     def open(
         cls, settings: Settings, name: str, embedder: Embedder, *, create: bool = True
     ) -> KnowledgeBase:
         """Open (or create) knowledge base ``name``; refuses an embedder other than the one it was built with."""
-        from vectorstore import open_store
+        from vectorstore import StoreLockedError, open_store
 
-        directory = settings.kb_root / validate_name(name) / "store"
-        if not directory.is_dir() and not create:
-            raise KBError(f"no knowledge base named {name!r}: create it with `kb index PATH --kb {name}`")
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        meta_dim = cls._recorded(directory)
-        if meta_dim is not None:
-            recorded_id, recorded_dim = meta_dim
+        kb_dir = settings.kb_root / validate_name(name)
+        directory = kb_dir / STORE_DIR
+        if not _exists(kb_dir) and not create:
+            raise KBError(f"no knowledge base named {name!r}: create it with `kb kb create {name}` "
+                          f"or `kb index PATH --kb {name}`")
+        kb_dir.mkdir(parents=True, exist_ok=True)
+        manifest = read_manifest(kb_dir)
+        recorded = (manifest.embedder_id, manifest.embedder_dim) if manifest else cls._recorded(directory)
+        if recorded is not None:
+            recorded_id, recorded_dim = recorded
             if recorded_id != embedder.id or recorded_dim != embedder.dim:
                 raise EmbedderMismatchError(
                     f"knowledge base {name!r} was built with embedder {recorded_id} (dim {recorded_dim}), "
                     f"not {embedder.id} (dim {embedder.dim}): set KB_EMBEDDER back, or rebuild it into a new "
                     "knowledge base"
                 )
-        store = open_store(directory, dim=embedder.dim)
-        kb = cls(name, store, embedder, settings)
-        if not store.get_meta().get("embedder_id"):
-            store.set_meta(
-                embedder_id=embedder.id,
-                embedder_dim=str(embedder.dim),
-                splitter=json.dumps(kb.splitter.settings(), sort_keys=True),
-                schema_version=SCHEMA_VERSION,
-                created_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            )
+        backend = _backend(kb_dir, manifest, settings)
+        try:
+            store = open_store(directory, backend=backend, dim=embedder.dim)
+        except StoreLockedError as exc:
+            raise KBBusyError(f"knowledge base {name!r} is busy: {exc}") from None
+        kb = cls(name, store, embedder, settings, manifest)
+        try:
+            meta = store.get_meta()
+            if not meta.get("embedder_id"):
+                meta = dict(
+                    embedder_id=embedder.id,
+                    embedder_dim=str(embedder.dim),
+                    splitter=json.dumps(kb.splitter.settings(), sort_keys=True),
+                    schema_version=SCHEMA_VERSION,
+                    created_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                )
+                store.set_meta(**meta)
+            if manifest is None:  # new, or built before manifests: record how it was built
+                kb.manifest = Manifest(
+                    name, embedder.id, embedder.dim, json.loads(meta["splitter"]), backend,
+                    created=meta.get("created_at") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+                )
+                write_manifest(kb_dir, kb.manifest)
+        except StoreLockedError as exc:
+            store.close()
+            raise KBBusyError(f"knowledge base {name!r} is busy: {exc}") from None
+        except BaseException:
+            store.close()
+            raise
         return kb
+
+    @property
+    def splitter_changed(self) -> bool:
+        """True when the current chunk settings differ from those the knowledge base was built with."""
+        return self.manifest is not None and self.manifest.splitter != self.splitter.settings()
 
     @staticmethod
     def _recorded(directory: Path) -> tuple[str, int] | None:
@@ -166,87 +283,34 @@ class KnowledgeBase:
             page=p.get("page"), chunk_index=p.get("index", 0),
         )
 
-    # -- writing -------------------------------------------------------------------------------
+    # -- writing (see indexer.py) -------------------------------------------------------------
 
-    def index_paths(self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None) -> IndexReport:
-        """Index files and folders: new and edited files are (re)embedded, unchanged ones skipped,
-        unreadable ones reported with the reason while the rest go on.
+    def index_paths(
+        self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None, prune: bool = False,
+        wait: float = DEFAULT_WAIT,
+    ) -> IndexReport:
+        """Index files and folders incrementally: new and edited files are (re)embedded, unchanged ones
+        skipped, renamed or moved ones re-pointed, unreadable ones reported while the rest go on.
+        Files gone from an indexed folder are removed with ``prune``, else reported as missing.
+        Another writer is waited for up to ``wait`` seconds (then ``KBBusyError``)."""
+        from .indexer import Indexer
 
-        Chunks of several small files are embedded in one batch (the embedder is much faster on
-        full batches) and committed together; each file's swap is still all-or-nothing.
-        """
-        from ingest import SUPPORTED_SUFFIXES
+        with writer_lock(self.directory, self.name, wait), Indexer(self, progress) as ix:
+            return ix.index(paths, prune=prune)
 
-        candidates = collect_files(paths, SUPPORTED_SUFFIXES)
-        known = {d.source: d.content_hash for d in self.documents()}
-        report = IndexReport()
-        pending: list[_Parsed] = []
-        for done, cand in enumerate(candidates):
-            if progress:
-                progress(done, len(candidates), str(cand.path))
-            if cand.skipped:
-                report.outcomes.append(FileOutcome(str(cand.path), "skipped", reason=cand.skipped))
-                continue
-            parsed = self._parse(cand.path, known)
-            if isinstance(parsed, FileOutcome):
-                report.outcomes.append(parsed)
-                continue
-            pending.append(parsed)
-            if sum(len(p.chunks) for p in pending) >= self.settings.embed_batch_size:
-                report.outcomes += self._commit(pending)
-                pending = []
-        report.outcomes += self._commit(pending)
-        if progress:
-            progress(len(candidates), len(candidates), "")
-        return report
+    def remove(self, paths: Iterable[str | Path], *, wait: float = DEFAULT_WAIT) -> IndexReport:
+        """Delete the chunks of these files (or of every document under a folder) from the store."""
+        from .indexer import Indexer
 
-    def _parse(self, path: Path, known: dict[str, str]) -> _Parsed | FileOutcome:
-        """Hash, load and split one file; an outcome instead when it is unchanged or unreadable."""
-        from ingest import IngestError, load_file
+        with writer_lock(self.directory, self.name, wait), Indexer(self, None) as ix:
+            return ix.remove(paths)
 
-        source = str(path)
-        try:
-            if not path.is_file():
-                raise KBError(f"{path} does not exist or is not a file")
-            content_hash = file_sha256(path)
-            if known.get(source) == content_hash:
-                return FileOutcome(source, "unchanged")
-            chunks = self.splitter.split(load_file(path, max_bytes=self.settings.max_file_mb << 20))
-            if not chunks:
-                raise KBError("no text found in the file")
-        except (IngestError, KBError, OSError) as exc:
-            return FileOutcome(source, "failed", reason=str(exc))
-        return _Parsed(source, content_hash, chunks, source in known)
+    def rebuild(
+        self, *, progress: ProgressFn | None = None, prune: bool = False, wait: float = DEFAULT_WAIT
+    ) -> IndexReport:
+        """Re-read and re-split every recorded source with the current settings; cached embeddings
+        are reused for chunk texts seen before. Each file is swapped in one step."""
+        from .indexer import Indexer
 
-    def _commit(self, parsed: list[_Parsed]) -> list[FileOutcome]:
-        """Embed the chunks of ``parsed`` files together and swap each file's chunks in one commit."""
-        from vectorstore import Record
-
-        if not parsed:
-            return []
-        vectors = self._embed([c.text for p in parsed for c in p.chunks])
-        outcomes, row = [], 0
-        with self.store.batch():
-            for p in parsed:
-                records = [
-                    Record(
-                        id=chunk_id(p.source, p.content_hash, c.index),
-                        vector=vectors[row + i],
-                        payload={
-                            "source": p.source, "doc_hash": p.content_hash, "page": c.page, "start": c.start,
-                            "end": c.end, "index": c.index, "text": c.text,
-                        },
-                    )
-                    for i, c in enumerate(p.chunks)
-                ]
-                row += len(records)
-                self.store.replace_where({"source": p.source}, records)
-                outcomes.append(FileOutcome(p.source, "updated" if p.existed else "added", chunks=len(records)))
-        return outcomes
-
-    def _embed(self, texts: list[str]):  # type: ignore[no-untyped-def]
-        import numpy as np
-
-        size = self.settings.embed_batch_size
-        parts = [self.embedder.embed_documents(texts[i : i + size]) for i in range(0, len(texts), size)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
+        with writer_lock(self.directory, self.name, wait), Indexer(self, progress) as ix:
+            return ix.rebuild(prune=prune)

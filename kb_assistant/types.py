@@ -82,9 +82,12 @@ class Answer:
 @dataclass
 class FileOutcome:
     path: str
-    status: str  # added | updated | unchanged | failed
+    status: str  # added | updated | moved | unchanged | removed | missing | skipped | failed
     chunks: int = 0
-    reason: str = ""
+    reason: str = ""  # failed/skipped: why; moved: the old path
+
+
+SUMMARY_STATUSES = ("added", "updated", "moved", "unchanged", "removed", "missing", "failed")
 
 
 @dataclass
@@ -92,6 +95,9 @@ class IndexReport:
     """What one indexing run did, file by file."""
 
     outcomes: list[FileOutcome] = field(default_factory=list)
+    embedded: int = 0  # chunks the embedder computed in this run
+    cached: int = 0  # chunks whose vectors came from the embedding cache
+    notes: list[str] = field(default_factory=list)  # e.g. "chunk settings changed: run kb rebuild"
 
     def by_status(self, status: str) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -100,7 +106,11 @@ class IndexReport:
     def failed(self) -> list[FileOutcome]:
         return self.by_status("failed")
 
+    def counts(self) -> dict[str, int]:
+        """Files per status, every summary status present (0 when none)."""
+        return {s: len(self.by_status(s)) for s in SUMMARY_STATUSES}
+
     def summary(self) -> str:
-        counts = {s: len(self.by_status(s)) for s in ("added", "updated", "unchanged", "failed")}
-        chunks = sum(o.chunks for o in self.outcomes)
-        return ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {chunks} chunks embedded"
+        chunks = sum(o.chunks for o in self.outcomes if o.status in ("added", "updated"))
+        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items())
+        return f"{counts}; {chunks} chunks stored ({self.embedded} embedded, {self.cached} from cache)"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from kb_assistant.types import Answer, Citation, Source
+from kb_assistant.web.render import answer_markdown, escape_markdown, passage_markdown
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
@@ -21,26 +25,80 @@ def app() -> AppTest:
     return at
 
 
-def test_upload_index_and_chat_with_sources(app: AppTest, isolated_data_dir: Path) -> None:
-    app.file_uploader[0].set_value([
-        ("policy.txt", "年假政策：正式员工每年享有十五天带薪年假。".encode(), "text/plain"),
-        ("../../evil.txt", b"<script>alert(1)</script> The VPN port is 1194.", "text/plain"),
-    ]).run()
-    app.button(key="index").click().run()
+def goto(app: AppTest, page: str) -> AppTest:
+    app.sidebar.radio(key="page").set_value(page).run()
     assert not app.exception
+    return app
+
+
+def upload_and_index(app: AppTest, files: list[tuple[str, bytes, str]]) -> AppTest:
+    goto(app, "Knowledge bases")
+    app.file_uploader(key="uploads").set_value(files).run()
+    app.button(key="index").click().run()
+    for _ in range(100):  # the job runs in a thread; the page polls it
+        if app.success or app.warning:
+            break
+        time.sleep(0.1)
+        app.run()
+    assert not app.exception
+    return app
+
+
+def test_upload_index_and_chat_with_linked_sources(app: AppTest, isolated_data_dir: Path) -> None:
+    upload_and_index(app, [
+        ("policy.txt", "年假政策：正式员工每年享有十五天带薪年假。".encode(), "text/plain"),
+        ("../../evil.txt", b"<script>alert(1)</script> [click](http://evil.example) VPN port 1194.", "text/plain"),
+    ])
     assert any("2 added" in s.value for s in app.success)
     assert not (isolated_data_dir.parent / "evil.txt").exists()
     assert (isolated_data_dir / "uploads" / "default" / "evil.txt").exists()
+    assert "policy.txt" in str(app.dataframe[-1].value)
 
+    goto(app, "Chat")
     app.chat_input[0].set_value("年假有几天？").run()
     assert not app.exception
     answers = [m.value for m in app.markdown]
-    assert any("十五天" in a and "[1]" in a for a in answers), answers
-    texts = [t.value for t in app.text]
-    assert any("十五天带薪年假" in t for t in texts)  # the source passage, shown as plain text
+    assert any("十五天" in a and "(#a0-1)" in a for a in answers), answers  # [1] links to source 1
+    assert any('id="a0-1"' in m.value for m in app.markdown)  # the anchor it links to
+
+    app.chat_input[0].set_value("VPN port 1194?").run()
+    sources = [m.value for m in app.markdown]
+    assert any("\\<script\\>" in m for m in sources)  # document text is escaped, never rendered
+    assert not any("<script>" in m and "\\<script" not in m for m in sources)
 
 
-def test_empty_knowledge_base_warns_instead_of_answering(app: AppTest) -> None:
+def test_not_found_and_empty_states(app: AppTest) -> None:
+    goto(app, "Chat")
     app.chat_input[0].set_value("anything?").run()
-    assert not app.exception
     assert any("is empty" in w.value for w in app.warning)
+    upload_and_index(app, [("a.txt", "食堂开放时间为每天上午七点。".encode(), "text/plain")])
+    goto(app, "Chat")
+    app.sidebar.slider[1].set_value(1.0).run()  # relevance threshold at its maximum
+    app.chat_input[0].set_value("量子计算机的原理是什么？").run()
+    assert any("没有找到" in i.value for i in app.info)
+    assert not any("Sources" in e.label for e in app.expander)
+
+
+def test_create_remove_and_delete_knowledge_base(app: AppTest, isolated_data_dir: Path) -> None:
+    goto(app, "Knowledge bases")
+    app.text_input(key="new-kb").set_value("手册")
+    app.button(key="create-kb").click().run()
+    assert app.session_state["kb"] == "手册"
+    upload_and_index(app, [("x.txt", b"some text to index", "text/plain")])
+    app.button(key="remove-doc").click().run()
+    assert not app.exception
+    assert any("No documents yet" in i.value for i in app.info)
+    app.checkbox(key="confirm-delete").check().run()
+    app.button(key="delete-kb").click().run()
+    assert not app.exception
+    assert not (isolated_data_dir / "kbs" / "手册").exists()
+
+
+def test_rendering_is_literal() -> None:
+    assert escape_markdown("<b>[a](b)</b> :red[x]") == "\\<b\\>\\[a\\]\\(b\\)\\</b\\> \\:red\\[x\\]"
+    src = Source(1, "第一句。第二句是答案。第三句。", "/d/a.txt", 100, 115, 0.9)
+    answer = Answer("q", "答案在这里[1]。无效[7]", (src,), (Citation(1, src),), 10)
+    md = answer_markdown(answer, "a0")
+    assert "[\\[1\\]](#a0-1)" in md and "\\[7\\]" in md and "(#a0-7)" not in md
+    highlighted = passage_markdown(Citation(1, src, quote_start=104, quote_end=111))
+    assert highlighted == "第一句。:orange-background[第二句是答案。]第三句。"

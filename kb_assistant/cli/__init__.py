@@ -8,11 +8,15 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import KBError
-from . import chat, evaluate, indexing, info
+from . import chat, evaluate, indexing, info, kbs
 
 EPILOG = """\
 examples:
   kb index ~/docs --kb policies          index a folder (recursive; re-runs skip unchanged files)
+  kb index ~/docs --kb policies --prune  also remove documents whose files are gone
+  kb remove ~/docs/old.pdf --kb policies  delete a document's chunks
+  kb rebuild --kb policies                re-split every document (after changing chunk settings)
+  kb kb create policies                   knowledge bases: kb kb list, kb kb delete NAME
   kb ask "年假有几天？" --kb policies      answer with cited sources, streamed
   kb ask "..." --json                     one JSON object: answer, citations, sources, prompt_tokens
   kb chat --kb policies                   multi-turn chat ('clear' resets, 'stop' or Ctrl-D leaves)
@@ -34,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", help="where knowledge bases and models live (KB_DATA_DIR)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (indexing, chat, info, evaluate):
+    for module in (indexing, chat, info, kbs, evaluate):
         module.register(sub)
     return parser
 

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             bar = tqdm(total=len(asked), desc=mode, unit="q", disable=quiet, file=sys.stderr)
             scores = score_retrieval(mode, kb_search(kb, mode), asked, tokenizer, windows=windows,
                                      max_new_tokens=reserve, chunk_texts=chunks,
-                                     progress=lambda d, t: bar.update(d - bar.n))
+                                     progress=lambda d, t, bar=bar: bar.update(d - bar.n))
             bar.close()
             results["retrieval"].append(scores.to_dict())
         if not args.retrieval_only:

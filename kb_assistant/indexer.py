@@ -1,0 +1,303 @@
+"""The write side of a knowledge base: incremental index, moves, prune, remove and rebuild."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .embed_cache import CACHE_FILE, EmbedCache, embed_with_cache
+from .errors import KBError
+from .files import chunk_id, collect_files, file_sha256, is_under
+from .manifest import write_manifest
+from .types import FileOutcome, IndexReport
+
+if TYPE_CHECKING:
+    from .knowledge_base import KnowledgeBase, ProgressFn
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A file read and split, waiting for its chunks to be embedded."""
+
+    source: str
+    content_hash: str
+    chunks: list[Any]
+    existed: bool
+
+
+class Indexer:
+    """One writing run over a knowledge base (the caller holds its writer lock).
+
+    Small files are parsed one by one and their chunks embedded together in batches (the embedder
+    is much faster on full batches); each batch is one store commit in which every file's old chunks
+    are swapped for its new ones, so a reader or a crash sees each file as before or as after.
+    Only one batch of chunks is held in memory at a time; large text files are streamed.
+    """
+
+    def __init__(self, kb: KnowledgeBase, progress: ProgressFn | None) -> None:
+        self.kb = kb
+        self.store = kb.store
+        self.progress = progress
+        self.report = IndexReport()
+        self.pending: list[_Parsed] = []
+        self.cache = EmbedCache.open(kb.directory / CACHE_FILE)
+        # Test hook: slows embedding so the crash test can kill a run part-way.
+        self._delay = float(os.environ.get("KB_TEST_EMBED_DELAY") or 0)
+
+    def __enter__(self) -> Indexer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cache.close()
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def index(self, paths: Iterable[str | Path], *, prune: bool) -> IndexReport:
+        from ingest import SUPPORTED_SUFFIXES
+
+        paths = list(paths)
+        roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()]
+        candidates = collect_files(paths, SUPPORTED_SUFFIXES)
+        known = self._catalogue()
+        by_hash: dict[str, list[str]] = {}
+        for src, h in known.items():
+            by_hash.setdefault(h, []).append(src)
+        seen = {str(c.path) for c in candidates}
+        for done, cand in enumerate(candidates):
+            self._tick(done, len(candidates), str(cand.path))
+            source = str(cand.path)
+            if cand.skipped:
+                self._outcome(FileOutcome(source, "skipped", reason=cand.skipped))
+                continue
+            try:
+                if not cand.path.is_file():
+                    raise KBError(f"{cand.path} does not exist or is not a file")
+                content_hash = file_sha256(cand.path)
+            except (KBError, OSError) as exc:
+                self._outcome(FileOutcome(source, "failed", reason=str(exc)))
+                continue
+            if known.get(source) == content_hash:
+                self._outcome(FileOutcome(source, "unchanged"))
+                continue
+            old = None if source in known else self._moved_from(by_hash.get(content_hash, []), known, seen)
+            if old is not None:
+                by_hash[content_hash].remove(old)
+                moved = self._move(old, source)
+                known[source] = known.pop(old)
+                self._outcome(FileOutcome(source, "moved", chunks=moved, reason=old))
+                continue
+            self._queue(cand.path, content_hash, existed=source in known, done=done, total=len(candidates))
+            known[source] = content_hash
+        self._flush()
+        gone = sorted(s for s in known if s not in seen and any(is_under(s, r) for r in roots))
+        self._gone(gone, prune)
+        self._tick(len(candidates), len(candidates), "")
+        if self.kb.splitter_changed:
+            self.report.notes.append(
+                f"chunk settings differ from those {self.kb.name!r} was built with; run "
+                f"`kb rebuild --kb {self.kb.name}` to re-split every document the same way"
+            )
+        return self.report
+
+    def remove(self, paths: Iterable[str | Path]) -> IndexReport:
+        known = self._catalogue()
+        targets: list[str] = []
+        for raw in paths:
+            path = Path(raw).expanduser().resolve()
+            hits = [str(path)] if str(path) in known else sorted(s for s in known if is_under(s, path))
+            if not hits:
+                self._outcome(FileOutcome(str(path), "failed", reason="not in the knowledge base"))
+            targets += [h for h in hits if h not in targets]
+        with self._batch():
+            for source in targets:
+                removed = self.store.delete_where({"source": source})
+                self._outcome(FileOutcome(source, "removed", chunks=removed))
+        return self.report
+
+    def rebuild(self, *, prune: bool) -> IndexReport:
+        known = sorted(self._catalogue())
+        gone = []
+        for done, source in enumerate(known):
+            self._tick(done, len(known), source)
+            path = Path(source)
+            try:
+                if not path.is_file():
+                    gone.append(source)
+                    continue
+                content_hash = file_sha256(path)
+            except OSError as exc:
+                self._outcome(FileOutcome(source, "failed", reason=str(exc)))
+                continue
+            self._queue(path, content_hash, existed=True, done=done, total=len(known), keep_same=True)
+        self._flush()
+        self._gone(gone, prune)
+        self._tick(len(known), len(known), "")
+        manifest = self.kb.manifest
+        if manifest is not None:
+            manifest.splitter = self.kb.splitter.settings()
+            manifest.rebuilt = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            write_manifest(self.kb.directory, manifest)
+        with self._batch():
+            self.store.set_meta(splitter=json.dumps(self.kb.splitter.settings(), sort_keys=True))
+        return self.report
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def _catalogue(self) -> dict[str, str]:
+        """Every indexed source with its content hash (one pass over the payloads)."""
+        return {p["source"]: p["doc_hash"] for _, p in self.store.payloads()}
+
+    def _tick(self, done: int, total: int, path: str) -> None:
+        if self.progress:
+            self.progress(done, total, path)
+
+    def _outcome(self, outcome: FileOutcome) -> None:
+        self.report.outcomes.append(outcome)
+
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        from vectorstore import StoreLockedError
+
+        try:
+            with self.store.batch():
+                yield
+        except StoreLockedError as exc:
+            raise KBError(f"knowledge base {self.kb.name!r} is busy: {exc}") from None
+
+    @staticmethod
+    def _moved_from(same_content: list[str], known: dict[str, str], seen: set[str]) -> str | None:
+        """An indexed source with this content whose file is gone: the file was renamed or moved."""
+        for source in same_content:
+            if source in known and source not in seen and not os.path.exists(source):
+                return source
+        return None
+
+    def _move(self, old: str, new: str) -> int:
+        """Re-point the chunks of ``old`` at ``new``: payloads change, vectors and ids stay."""
+        updates = {i: {**p, "source": new} for i, p in self.store.payloads({"source": old})}
+        with self._batch():
+            return int(self.store.update_payloads(updates))
+
+    def _gone(self, sources: list[str], prune: bool) -> None:
+        if not sources:
+            return
+        if not prune:
+            for s in sources:
+                self._outcome(FileOutcome(s, "missing", reason="file no longer exists (use --prune to remove)"))
+            return
+        with self._batch():
+            for s in sources:
+                self._outcome(FileOutcome(s, "removed", chunks=self.store.delete_where({"source": s})))
+
+    def _queue(
+        self, path: Path, content_hash: str, *, existed: bool, done: int, total: int, keep_same: bool = False
+    ) -> None:
+        """Parse one file into the pending batch (or stream it, when large); failures are reported.
+        ``keep_same``: a file whose new chunks equal its stored ones is left as it is (rebuild)."""
+        from ingest import STREAMABLE_SUFFIXES, IngestError, load_file
+
+        source = str(path)
+        try:
+            if path.suffix.lower() in STREAMABLE_SUFFIXES and path.stat().st_size > self.kb.stream_block_bytes:
+                self._flush()
+                n = self._stream(path, content_hash, done, total)
+                self._outcome(FileOutcome(source, "updated" if existed else "added", chunks=n))
+                return
+            chunks = self.kb.splitter.split(load_file(path, max_bytes=self.kb.settings.max_file_mb << 20))
+            if not chunks:
+                raise KBError("no text found in the file")
+            if keep_same and self._same_as_stored(source, content_hash, chunks):
+                self._outcome(FileOutcome(source, "unchanged"))
+                return
+        except (IngestError, KBError, OSError) as exc:
+            self._outcome(FileOutcome(source, "failed", reason=str(exc)))
+            return
+        self.pending.append(_Parsed(source, content_hash, chunks, existed))
+        if sum(len(p.chunks) for p in self.pending) >= self.kb.settings.embed_batch_size:
+            self._flush()
+
+    def _same_as_stored(self, source: str, content_hash: str, chunks: list[Any]) -> bool:
+        stored = sorted(
+            (p["index"], p["start"], p["end"], p.get("page"), p["text"], p["doc_hash"])
+            for _, p in self.store.payloads({"source": source})
+        )
+        return stored == [(c.index, c.start, c.end, c.page, c.text, content_hash) for c in chunks]
+
+    def _flush(self) -> None:
+        """Embed the pending files' chunks together and swap each file's chunks, all in one commit."""
+        parsed, self.pending = self.pending, []
+        if not parsed:
+            return
+        vectors = self._embed([c.text for p in parsed for c in p.chunks])
+        row = 0
+        with self._batch():
+            for p in parsed:
+                records = self._records(p.source, p.content_hash, p.chunks, vectors[row : row + len(p.chunks)])
+                row += len(records)
+                self.store.replace_where({"source": p.source}, records)
+                self._outcome(FileOutcome(p.source, "updated" if p.existed else "added", chunks=len(records)))
+
+    def _stream(self, path: Path, content_hash: str, done: int, total: int) -> int:
+        """Index a large text file block by block inside one commit: memory holds one block at a time."""
+        from ingest import Chunk, stream_text
+
+        source, n = str(path), 0
+        with self._batch():
+            self.store.delete_where({"source": source})
+            for offset, doc in stream_text(path, block_bytes=self.kb.stream_block_bytes):
+                chunks = [
+                    Chunk(c.text, source, c.start + offset, c.end + offset, page=None, index=n + i)
+                    for i, c in enumerate(self.kb.splitter.split_document(doc))
+                ]
+                if chunks:
+                    self.store.add(self._records(source, content_hash, chunks, self._embed([c.text for c in chunks])))
+                n += len(chunks)
+                self._tick(done, total, f"{source} ({n} chunks)")
+            if n == 0:
+                raise KBError("no text found in the file")  # rolls the deletion back
+        return n
+
+    def _records(self, source: str, content_hash: str, chunks: list[Any], vectors: np.ndarray) -> list[Any]:
+        from vectorstore import Record
+
+        ids = [chunk_id(source, content_hash, c.index) for c in chunks]
+        # An id can be taken by chunks moved here from elsewhere; pick another for those.
+        taken = {r.id for r in self.store.get(ids) if r is not None and r.payload.get("source") != source}
+        for pos, c in enumerate(chunks):
+            salt = 0
+            while ids[pos] in taken:
+                salt += 1
+                ids[pos] = chunk_id(source, content_hash, c.index, salt)
+        return [
+            Record(
+                id=ids[i], vector=vectors[i],
+                payload={
+                    "source": source, "doc_hash": content_hash, "page": c.page, "start": c.start,
+                    "end": c.end, "index": c.index, "text": c.text,
+                },
+            )
+            for i, c in enumerate(chunks)
+        ]
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        embedder = self.kb.embedder
+
+        def compute(batch: list[str]) -> np.ndarray:
+            if self._delay:
+                time.sleep(self._delay)
+            return embedder.embed_documents(batch)
+
+        vectors, computed = embed_with_cache(
+            texts, compute, embedder.id, embedder.dim, self.cache, batch_size=self.kb.settings.embed_batch_size
+        )
+        self.report.embedded += computed
+        self.report.cached += len(texts) - computed
+        return vectors
