@@ -13,6 +13,8 @@ import numpy as np
 
 from .errors import KBError, ModelUnavailableError
 
+QUERY_CACHE_SIZE = 4096  # ~6 MB of 384-d vectors
+
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
@@ -42,13 +44,26 @@ class Embedder(ABC):
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one search query; shape (dim,), unit length. Recent queries are remembered, since
         hybrid search, follow-ups and evaluation ask for the same query vector repeatedly."""
-        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_query_cache", {})
+        cache = self._query_cache()
         if text not in cache:
-            if len(cache) >= 512:
-                cache.pop(next(iter(cache)))
-            cache[text] = _normalise(self._embed([text], is_query=True))[0]
-            cache[text].setflags(write=False)
+            self.embed_queries([text])
         return cache[text]
+
+    def embed_queries(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        """Embed many queries in batches (and remember them); shape (len(texts), dim)."""
+        cache = self._query_cache()
+        todo = list(dict.fromkeys(t for t in texts if t not in cache))
+        for i in range(0, len(todo), batch_size):
+            part = todo[i : i + batch_size]
+            for text, vec in zip(part, _normalise(self._embed(part, is_query=True))):
+                if len(cache) >= QUERY_CACHE_SIZE:
+                    cache.pop(next(iter(cache)))
+                vec.setflags(write=False)
+                cache[text] = vec
+        return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def _query_cache(self) -> dict[str, np.ndarray]:
+        return self.__dict__.setdefault("_queries", {})
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model would see; falls back to characters."""

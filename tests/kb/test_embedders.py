@@ -54,3 +54,12 @@ def test_bundled_e5_query_and_passage_roles() -> None:
     assert int(np.argmax(docs @ emb.embed_query("which port does the VPN use"))) == 1
     # roles differ: the query prefix changes the vector
     assert not np.allclose(emb.embed_query("北京"), emb.embed_documents(["北京"])[0])
+
+
+def test_query_vectors_are_cached_and_batched() -> None:
+    emb = HashEmbedder(32)
+    batch = emb.embed_queries(["北京", "上海", "北京"])
+    assert batch.shape == (3, 32)
+    np.testing.assert_array_equal(batch[0], batch[2])
+    assert emb.embed_query("上海") is emb.embed_query("上海")  # served from the cache
+    np.testing.assert_array_equal(emb.embed_query("上海"), batch[1])
