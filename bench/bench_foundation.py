@@ -17,11 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from squad import answer_hit_rank, load_squad, write_paragraphs  # noqa: E402
 
 from kb_assistant.embedders import make_embedder  # noqa: E402
+from kb_assistant.evaluation import hit_rank, load_squad, write_paragraphs  # noqa: E402
 from kb_assistant.knowledge_base import KnowledgeBase  # noqa: E402
 from kb_assistant.settings import load_settings  # noqa: E402
 
@@ -57,7 +55,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 hits = kb.search(q.text, 5)
                 latencies.append(time.perf_counter() - t0)
-                ranks.append(answer_hit_rank([h.text for h in hits], q.answers))
+                ranks.append(hit_rank([h.text for h in hits], q.answers))
 
     n = len(questions)
     hit1 = sum(r is not None and r <= 1 for r in ranks) / n

@@ -17,11 +17,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from squad import load_squad  # noqa: E402
 
 from kb_assistant.embedders import make_embedder  # noqa: E402
+from kb_assistant.evaluation import load_squad  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmrc2018_trial.json"
 

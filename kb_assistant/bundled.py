@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import ModelUnavailableError
+from .files import file_sha256
 
 BUNDLED_NAME = "qwen2.5-coder-0.5b-instruct-q4.gguf"
 BUNDLED_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -60,14 +61,6 @@ def _assemble(target: Path, progress: Callable[[int, int], None] | None) -> None
     os.replace(tmp, target)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def bundled_model_path(models_dir: Path, *, progress: Callable[[int, int], None] | None = None) -> Path:
     """Return the assembled GGUF, building or repairing it first when needed.
 
@@ -83,7 +76,7 @@ def bundled_model_path(models_dir: Path, *, progress: Callable[[int, int], None]
                 return target
         except (OSError, ValueError):
             pass
-        if _sha256(target) == BUNDLED_SHA256:
+        if file_sha256(target) == BUNDLED_SHA256:
             stamp_file.write_text(json.dumps(_stamp(target)))
             return target
     _assemble(target, progress)
