@@ -52,6 +52,15 @@ def test_each_mode_finds_the_passage(kb: KnowledgeBase, mode: str) -> None:
 def test_unknown_mode_is_refused(kb: KnowledgeBase) -> None:
     with pytest.raises(ValueError, match="retrieval mode"):
         Retriever(kb, mode="sparse")
+    with pytest.raises(ValueError, match="fusion"):
+        Retriever(kb, fusion="max")
+
+
+@pytest.mark.parametrize("fusion", ["convex", "rrf"])
+def test_hybrid_fusions_rank_the_obvious_match_first(kb: KnowledgeBase, fusion: str) -> None:
+    r = Retriever(kb, fusion=fusion)
+    assert r.search("差旅费 报销 十日内", 1)[0].file_name == "rules.txt"
+    r.close()
 
 
 def test_scores_are_relevance_on_0_1_best_first(kb: KnowledgeBase) -> None:
