@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_kb_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
     p.add_argument("--top-k", type=int, help="sources to retrieve (KB_TOP_K)")
+    p.add_argument("--adapter", metavar="DIR",
+                   help="a fine-tuned adapter directory from `kb finetune` (KB_ADAPTER; transformers backend)")
     p.set_defaults(func=run_ask)
 
     c = sub.add_parser(
@@ -32,12 +34,16 @@ def _assistant(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     settings = settings_from(args)
     if getattr(args, "top_k", None):
         settings.top_k = args.top_k
+    if getattr(args, "adapter", None):
+        settings.adapter = args.adapter
     kb = open_kb(settings, args.kb, create=False)
     return make_assistant(settings, kb)
 
 
 def print_sources(answer: Answer) -> None:
     out = sys.stdout
+    if not answer.found or not answer.sources:
+        return
     cited = {c.number for c in answer.citations}
     if not cited:
         heading = "sources (none supports the answer; shown for checking):"
@@ -50,7 +56,7 @@ def print_sources(answer: Answer) -> None:
         if cited and n not in cited:
             continue
         snippet = " ".join(s.text.split())[:120]
-        print(f"  [{n}] {s.label}  (score {s.score:.2f})  {snippet}", file=out)
+        print(f"  [{n}] {s.label}  (relevance {s.score:.2f})  {snippet}", file=out)
 
 
 def run_ask(args: argparse.Namespace) -> int:

@@ -95,3 +95,13 @@ def test_chat_ends_on_eof(folder: Path, capsys: pytest.CaptureFixture[str], monk
 
     monkeypatch.setattr("builtins.input", eof)
     assert main(["chat", "--kb", "t"]) == 0
+
+
+def test_not_found_prints_no_sources(folder: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    main(["index", str(folder), "--kb", "t", "--quiet"])
+    capsys.readouterr()
+    monkeypatch.setenv("KB_MIN_RELEVANCE", "1.0")
+    assert main(["ask", "量子计算机的原理？", "--kb", "t"]) == 0
+    out = capsys.readouterr().out
+    assert "没有找到" in out and "sources" not in out
