@@ -109,12 +109,13 @@ def main() -> None:
         embedder.embed_queries([q.text for q in questions])  # once, shared by every configuration
         print(f"embedded {len(questions)} questions in {time.perf_counter() - t0:.0f} s")
         t0 = time.perf_counter()
-        with KnowledgeBase.open(settings, f"bench-{name}", embedder) as kb:
+        size, overlap = settings.chunk_size, settings.chunk_overlap
+        with KnowledgeBase.open(settings, f"bench-{name}-{size}", embedder) as kb:
             kb.index_paths([write_paragraphs(paragraphs, cache_dir / "docs" / name)])
             print(f"indexed ours in {time.perf_counter() - t0:.0f} s: {kb.count()} chunks")
             ours = [p["text"] for _, p in kb.store.payloads()]
             for mode in ("hybrid", "dense", "bm25"):
-                rows.append(score_retrieval(f"ours {mode} 400/60", kb_search(kb, mode), questions, tokenizer,
+                rows.append(score_retrieval(f"ours {mode} {size}/{overlap}", kb_search(kb, mode), questions, tokenizer,
                                             windows=WINDOWS, max_new_tokens=reserve, chunk_texts=ours))
         for size, overlap in ((250, 50), (750, 150)):
             t0 = time.perf_counter()

@@ -171,7 +171,7 @@ class KnowledgeBase:
         cls, settings: Settings, name: str, embedder: Embedder, *, create: bool = True
     ) -> KnowledgeBase:
         """Open (or create) knowledge base ``name``; refuses an embedder other than the one it was built with."""
-        from vectorstore import StoreLockedError, open_store
+        from vectorstore import DimensionMismatchError, StoreLockedError, open_store
 
         kb_dir = settings.kb_root / validate_name(name)
         directory = kb_dir / STORE_DIR
@@ -190,13 +190,22 @@ class KnowledgeBase:
                     "knowledge base"
                 )
         backend = _backend(kb_dir, manifest, settings)
+        where = {"uri": settings.store_uri, "token": settings.store_token} if backend == "milvus" else {}
         try:
-            store = open_store(directory, backend=backend, dim=embedder.dim)
+            store = open_store(directory, backend=backend, dim=embedder.dim, **where)
         except StoreLockedError as exc:
             raise KBBusyError(f"knowledge base {name!r} is busy: {exc}") from None
+        except DimensionMismatchError as exc:
+            raise EmbedderMismatchError(f"knowledge base {name!r}: {exc}") from None
         kb = cls(name, store, embedder, settings, manifest)
         try:
             meta = store.get_meta()
+            stored_id = meta.get("embedder_id")
+            if stored_id and (stored_id, meta.get("embedder_dim")) != (embedder.id, str(embedder.dim)):
+                # a store without manifest or SQLite meta (e.g. Milvus) is checked here instead
+                raise EmbedderMismatchError(
+                    f"knowledge base {name!r} was built with embedder {stored_id}, not {embedder.id}: "
+                    "set KB_EMBEDDER back, or rebuild it into a new knowledge base")
             if not meta.get("embedder_id"):
                 meta = dict(
                     embedder_id=embedder.id,

@@ -31,8 +31,15 @@ def _open_faiss(directory: str | Path, **kw: Any) -> VectorStore:
     return FaissStore.open(directory, **kw)
 
 
+def _open_milvus(directory: str | Path, **kw: Any) -> VectorStore:
+    from .milvus_store import MilvusStore
+
+    return MilvusStore.open(directory, **kw)
+
+
 BACKENDS: dict[str, Backend] = {
     "faiss": Backend("faiss", _open_faiss, requires=(("faiss", "faiss-cpu"), ("numpy", "numpy"))),
+    "milvus": Backend("milvus", _open_milvus, requires=(("pymilvus", "pymilvus"), ("milvus_lite", "milvus-lite"))),
 }
 
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import KBError
-from . import chat, evaluate, indexing, info, kbs
+from . import chat, evaluate, indexing, info, kbs, migrate
 
 EPILOG = """\
 examples:
@@ -22,6 +22,7 @@ examples:
   kb chat --kb policies                   multi-turn chat ('clear' resets, 'stop' or Ctrl-D leaves)
   kb search "报销流程" --kb policies        retrieval only, no model
   kb list                                 knowledge bases; kb list --kb NAME: its documents
+  kb migrate --kb policies --to URI       copy to Milvus (a .db file or http://host:19530), verified
   kb eval data.json --retrieval-only      answer-hit@k, MRR and budget recall on a SQuAD-format file
 
 settings come from KB_* environment variables or a TOML file ($KB_CONFIG, default
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", help="where knowledge bases and models live (KB_DATA_DIR)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (indexing, chat, info, kbs, evaluate):
+    for module in (indexing, chat, info, kbs, evaluate, migrate):
         module.register(sub)
     return parser
 

@@ -79,11 +79,13 @@ def run(args: argparse.Namespace) -> int:
         results["chunks"] = len(chunks)
         results["retrieval"] = []
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-            bar = tqdm(total=len(asked), desc=mode, unit="q", disable=quiet, file=sys.stderr)
-            scores = score_retrieval(mode, kb_search(kb, mode), asked, tokenizer, windows=windows,
-                                     max_new_tokens=reserve, chunk_texts=chunks,
-                                     progress=lambda d, t, bar=bar: bar.update(d - bar.n))
-            bar.close()
+            with tqdm(total=len(asked), desc=mode, unit="q", disable=quiet, file=sys.stderr) as qbar:
+
+                def advance(done: int, total: int, qbar: Any = qbar) -> None:
+                    qbar.update(done - qbar.n)
+
+                scores = score_retrieval(mode, kb_search(kb, mode), asked, tokenizer, windows=windows,
+                                         max_new_tokens=reserve, chunk_texts=chunks, progress=advance)
             results["retrieval"].append(scores.to_dict())
         if not args.retrieval_only:
             results["answers"] = [answer_metrics(kb, settings, questions[: args.generate], w)

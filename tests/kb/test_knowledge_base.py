@@ -127,3 +127,16 @@ def test_answer_cites_the_source_it_quotes(kb: KnowledgeBase, docs: Path) -> Non
     assert answer.citations and answer.citations[0].source.file_name == "canteen.txt"
     assert not answer.citations[0].inferred
     assert answer.prompt_tokens <= 4096 - kb.settings.max_new_tokens
+
+
+def test_a_new_knowledge_base_on_milvus_lite(docs: Path) -> None:
+    pytest.importorskip("milvus_lite")
+    settings = load_settings(store="milvus", chunk_size=120, chunk_overlap=20)
+    with KnowledgeBase.open(settings, "on-milvus", HashEmbedder(64)) as kb:
+        kb.index_paths([docs])
+        assert kb.search("VPN port", 1)[0].file_name == "guide.md"
+    with KnowledgeBase.open(settings.model_copy(update={"store": "faiss"}), "on-milvus", HashEmbedder(64)) as kb:
+        assert kb.store.__class__.__name__ == "MilvusStore"  # the kb remembers where it lives
+        assert kb.search("食堂几点开放", 1)[0].file_name == "canteen.txt"
+    with pytest.raises(EmbedderMismatchError):
+        KnowledgeBase.open(settings, "on-milvus", HashEmbedder(128))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,11 +22,21 @@ def unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-# Add a backend here (e.g. "milvus-lite") to run every contract test against it too.
-BACKEND_NAMES = ["faiss"]
+# Add a backend here to run every contract test against it too.
+BACKEND_NAMES = ["faiss", "milvus"]
+_MILVUS_MISSING = importlib.util.find_spec("pymilvus") is None or importlib.util.find_spec("milvus_lite") is None
+BACKEND_PARAMS = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(_MILVUS_MISSING, reason="pip install pymilvus milvus-lite to test Milvus"),
+    )
+    if name == "milvus"
+    else name
+    for name in BACKEND_NAMES
+]
 
 
-@pytest.fixture(params=BACKEND_NAMES)
+@pytest.fixture(params=BACKEND_PARAMS)
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """``factory(name="kb", *, dim=DIM, **kw)`` opens (or reopens) the store named ``name``."""
     opened: list[VectorStore] = []

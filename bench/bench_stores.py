@@ -1,0 +1,129 @@
+"""Vector-store backends end to end: insert throughput, query latency p50/p99, recall@10 vs exact.
+
+Through the ``VectorStore`` seam, as the app uses them (payloads included, one ``batch()`` per
+10,000 records): FAISS exact (``index_kind="flat"``), FAISS approximate (``index_kind="auto"``:
+IVF from 100,000 vectors, nprobe 32, built by ``vectorstore.faiss_index``) and Milvus Lite (an
+embedded ``.db``, FLAT index, IP metric; ``--milvus-index HNSW`` to try another). Synthetic data:
+normalised Gaussian-mixture vectors (clustered, like sentence embeddings), dimension 384; queries
+are held-out points from the same clusters; the truth is an exact numpy search. Prints, asserts nothing.
+
+    python bench/bench_stores.py [--sizes 100000,1000000] [--queries 200] [--stores faiss-flat,faiss-auto,milvus]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vectorstore import Record, open_store  # noqa: E402
+
+DIM = 384
+K = 10
+BATCH = 10_000
+CHUNK = 100_000
+
+
+def mixture(n: int, centers: np.ndarray, rng: np.random.Generator, spread: float = 0.6) -> np.ndarray:
+    """``n`` normalised points around random ``centers``, built chunk by chunk in float32."""
+    out = np.empty((n, centers.shape[1]), dtype=np.float32)
+    for start in range(0, n, CHUNK):
+        m = min(CHUNK, n - start)
+        x = centers[rng.integers(0, len(centers), m)]
+        x += rng.standard_normal((m, centers.shape[1]), dtype=np.float32) * np.float32(spread / np.sqrt(DIM))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        out[start : start + m] = x
+    return out
+
+
+def exact_top(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Ids (= row numbers) of the exact top-K by inner product."""
+    best_s = np.full((len(queries), K), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), K), dtype=np.int64)
+    for start in range(0, len(data), CHUNK):
+        s = queries @ data[start : start + CHUNK].T
+        i = np.broadcast_to(np.arange(start, start + s.shape[1]), s.shape)
+        s, i = np.concatenate([best_s, s], 1), np.concatenate([best_i, i], 1)
+        top = np.argsort(-s, axis=1)[:, :K]
+        best_s, best_i = np.take_along_axis(s, top, 1), np.take_along_axis(i, top, 1)
+    return best_i
+
+
+def open_backend(name: str, directory: Path, args: argparse.Namespace) -> Any:
+    if name == "faiss-flat":
+        return open_store(directory, backend="faiss", dim=DIM, index_kind="flat")
+    if name == "faiss-auto":
+        return open_store(directory, backend="faiss", dim=DIM, index_kind="auto")
+    if name == "milvus":
+        return open_store(directory, backend="milvus", dim=DIM, index_type=args.milvus_index)
+    raise SystemExit(f"unknown store {name}")
+
+
+def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray, args: argparse.Namespace) -> None:
+    directory = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=args.tmp))
+    try:
+        store = open_backend(name, directory, args)
+        start = time.perf_counter()
+        deadline = start + args.max_insert_s
+        for lo in range(0, len(data), BATCH):
+            hi = min(lo + BATCH, len(data))
+            with store.batch():
+                store.add([Record(i, data[i], {"source": f"doc{i // 50}.md", "i": i}) for i in range(lo, hi)])
+            if time.perf_counter() > deadline and hi < len(data):
+                rate = hi / (time.perf_counter() - start)
+                print(f"{name:<12} n={len(data):>9,}  gave up inserting after {hi:,} records "
+                      f"({rate:,.0f} rec/s; --max-insert-s {args.max_insert_s:.0f})", flush=True)
+                store.close()
+                return
+        store.flush()
+        insert_s = time.perf_counter() - start
+        store.search(queries[0], K)  # warm caches (index load, server) outside the timings
+        times, found = [], []
+        for q in queries:
+            t = time.perf_counter()
+            hits = store.search(q, K)
+            times.append((time.perf_counter() - t) * 1000)
+            found.append([h.id for h in hits])
+        p50, p99 = np.percentile(times, [50, 99])
+        rec = np.mean([len(set(f) & set(t.tolist())) / K for f, t in zip(found, truth, strict=True)])
+        count = store.count()
+        store.close()
+        print(
+            f"{name:<12} n={len(data):>9,}  insert {len(data) / insert_s:>9,.0f} rec/s ({insert_s:6.1f} s)  "
+            f"p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  recall@10 {rec:.4f}  count {count:,}",
+            flush=True,
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="comma-separated store sizes")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--stores", default="faiss-flat,faiss-auto,milvus")
+    parser.add_argument("--milvus-index", default="FLAT", help="Milvus index type (FLAT, HNSW, IVF_FLAT)")
+    parser.add_argument("--max-insert-s", type=float, default=1800, help="give up a store's insert after this")
+    parser.add_argument("--tmp", default=None, help="where the stores are built (default: system temp)")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((1000, DIM)).astype(np.float32)
+    for n in (int(s) for s in args.sizes.split(",")):
+        data = mixture(n, centers, rng)
+        queries = mixture(args.queries, centers, rng)
+        truth = exact_top(data, queries)
+        print(f"-- n={n:,} dim={DIM} queries={args.queries} (one at a time) k={K}", flush=True)
+        for name in args.stores.split(","):
+            run_one(name, data, queries, truth, args)
+
+
+if __name__ == "__main__":
+    main()

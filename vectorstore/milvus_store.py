@@ -1,0 +1,581 @@
+"""``MilvusStore``: the vector-store seam on Milvus, embedded (Milvus Lite, a local ``.db``) or a server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import milvus_lite_server as lite
+from .base import VectorStore
+from .errors import DimensionMismatchError, DuplicateIdError, StoreNotFoundError, VectorStoreError
+from .milvus_where import conjoin, int_list, milvus_expr
+from .sqlite_records import prepare_records
+from .types import Hit, Record
+from .where import matches, validate_where
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "milvus.json"  # in the store directory: which URI and collection hold this store
+LITE_FILE = "milvus.db"  # default Milvus Lite location inside the store directory
+RESERVED_META = frozenset({"dim", "generation"})
+STATE_KEY = "state"
+PAGE = 1000  # rows per query page (Milvus caps offset + limit at 16,384)
+IDS_PER_LOOKUP = 16384  # ids per "rid in [...]" query: each query costs a pass over the rows in Milvus Lite
+LITE_FLUSH_ROWS = 1000  # Milvus Lite searches unflushed rows row by row (~20 us each): seal them past this
+MAX_TOPK = 16384  # Milvus's limit on k
+TEXT_MAX_BYTES = 65535
+JIEBA = {"tokenizer": "jieba"}  # Milvus's Chinese analyzer; Milvus Lite 3.2 has no {"type": "chinese"}
+
+
+@dataclass
+class _Txn:
+    gen: int  # the generation this batch commits as; its rows are written with born = gen
+    deletes: set[int] = field(default_factory=set)  # internal pks hidden now, removed after commit
+    meta: dict[str, str] = field(default_factory=dict)
+    added: int = 0
+    changed: bool = False
+
+
+class MilvusStore(VectorStore):
+    """Records in a Milvus collection, meta and the commit point in a one-row side collection.
+
+    Each row has an internal auto-id ``pk``, the caller's id ``rid`` and ``born``, the generation
+    that wrote it. The ``state`` row holds ``dim``, ``generation``, caller meta and a journal.
+    A batch inserts its rows with ``born = generation + 1`` (invisible: readers filter
+    ``born <= generation``), then one upsert of the state row commits it (new generation, the pks
+    to delete in the journal, hidden from readers at once), then the old rows are deleted and the
+    journal cleared. A crash before the upsert leaves rows that the next writable open deletes;
+    a crash after it leaves a journal that the next open finishes. So readers see all of a batch
+    or none of it, and a replaced file never goes missing. One writer at a time per collection:
+    Milvus Lite enforces it (one process per ``.db``); on a server it is the caller's rule.
+    Use :meth:`open`, not the constructor.
+    """
+
+    def __init__(self, client: Any, *, uri: str, collection: str, lite_path: str | None, read_only: bool) -> None:
+        self.uri = uri
+        self.collection = collection
+        self._client = client
+        self._states = f"{collection}_state"
+        self._lite_path = lite_path
+        self._read_only = read_only
+        self._mutex = threading.RLock()
+        self._state: dict[str, Any] = {}
+        self._txn: _Txn | None = None
+        self._unflushed = 0
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | Path | None,
+        *,
+        dim: int | None = None,
+        uri: str | None = None,
+        token: str | None = None,
+        collection: str | None = None,
+        create: bool = True,
+        read_only: bool = False,
+        full_text: bool = False,
+        index_type: str = "FLAT",
+        index_params: Mapping[str, Any] | None = None,
+    ) -> MilvusStore:
+        """Open (or create) the store of ``directory``.
+
+        ``uri`` is where a new store goes: a local path ending in ``.db`` (Milvus Lite, embedded)
+        or ``http(s)://host:19530`` (a Milvus server; ``token`` as ``user:password`` or an API
+        key). Without it the store is a Milvus Lite file inside ``directory``. Once created, the
+        directory's ``milvus.json`` records the URI and collection and wins over ``uri``; the
+        token is never written. ``directory=None`` opens ``uri`` directly (needs ``collection``).
+        ``full_text`` (at creation) adds a jieba-analysed BM25 field fed from ``payload["text"]``
+        for :meth:`text_search`. ``index_type`` is Milvus's (``FLAT`` = exact; ``HNSW`` or
+        ``IVF_FLAT`` for millions of vectors on a server), always with the IP metric.
+        """
+        directory = Path(directory) if directory is not None else None
+        manifest = read_manifest(directory) if directory is not None else None
+        if manifest:
+            if uri and uri != manifest["uri"]:
+                log.info("store %s lives at %s (milvus.json); ignoring uri %s", directory, manifest["uri"], uri)
+            uri, collection = manifest["uri"], collection or manifest["collection"]
+        if uri is None:
+            if directory is None:
+                raise VectorStoreError("a Milvus store needs a directory or a uri")
+            uri = LITE_FILE
+        if collection is None:
+            if directory is None:
+                raise VectorStoreError("opening a Milvus uri without a directory needs a collection name")
+            collection = default_collection(directory)
+        target, lite_path = _resolve(uri, directory)
+        if lite_path is not None and not Path(lite_path).exists():
+            if not create or read_only:
+                raise StoreNotFoundError(f"no Milvus Lite store at {lite_path}; build the knowledge base first")
+            Path(lite_path).parent.mkdir(parents=True, exist_ok=True)
+        client = lite.connect(target, token=token, lite_path=lite_path)
+        store = cls(client, uri=target, collection=collection, lite_path=lite_path, read_only=read_only)
+        try:
+            store._initialise(dim, create=create, full_text=full_text, index_type=index_type,
+                              index_params=dict(index_params or {}))
+            if directory is not None and not manifest and not read_only:
+                write_manifest(directory, uri, collection)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    # -- schema and state -----------------------------------------------------------------------
+
+    def _initialise(
+        self, dim: int | None, *, create: bool, full_text: bool, index_type: str, index_params: dict[str, Any]
+    ) -> None:
+        c = self._client
+        exists = c.has_collection(self._states)
+        if exists:  # a reopened collection starts released
+            c.load_collection(self._states)
+        if not exists or not c.get(self._states, ids=[STATE_KEY]):
+            if self._read_only or not create:
+                raise StoreNotFoundError(f"no Milvus collection {self.collection!r} at {self.uri}")
+            if dim is None:
+                raise VectorStoreError("dim is required to create a new vector store")
+            if c.has_collection(self.collection):  # a crash between the two creations: start over
+                c.drop_collection(self.collection)
+            self._create(int(dim), full_text, index_type, index_params)
+        else:
+            c.load_collection(self.collection)
+        self._load_state()
+        if dim is not None and int(dim) != self.dim:
+            embedder = self._state["meta"].get("embedder") or self._state["meta"].get("embedder_id")
+            built = f"dim={self.dim}" + (f" by embedder {embedder!r}" if embedder else "")
+            raise DimensionMismatchError(
+                f"the knowledge base in collection {self.collection!r} at {self.uri} was built with {built}, "
+                f"but the current embedder produces dim={dim}; switch back to that embedder or rebuild the "
+                f"knowledge base into a new collection"
+            )
+        if not self._read_only:
+            self._recover()
+
+    def _create(self, dim: int, full_text: bool, index_type: str, index_params: dict[str, Any]) -> None:
+        from pymilvus import DataType, Function, FunctionType
+
+        c = self._client
+        schema = c.create_schema(auto_id=True, enable_dynamic_field=False)
+        schema.add_field("pk", DataType.INT64, is_primary=True)
+        schema.add_field("rid", DataType.INT64)
+        schema.add_field("born", DataType.INT64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field("payload", DataType.JSON)
+        index = c.prepare_index_params()
+        index.add_index("vector", index_type=index_type, metric_type="IP", params=index_params)
+        # Every write looks its ids up (duplicates, deletions): without this each lookup scans all rows.
+        index.add_index("rid", index_type="INVERTED")
+        if full_text:
+            schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX_BYTES, enable_analyzer=True,
+                             analyzer_params=JIEBA)
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                         input_field_names=["text"], output_field_names=["sparse"]))
+            index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self._create_collection(self.collection, schema, index)
+        side = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        side.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+        side.add_field("value", DataType.JSON)
+        side.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field
+        side_index = c.prepare_index_params()
+        side_index.add_index("unused", index_type="FLAT", metric_type="L2")
+        self._create_collection(self._states, side, side_index)
+        state = {"dim": dim, "generation": 0, "meta": {}, "journal": [], "full_text": full_text, "schema": 1}
+        self._put_state(state)  # the state row last: its presence means the store exists
+
+    def _create_collection(self, name: str, schema: Any, index: Any) -> None:
+        # sync=False: pymilvus would otherwise poll the (empty) index build every 0.5 s, and Milvus
+        # Lite logs a traceback for the timestamp call that polling makes.
+        self._client.create_collection(name, schema=schema, consistency_level="Strong")
+        self._client.create_index(name, index, sync=False)
+        self._client.load_collection(name)
+
+    def _load_state(self) -> None:
+        rows = self._client.get(self._states, ids=[STATE_KEY], output_fields=["value"])
+        if not rows:
+            raise VectorStoreError(f"the state row of Milvus collection {self.collection!r} is missing")
+        value = rows[0]["value"]
+        self._state = json.loads(value) if isinstance(value, str) else dict(value)
+
+    def _put_state(self, state: dict[str, Any]) -> None:
+        self._client.upsert(self._states, [{"key": STATE_KEY, "value": state, "unused": [0.0, 0.0]}])
+        self._state = state
+
+    def _recover(self) -> None:
+        """Finish a committed batch's deletions; drop rows of a batch that never committed."""
+        journal = list(self._state.get("journal") or [])
+        if journal:
+            log.info("finishing an interrupted commit in %s (%d deletions)", self.collection, len(journal))
+            self._delete_pks(journal)
+            self._put_state({**self._state, "journal": []})
+        self._client.delete(self.collection, filter=f"born > {int(self._state['generation'])}")
+
+    def _delete_pks(self, pks: Sequence[int]) -> None:
+        for start in range(0, len(pks), PAGE):
+            self._client.delete(self.collection, ids=[int(p) for p in pks[start : start + PAGE]])
+
+    def _visible(self) -> str:
+        """The rows a reader may see: committed ones (plus this batch's), minus pending deletions."""
+        gen = int(self._state["generation"])
+        hidden = set(self._state.get("journal") or [])
+        expr = f"born <= {gen}"
+        if self._txn is not None:
+            expr = f"(born <= {gen} or born == {self._txn.gen})"
+            hidden |= self._txn.deletes
+        return conjoin(expr, f"pk not in {int_list(sorted(hidden))}" if hidden else "")
+
+    # -- properties and metadata ----------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        """Dimension of every stored vector."""
+        return int(self._state["dim"])
+
+    @property
+    def generation(self) -> int:
+        """Committed-write counter; any change to records or meta bumps it."""
+        with self._reading():
+            return int(self._state["generation"])
+
+    @property
+    def full_text(self) -> bool:
+        """Whether the collection has the BM25 field that :meth:`text_search` uses."""
+        return bool(self._state.get("full_text"))
+
+    def get_meta(self) -> dict[str, str]:
+        """All persisted metadata, including ``dim`` and ``generation``."""
+        with self._reading():
+            meta = {**self._state["meta"], **(self._txn.meta if self._txn else {})}
+            return {**meta, "dim": str(self.dim), "generation": str(self._state["generation"])}
+
+    def set_meta(self, **kv: str) -> None:
+        """Persist caller metadata (embedder id, splitter settings...); values must be strings."""
+        for key, value in kv.items():
+            if key in RESERVED_META:
+                raise ValueError(f"meta key {key!r} is managed by the store")
+            if not isinstance(value, str):
+                raise ValueError(f"meta values must be strings; {key}={value!r}")
+        with self.batch() as _:
+            assert self._txn is not None
+            self._txn.meta.update(kv)
+            self._txn.changed |= bool(kv)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[MilvusStore]:
+        """Everything inside commits as one generation; an exception removes what it wrote.
+
+        Nested batches join the outermost one.
+        """
+        with self._mutex:
+            self._check_open()
+            if self._txn is not None:
+                yield self
+                return
+            if self._read_only:
+                raise VectorStoreError("this store was opened read_only; open it writable to change it")
+            if self._lite_path is None:
+                self._load_state()  # a server may have other writers' commits since we looked
+            txn = _Txn(gen=int(self._state["generation"]) + 1)
+            self._txn = txn
+            try:
+                yield self
+            except BaseException:
+                self._txn = None
+                self._client.delete(self.collection, filter=f"born == {txn.gen}")
+                raise
+            self._txn = None
+            if txn.changed:
+                self._commit(txn)
+
+    def _commit(self, txn: _Txn) -> None:
+        pending = sorted(txn.deletes)
+        meta = {**self._state["meta"], **txn.meta}
+        try:
+            self._put_state({**self._state, "generation": txn.gen, "meta": meta, "journal": pending})
+        except BaseException:
+            self._client.delete(self.collection, filter=f"born == {txn.gen}")
+            raise
+        if pending:  # committed; if this fails the journal keeps them hidden until the next open
+            self._delete_pks(pending)
+            self._put_state({**self._state, "journal": []})
+        self._unflushed += txn.added
+        if self._lite_path is not None and self._unflushed >= LITE_FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Seal the rows written so far into indexed segments (Milvus's ``flush``)."""
+        with self._mutex:
+            self._check_open()
+            self._client.flush(self.collection)
+            self._unflushed = 0
+
+    def write(
+        self,
+        *,
+        delete_ids: Iterable[int] = (),
+        delete_where: Mapping[str, Any] | None = None,
+        add: Sequence[Record] = (),
+    ) -> tuple[int, int]:
+        """Delete by id and/or filter, then add, as part of one generation; ``(removed, added)``."""
+        rows, matrix = prepare_records(add, self.dim)
+        ids_to_delete = sorted({int(i) for i in delete_ids})
+        validate_where(delete_where)
+        with self.batch():
+            txn = self._txn
+            assert txn is not None
+            victims: dict[int, int] = {}  # pk -> rid
+            for start in range(0, len(ids_to_delete), IDS_PER_LOOKUP):
+                chunk = ids_to_delete[start : start + IDS_PER_LOOKUP]
+                victims.update((pk, rid) for pk, rid, _ in self._scan(f"rid in {int_list(chunk)}"))
+            if delete_where:
+                victims.update((pk, rid) for pk, rid in self._matching(delete_where))
+            new_ids = [r[0] for r in rows]
+            gone = set(victims.values())
+            taken = [rid for rid in self._existing(new_ids) if rid not in gone]
+            if taken:
+                raise DuplicateIdError(f"ids already stored: {sorted(taken)[:10]}; delete or replace_where them first")
+            inserted: list[int] = []
+            try:
+                for start in range(0, len(rows), PAGE):
+                    data = [
+                        self._row(rid, txn.gen, matrix[start + j], json.loads(payload))
+                        for j, (rid, _, payload) in enumerate(rows[start : start + PAGE])
+                    ]
+                    inserted += [int(p) for p in self._client.insert(self.collection, data)["ids"]]
+            except BaseException:
+                self._delete_pks(inserted)
+                raise
+            txn.deletes |= set(victims)
+            txn.changed |= bool(victims or rows)
+            txn.added += len(rows)
+        return len(gone), len(rows)
+
+    def _row(self, rid: int, born: int, vector: np.ndarray, payload: dict[str, Any]) -> dict[str, Any]:
+        row = {"rid": rid, "born": born, "vector": vector.tolist(), "payload": payload}
+        if self.full_text:
+            text = payload.get("text")
+            row["text"] = str(text or "").encode()[:TEXT_MAX_BYTES].decode(errors="ignore")
+        return row
+
+    def _existing(self, rids: Sequence[int]) -> list[int]:
+        found: list[int] = []
+        for start in range(0, len(rids), IDS_PER_LOOKUP):
+            found += [rid for _, rid, _ in self._scan(f"rid in {int_list(rids[start : start + IDS_PER_LOOKUP])}")]
+        return found
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A consistent read: on a server, pick up the latest committed state first."""
+        with self._mutex:
+            self._check_open()
+            if self._txn is None and self._lite_path is None:
+                self._load_state()
+            yield
+
+    def refresh(self) -> bool:
+        """Re-read the committed state (other processes' writes on a server); True if it changed."""
+        with self._mutex:
+            self._check_open()
+            before = self._state.get("generation")
+            if self._txn is None:
+                self._load_state()
+            return self._state.get("generation") != before
+
+    def _scan(self, expr: str = "", fields: Sequence[str] = ()) -> Iterator[tuple[int, int, dict[str, Any]]]:
+        """``(pk, rid, row)`` of every visible row matching ``expr``, in pk order, a page at a time."""
+        base = conjoin(self._visible(), expr)
+        last = -1
+        while True:
+            page = self._client.query(
+                self.collection, filter=conjoin(base, f"pk > {last}"), output_fields=["pk", "rid", *fields],
+                limit=PAGE,
+            )
+            page.sort(key=lambda r: r["pk"])
+            for row in page:
+                yield int(row["pk"]), int(row["rid"]), row
+            if len(page) < PAGE:
+                return
+            last = int(page[-1]["pk"])
+
+    def _matching(self, where: Mapping[str, Any] | None) -> list[tuple[int, int]]:
+        """``(pk, rid)`` of the visible rows whose payload matches ``where``."""
+        expr, exact = milvus_expr(where)
+        if exact:
+            return [(pk, rid) for pk, rid, _ in self._scan(expr)]
+        return [(pk, rid) for pk, rid, row in self._scan(expr, ["payload"]) if matches(row["payload"], where)]
+
+    def search_many(
+        self, vectors: np.ndarray, k: int, *, where: Mapping[str, Any] | None = None
+    ) -> list[list[Hit]]:
+        """Best ``k`` hits by inner product (Milvus's IP metric: raw dot products) per query row."""
+        queries = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise DimensionMismatchError(
+                f"query shape {np.shape(vectors)} does not match the store's dimension {self.dim}; "
+                f"embed the query with the embedder the store was built with"
+            )
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        validate_where(where)
+        empty: list[list[Hit]] = [[] for _ in range(len(queries))]
+        with self._reading():
+            expr = self._filter(where)
+            if expr is None or k == 0 or len(queries) == 0:
+                return empty
+            out: list[list[Hit]] = []
+            for start in range(0, len(queries), 1024):
+                result = self._client.search(
+                    self.collection, data=queries[start : start + 1024].tolist(), anns_field="vector",
+                    limit=min(k, MAX_TOPK), filter=expr, output_fields=["rid", "payload"],
+                    search_params={"metric_type": "IP"},
+                )
+                out += [[_hit(h, float(h["distance"])) for h in hits] for hits in result]
+            return out
+
+    def _filter(self, where: Mapping[str, Any] | None) -> str | None:
+        """The server-side filter for ``where`` (None: nothing can match)."""
+        expr, exact = milvus_expr(where)
+        if exact:
+            return conjoin(self._visible(), expr)
+        allowed = [pk for pk, _ in self._matching(where)]
+        return conjoin(self._visible(), f"pk in {int_list(allowed)}") if allowed else None
+
+    def text_search(self, query: str, k: int, *, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """BM25 full-text search over ``payload["text"]`` (jieba-analysed); needs ``full_text=True``.
+
+        Scores are BM25 scores (higher = better), not on the inner-product scale.
+        """
+        if not self.full_text:
+            raise VectorStoreError("this Milvus collection was created without full_text=True; no BM25 field")
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        with self._reading():
+            expr = self._filter(where)
+            if expr is None or k == 0 or not query.strip():
+                return []
+            result = self._client.search(
+                self.collection, data=[query], anns_field="sparse", limit=min(k, MAX_TOPK), filter=expr,
+                output_fields=["rid", "payload"], search_params={"metric_type": "BM25"},
+            )
+        # Milvus Lite reports BM25 as a negative distance, a server as a positive score.
+        return [_hit(h, abs(float(h["distance"]))) for h in result[0]]
+
+    def get(self, ids: Iterable[int]) -> list[Record | None]:
+        """Records for ``ids`` in order (``None`` where missing)."""
+        wanted = [int(i) for i in ids]
+        found: dict[int, Record] = {}
+        with self._reading():
+            unique = sorted(set(wanted))
+            for start in range(0, len(unique), PAGE):
+                expr = f"rid in {int_list(unique[start : start + PAGE])}"
+                for _, rid, row in self._scan(expr, ["vector", "payload"]):
+                    found[rid] = Record(rid, np.asarray(row["vector"], dtype=np.float32), row["payload"])
+        return [found.get(i) for i in wanted]
+
+    def ids(self, where: Mapping[str, Any] | None = None) -> list[int]:
+        """Ids of the records matching ``where``, in id order."""
+        with self._reading():
+            return sorted(rid for _, rid in self._matching(where))
+
+    def payloads(self, where: Mapping[str, Any] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Iterate ``(id, payload)`` in id order: the matching ids first, then payloads a page at a time."""
+        with self._reading():
+            order = sorted((rid, pk) for pk, rid in self._matching(where))
+        for start in range(0, len(order), PAGE):
+            chunk = order[start : start + PAGE]
+            with self._reading():
+                rows = {pk: row["payload"] for pk, _, row in self._scan(f"pk in {int_list(p for _, p in chunk)}",
+                                                                       ["payload"])}
+            yield from ((rid, rows[pk]) for rid, pk in chunk if pk in rows)
+
+    def count(self, where: Mapping[str, Any] | None = None) -> int:
+        """Number of records matching ``where`` (all when None)."""
+        expr, exact = milvus_expr(where)
+        with self._reading():
+            if not exact:
+                return len(self._matching(where))
+            rows = self._client.query(self.collection, filter=conjoin(self._visible(), expr),
+                                      output_fields=["count(*)"])
+            return int(rows[0]["count(*)"]) if rows else 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise VectorStoreError("this vector store is closed")
+
+    def close(self) -> None:
+        """Close the connection (and stop the embedded Milvus Lite server when last); safe twice."""
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            lite.disconnect(self._client, self._lite_path)
+
+
+def _hit(h: Mapping[str, Any], score: float) -> Hit:
+    entity = h["entity"]
+    return Hit(int(entity["rid"]), score, entity["payload"])
+
+
+def _resolve(uri: str, directory: Path | None) -> tuple[str, str | None]:
+    """``(uri for pymilvus, absolute Lite path or None)``; relative Lite paths are inside ``directory``."""
+    if uri.startswith(("http://", "https://", "tcp://", "unix:")):
+        return uri, None
+    if not uri.endswith(".db"):
+        raise VectorStoreError(
+            f"Milvus uri {uri!r} is neither http(s)://host:port nor a local file ending in .db (Milvus Lite)"
+        )
+    path = Path(uri).expanduser()
+    if not path.is_absolute():
+        path = (directory or Path.cwd()) / path
+    return str(path.resolve()), str(path.resolve())
+
+
+def default_collection(directory: str | Path) -> str:
+    """A Milvus collection name for a store directory: ``kb_<name>`` (``<name>/store`` -> the kb name).
+
+    Milvus names are ASCII letters, digits and ``_``; other names (e.g. Chinese) keep their ASCII
+    part and gain a short hash so they stay unique.
+    """
+    import hashlib
+    import re
+
+    path = Path(directory)
+    name = path.parent.name if path.name == "store" and path.parent.name else path.name
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if safe != name or not safe:
+        safe = f"{safe.strip('_')[:40]}_{hashlib.sha1(name.encode()).hexdigest()[:10]}".lstrip("_")
+    return f"kb_{safe}"[:200]
+
+
+def read_manifest(directory: str | Path) -> dict[str, str] | None:
+    """The ``milvus.json`` of a store directory (``{"uri", "collection"}``), or None."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {"uri": str(data["uri"]), "collection": str(data["collection"])}
+
+
+def write_manifest(directory: str | Path, uri: str, collection: str) -> None:
+    """Record where the store of ``directory`` lives (never the token); atomic replace."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{MANIFEST}.tmp"
+    body = {"backend": "milvus", "uri": uri, "collection": collection}
+    tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(directory / MANIFEST)
