@@ -106,26 +106,59 @@ def build_prompt(
             "or raise the context window"
         )
 
-    packed: list[Source] = []
-    for source in sources:
-        if count(history, [*packed, source]) <= budget:
-            packed.append(source)
-            continue
-        trimmed = _trim_to_fit(source, lambda s: count(history, [*packed, s]) <= budget)
-        if trimmed is not None:
-            packed.append(trimmed)
-        break
-    else:
-        if widen is not None:
-            for i, source in enumerate(packed):
-                wider = widen(source)
-                if wider is not None and count(history, [*packed[:i], wider, *packed[i + 1:]]) <= budget:
-                    packed[i] = wider
+    packed = _pack(generator, sources, budget, lambda srcs: count(history, srcs))
+    if widen is not None and len(packed) == len(sources) and all(p is s for p, s in zip(packed, sources)):
+        for i, source in enumerate(packed):
+            wider = widen(source)
+            if wider is not None and count(history, [*packed[:i], wider, *packed[i + 1:]]) <= budget:
+                packed[i] = wider
 
     messages = tuple(_messages(system, history, question, packed))
     tokens = generator.count_prompt(messages)
     assert tokens <= budget, "prompt builder exceeded its budget"  # guarded above; a bug if hit
     return BuiltPrompt(messages, tuple(packed), tokens, max_new_tokens, window, dropped)
+
+
+ESTIMATE_SLACK = 16  # tokens kept free while sources are counted one block at a time
+
+
+def _pack(generator: Generator, sources: Sequence[Source], budget: int,
+          count: Callable[[list[Source]], int]) -> list[Source]:
+    """Sources in rank order while they fit, the first that does not cut at a sentence end.
+
+    Rendering and tokenising the whole prompt for every candidate is slow with long windows, so each
+    source's block is counted alone and added to a running estimate; the exact count is taken only
+    near the budget, and the result is checked exactly (and shortened if ever needed) at the end.
+    """
+    packed: list[Source] = []
+    estimate = count([])
+    for source in sources:
+        block = generator.count_tokens(format_source(len(packed) + 1, source)) + (ESTIMATE_SLACK if not packed else 4)
+        if estimate + block + ESTIMATE_SLACK <= budget:
+            packed.append(source)
+            estimate += block
+            continue
+        exact = count([*packed, source])
+        if exact <= budget:
+            packed.append(source)
+            estimate = exact
+            continue
+        # Cut the source to the room left, counting its block alone (whole-prompt counts are slow).
+        room = budget - count(packed) - (ESTIMATE_SLACK if not packed else 4)
+        number = len(packed) + 1
+        trimmed = _trim_to_fit(
+            source, lambda s, n=number, r=room: generator.count_tokens(format_source(n, s)) <= r
+        )
+        if trimmed is not None:
+            packed.append(trimmed)
+        break
+    while packed and count(packed) > budget:  # the estimate ran over: shorten the last source
+        last = packed.pop()
+        trimmed = _trim_to_fit(last, lambda s: count([*packed, s]) <= budget)
+        if trimmed is not None:
+            packed.append(trimmed)
+            break
+    return packed
 
 
 def _trim_to_fit(source: Source, fits) -> Source | None:  # type: ignore[no-untyped-def]
