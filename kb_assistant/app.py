@@ -22,6 +22,16 @@ def load_generator(settings: Settings) -> Generator:
         models_dir=settings.models_dir,
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
+        context_window=settings.context_window,
+        quantize=settings.quantize,
+        adapter=settings.adapter,
+        merge_adapter=settings.merge_adapter,
+        lora_path=settings.lora_path,
+        device=settings.device,
+        base_url=settings.base_url,
+        api_model=settings.api_model,
+        api_key=settings.api_key,
+        tokenizer_path=settings.tokenizer_path,
     )
 
 

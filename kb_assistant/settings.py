@@ -39,11 +39,14 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(16, ge=1)
 
-    generator: Literal["llama-cpp", "echo"] = Field(
-        "llama-cpp", description="Answer backend: llama-cpp (GGUF), or echo (a stand-in for tests)."
+    generator: Literal["llama-cpp", "transformers", "openai", "echo"] = Field(
+        "llama-cpp",
+        description="Answer backend: llama-cpp (GGUF), transformers (a local checkpoint directory), openai "
+        "(an OpenAI-compatible server), or echo (a stand-in for tests).",
     )
     model_path: Path | None = Field(
-        None, description="A local GGUF file; empty = the bundled Qwen2.5-0.5B-Instruct GGUF."
+        None, description="A local GGUF file (llama-cpp) or checkpoint directory (transformers); empty = the "
+        "bundled Qwen2.5-0.5B-Instruct GGUF."
     )
     context_window: int | None = Field(
         None, ge=256, description="Prompt + answer tokens; empty = the model's own window (capped by n_ctx)."
@@ -52,6 +55,23 @@ class Settings(BaseSettings):
     n_threads: int | None = Field(None, ge=1)
     max_new_tokens: int = Field(512, ge=16, description="Room reserved for the answer.")
     temperature: float = Field(0.1, ge=0.0, le=2.0)
+    # -- model backends: transformers, adapters, OpenAI-compatible servers (see `kb doctor`) ----------
+    quantize: Literal["none", "bf16", "int8", "int4"] = Field(
+        "none", description="transformers backend: bf16, int8 (torch on CPU, bitsandbytes on CUDA) or int4 "
+        "(bitsandbytes NF4)."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="transformers backend: where to run.")
+    adapter: Path | None = Field(
+        None, description="transformers backend: a LoRA / prefix-tuning / freeze adapter directory (kb finetune)."
+    )
+    merge_adapter: bool = Field(False, description="Merge a LoRA adapter into the weights when loading.")
+    lora_path: Path | None = Field(None, description="llama-cpp backend: a GGUF LoRA adapter file.")
+    base_url: str | None = Field(None, description="openai backend: server URL, e.g. http://127.0.0.1:8000/v1.")
+    api_model: str | None = Field(None, description="openai backend: model name; empty = the server's first.")
+    api_key: str | None = Field(None, description="openai backend: bearer token, if the server needs one.")
+    tokenizer_path: Path | None = Field(
+        None, description="openai backend: a local tokenizer directory for exact prompt counting."
+    )
 
     cite_mode: Literal["auto", "ask", "attribute"] = Field(
         "auto",

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import KBError
-from . import chat, evaluate, indexing, info, kbs, migrate
+from . import chat, doctor, evaluate, finetune, indexing, info, kbs, migrate
 
 EPILOG = """\
 examples:
@@ -24,6 +24,9 @@ examples:
   kb list                                 knowledge bases; kb list --kb NAME: its documents
   kb migrate --kb policies --to URI       copy to Milvus (a .db file or http://host:19530), verified
   kb eval data.json --retrieval-only      answer-hit@k, MRR and budget recall on a SQuAD-format file
+  kb finetune data.jsonl --model DIR --method lora   train an adapter (lora, ptuning, freeze)
+  kb ask "..." --adapter DIR              answer with it (KB_GENERATOR=transformers KB_MODEL_PATH=DIR)
+  kb doctor --model-size 6B               installed backends, memory, which quantization fits
 
 settings come from KB_* environment variables or a TOML file ($KB_CONFIG, default
 ~/.config/kb-assistant/config.toml), e.g. KB_DATA_DIR, KB_EMBEDDER, KB_MODEL_PATH, KB_TOP_K.
@@ -39,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-dir", help="where knowledge bases and models live (KB_DATA_DIR)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (indexing, chat, info, kbs, evaluate, migrate):
+    for module in (indexing, chat, info, kbs, evaluate, migrate, finetune, doctor):
         module.register(sub)
     return parser
 

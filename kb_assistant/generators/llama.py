@@ -23,9 +23,16 @@ class LlamaCppGenerator(Generator):
     """Streams from a GGUF with llama-cpp-python, using the chat template stored in the file."""
 
     def __init__(
-        self, path: str | Path, *, n_ctx: int = 4096, n_threads: int | None = None, vocab_only: bool = False
+        self,
+        path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        vocab_only: bool = False,
+        lora_path: str | Path | None = None,
     ) -> None:
-        """Load a GGUF; ``vocab_only`` loads just its tokenizer and template (counting, no generation)."""
+        """Load a GGUF; ``vocab_only`` loads just its tokenizer and template (counting, no generation);
+        ``lora_path`` applies a GGUF LoRA adapter (llama.cpp's convert_lora_to_gguf.py output)."""
         path = Path(path).expanduser()
         if not path.is_file():
             raise ModelUnavailableError(f"no GGUF model at {path}: give the path of a local .gguf file")
@@ -34,12 +41,15 @@ class LlamaCppGenerator(Generator):
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModelUnavailableError("pip install llama-cpp-python==0.3.36 to run GGUF models") from exc
+        if lora_path is not None and not Path(lora_path).expanduser().is_file():
+            raise ModelUnavailableError(f"no GGUF LoRA adapter at {lora_path}: give a local .gguf adapter file")
         try:
             self._llm = Llama(
                 str(path),
                 n_ctx=n_ctx,
                 n_threads=n_threads or min(os.cpu_count() or 2, 8),
                 vocab_only=vocab_only,
+                lora_path=str(Path(lora_path).expanduser()) if lora_path else None,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
@@ -48,7 +58,7 @@ class LlamaCppGenerator(Generator):
         # Free the model before interpreter shutdown: llama-cpp-python's own finaliser runs too late
         # and prints "TypeError: 'NoneType' object is not callable" at exit.
         atexit.register(self._llm.close)
-        self.name = path.name
+        self.name = path.name + (f"+{Path(lora_path).name}" if lora_path else "")
         # Measured: the bundled 0.5B model answers "[1] [2]" instead of the answer when asked to cite.
         self.follows_citation_instructions = model.n_params() >= 3_000_000_000
         trained = self._trained_context()
