@@ -18,7 +18,9 @@ from kb_assistant.web.jobs import IndexJob, start_index_job
 from kb_assistant.web.render import answer_markdown, escape_markdown, passage_markdown
 
 st.set_page_config(page_title="kb-assistant", page_icon="📚", layout="wide")
-MODEL_FIELDS = ("generator", "model_path", "n_ctx", "n_threads")
+MODEL_FIELDS = ("generator", "model_path", "n_ctx", "n_threads", "quantize", "device", "adapter",
+                "merge_adapter", "lora_path", "base_url", "api_model", "api_key", "tokenizer_path", "context_window")
+BACKENDS = ["llama-cpp", "transformers", "openai"]
 
 
 @st.cache_resource
@@ -65,8 +67,21 @@ def sidebar(cfg: Settings) -> tuple[str, str]:
             help="0..1, higher = more relevant. Sources below it are dropped; if none is left, the answer "
                  "says the knowledge base does not contain it.")
     with st.sidebar.expander("Model", expanded=False):
-        model = st.text_input("GGUF model path (empty = bundled Qwen2.5-0.5B)", value=str(cfg.model_path or ""))
-        cfg.model_path = model.strip() or None  # type: ignore[assignment]
+        backends = BACKENDS if cfg.generator in BACKENDS else [cfg.generator, *BACKENDS]
+        cfg.generator = st.selectbox("Backend", backends, index=backends.index(cfg.generator), key="backend")
+        if cfg.generator == "openai":
+            cfg.base_url = st.text_input("Server URL", value=cfg.base_url or "", key="base-url").strip() or None
+            cfg.api_model = st.text_input("Model name", value=cfg.api_model or "").strip() or None
+        else:
+            gguf = cfg.generator == "llama-cpp"
+            label = "GGUF file (empty = bundled Qwen2.5-0.5B)" if gguf else "Checkpoint directory"
+            model = st.text_input(label, value=str(cfg.model_path or ""), key="model-path")
+            cfg.model_path = model.strip() or None  # type: ignore[assignment]
+        if cfg.generator == "transformers":
+            adapter = st.text_input("Adapter directory (kb finetune)", value=str(cfg.adapter or ""), key="adapter")
+            cfg.adapter = adapter.strip() or None  # type: ignore[assignment]
+            cfg.quantize = st.selectbox("Quantization", ["none", "bf16", "int8", "int4"],
+                                        index=["none", "bf16", "int8", "int4"].index(cfg.quantize))
         cfg.temperature = st.slider("Temperature", 0.0, 1.5, cfg.temperature, 0.05)
         cfg.max_new_tokens = st.number_input("Max answer tokens", 16, 4096, cfg.max_new_tokens, 16)
         window = st.number_input("Context budget (0 = the model's window)", 0, 131072,

@@ -102,3 +102,11 @@ def test_rendering_is_literal() -> None:
     assert "[\\[1\\]](#a0-1)" in md and "\\[7\\]" in md and "(#a0-7)" not in md
     highlighted = passage_markdown(Citation(1, src, quote_start=104, quote_end=111))
     assert highlighted == "第一句。:orange-background[第二句是答案。]第三句。"
+
+
+def test_model_sidebar_shows_backend_specific_fields(app: AppTest) -> None:
+    app.sidebar.selectbox(key="backend").set_value("transformers").run()
+    assert not app.exception
+    assert app.sidebar.text_input(key="adapter") is not None
+    app.sidebar.selectbox(key="backend").set_value("openai").run()
+    assert app.sidebar.text_input(key="base-url") is not None
