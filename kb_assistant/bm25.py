@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from .errors import KBError
+from .sqlite_migrations import apply_migrations
 from .tokenize import TOKENIZER_ID, tokenize
 
 _BATCH = 500  # documents per executemany, and ids per "IN (...)", well under SQLite's variable limit
@@ -45,22 +46,10 @@ class BM25IndexError(KBError):
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        (version,) = db.execute("PRAGMA user_version").fetchone()
-        if version > len(MIGRATIONS):
-            raise BM25IndexError(
-                f"keyword index schema version {version} is newer than this kb-assistant supports "
-                f"({len(MIGRATIONS)}); upgrade kb-assistant or delete the index file to rebuild it"
-            )
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            migration(db)
-            db.execute(f"PRAGMA user_version = {number}")  # our own int; PRAGMA takes no parameters
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+    apply_migrations(db, MIGRATIONS, lambda version: BM25IndexError(
+        f"keyword index schema version {version} is newer than this kb-assistant supports "
+        f"({len(MIGRATIONS)}); upgrade kb-assistant or delete the index file to rebuild it"
+    ))
 
 
 def _batches(items: Iterable, size: int = _BATCH) -> Iterator[list]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import KBError
+from .sqlite_migrations import apply_migrations
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +91,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("BEGIN IMMEDIATE")
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version > len(MIGRATIONS):
-            raise KBError(
-                f"embedding cache {path} has schema version {version}, newer than this kb-assistant "
-                f"({len(MIGRATIONS)}); upgrade kb-assistant or delete the file"
-            )
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-            migration(conn)
-            conn.execute(f"PRAGMA user_version = {number}")  # our own int; PRAGMA takes no parameters
-        conn.execute("COMMIT")
+        apply_migrations(conn, MIGRATIONS, lambda version: KBError(
+            f"embedding cache {path} has schema version {version}, newer than this kb-assistant "
+            f"({len(MIGRATIONS)}); upgrade kb-assistant or delete the file"
+        ))
         conn.isolation_level = "DEFERRED"  # `with conn:` blocks are transactions from here on
     except BaseException:
         conn.close()
