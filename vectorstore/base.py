@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DimensionMismatchError
 from .types import Hit, Record
+from .where import validate_where
 
 
 class VectorStore(ABC):
@@ -134,6 +136,19 @@ class VectorStore(ABC):
     def close(self) -> None:
         """Release files and connections. The store must not be used afterwards."""
         return None
+
+    def _check_search(self, vectors: np.ndarray, k: int, where: Mapping[str, Any] | None) -> np.ndarray:
+        """Validate a search's arguments; returns the queries as a contiguous float32 (n, dim) array."""
+        queries = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise DimensionMismatchError(
+                f"query shape {np.shape(vectors)} does not match the store's dimension {self.dim}; "
+                f"embed the query with the embedder the store was built with"
+            )
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        validate_where(where)
+        return queries
 
     def __enter__(self) -> VectorStore:
         return self

@@ -266,15 +266,7 @@ class FaissStore(VectorStore):
         self, vectors: np.ndarray, k: int, *, where: Mapping[str, Any] | None = None
     ) -> list[list[Hit]]:
         """Best ``k`` hits by inner product for each query row, best first."""
-        queries = np.ascontiguousarray(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
-        if queries.ndim != 2 or queries.shape[1] != self._dim:
-            raise DimensionMismatchError(
-                f"query shape {np.shape(vectors)} does not match the store's dimension {self._dim}; "
-                f"embed the query with the embedder the store was built with"
-            )
-        if k < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
-        validate_where(where)
+        queries = self._check_search(vectors, k, where)
         empty: list[list[Hit]] = [[] for _ in range(len(queries))]
         with self._snapshot():
             allowed = None
