@@ -56,15 +56,19 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_search(args: argparse.Namespace) -> int:
     from ..app import open_kb
+    from ..assistant import make_retriever
 
     settings = settings_from(args)
     with open_kb(settings, args.kb, create=False) as kb:
-        sources = kb.search(args.query, args.top_k or settings.top_k)
+        # the same retriever `kb ask` uses: mode, relevance threshold and reranker from the settings
+        retriever = make_retriever(kb, settings)
+        sources = retriever.search(args.query, args.top_k or settings.top_k)
+        retriever.close()
     if args.json:
         print_json([{"rank": i, **s.to_dict()} for i, s in enumerate(sources, 1)])
         return 0
     if not sources:
-        print("nothing found (is the knowledge base empty?)")
+        print(f"nothing found at relevance >= {settings.min_relevance} (is the knowledge base empty?)")
     for i, s in enumerate(sources, 1):
-        print(f"[{i}] {s.label}  score {s.score:.3f}\n    {' '.join(s.text.split())[:200]}")
+        print(f"[{i}] {s.label}  relevance {s.score:.3f}\n    {' '.join(s.text.split())[:200]}")
     return 0

@@ -105,3 +105,15 @@ def test_not_found_prints_no_sources(folder: Path, capsys: pytest.CaptureFixture
     assert main(["ask", "量子计算机的原理？", "--kb", "t"]) == 0
     out = capsys.readouterr().out
     assert "没有找到" in out and "sources" not in out
+
+
+def test_search_uses_the_same_retriever_settings_as_ask(folder: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    main(["index", str(folder), "--kb", "t", "--quiet"])
+    capsys.readouterr()
+    monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
+    assert main(["search", "VPN", "--kb", "t", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["file"].endswith("b.md")
+    monkeypatch.setenv("KB_MIN_RELEVANCE", "1.0")
+    assert main(["search", "量子计算", "--kb", "t"]) == 0
+    assert "nothing found at relevance >= 1.0" in capsys.readouterr().out
