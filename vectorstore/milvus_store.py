@@ -83,7 +83,7 @@ class MilvusStore(VectorStore):
         collection: str | None = None,
         create: bool = True,
         read_only: bool = False,
-        full_text: bool = False,
+        full_text: bool | None = False,
         index_type: str = "FLAT",
         index_params: Mapping[str, Any] | None = None,
     ) -> MilvusStore:
@@ -95,8 +95,9 @@ class MilvusStore(VectorStore):
         directory's ``milvus.json`` records the URI and collection and wins over ``uri``; the
         token is never written. ``directory=None`` opens ``uri`` directly (needs ``collection``).
         ``full_text`` (at creation) adds a jieba-analysed BM25 field fed from ``payload["text"]``
-        for :meth:`text_search`. ``index_type`` is Milvus's (``FLAT`` = exact; ``HNSW`` or
-        ``IVF_FLAT`` for millions of vectors on a server), always with the IP metric.
+        for :meth:`text_search`; ``None`` adds it where the server can (Milvus 2.5+, Milvus Lite).
+        ``index_type`` is Milvus's (``FLAT`` = exact; ``HNSW`` or ``IVF_FLAT`` for millions of
+        vectors on a server), always with the IP metric.
         """
         directory = Path(directory) if directory is not None else None
         manifest = read_manifest(directory) if directory is not None else None
@@ -132,7 +133,8 @@ class MilvusStore(VectorStore):
     # -- schema and state -----------------------------------------------------------------------
 
     def _initialise(
-        self, dim: int | None, *, create: bool, full_text: bool, index_type: str, index_params: dict[str, Any]
+        self, dim: int | None, *, create: bool, full_text: bool | None, index_type: str,
+        index_params: dict[str, Any],
     ) -> None:
         c = self._client
         exists = c.has_collection(self._states)
@@ -160,10 +162,13 @@ class MilvusStore(VectorStore):
         if not self._read_only:
             self._recover()
 
-    def _create(self, dim: int, full_text: bool, index_type: str, index_params: dict[str, Any]) -> None:
+    def _create(self, dim: int, full_text: bool | None, index_type: str, index_params: dict[str, Any]) -> None:
         from pymilvus import DataType, Function, FunctionType
 
         c = self._client
+        version = lite.server_version(c)
+        if full_text is None:
+            full_text = version >= (2, 5)
         schema = c.create_schema(auto_id=True, enable_dynamic_field=False)
         schema.add_field("pk", DataType.INT64, is_primary=True)
         schema.add_field("rid", DataType.INT64)
@@ -173,8 +178,14 @@ class MilvusStore(VectorStore):
         index = c.prepare_index_params()
         index.add_index("vector", index_type=index_type, metric_type="IP", params=index_params)
         # Every write looks its ids up (duplicates, deletions): without this each lookup scans all rows.
-        index.add_index("rid", index_type="INVERTED")
+        # INVERTED scalar indexes came with Milvus 2.4; 2.3 servers index integers with STL_SORT.
+        index.add_index("rid", index_type="INVERTED" if version >= (2, 4) else "STL_SORT")
         if full_text:
+            if version < (2, 5):
+                raise VectorStoreError(
+                    f"full-text (BM25) search needs Milvus 2.5 or later; {self.uri} runs "
+                    f"{'.'.join(map(str, version))}: upgrade the server or keep kb-assistant's own BM25"
+                )
             schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX_BYTES, enable_analyzer=True,
                              analyzer_params=JIEBA)
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,27 +23,64 @@ def unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-# Add a backend here to run every contract test against it too.
-BACKEND_NAMES = ["faiss", "milvus"]
+# Add a backend here to run every contract test against it too. "milvus" is Milvus Lite (an
+# embedded .db file); "milvus-server" is the same MilvusStore on a real Milvus server over TCP.
 _MILVUS_MISSING = importlib.util.find_spec("pymilvus") is None or importlib.util.find_spec("milvus_lite") is None
+_SERVER_MISSING = _MILVUS_MISSING or importlib.util.find_spec("milvus") is None
 BACKEND_PARAMS = [
+    "faiss",
+    pytest.param("milvus", marks=pytest.mark.skipif(_MILVUS_MISSING, reason="pip install pymilvus milvus-lite")),
     pytest.param(
-        name,
-        marks=pytest.mark.skipif(_MILVUS_MISSING, reason="pip install pymilvus milvus-lite to test Milvus"),
-    )
-    if name == "milvus"
-    else name
-    for name in BACKEND_NAMES
+        "milvus-server",
+        marks=pytest.mark.skipif(_SERVER_MISSING, reason="pip install milvus==2.3.5 (a Milvus server) and pymilvus"),
+    ),
 ]
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of one Milvus server shared by the whole session."""
+    from tests.milvus_server import running_milvus
+
+    with running_milvus(tmp_path_factory.mktemp("milvus-server")) as uri:
+        yield uri
+
+
+@pytest.fixture
+def server_collections(milvus_server: str) -> Iterator[Callable[[str], str]]:
+    """``name -> collection``: a fresh collection name per test (and name), dropped afterwards."""
+    from pymilvus import MilvusClient
+
+    names: dict[str, str] = {}
+
+    def collection(name: str) -> str:
+        return names.setdefault(name, f"t{uuid.uuid4().hex[:12]}_{name}")
+
+    yield collection
+    client = MilvusClient(uri=milvus_server)
+    try:
+        for name in names.values():
+            for suffix in ("", "_state"):
+                if client.has_collection(name + suffix):
+                    client.drop_collection(name + suffix)
+    finally:
+        client.close()
 
 
 @pytest.fixture(params=BACKEND_PARAMS)
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """``factory(name="kb", *, dim=DIM, **kw)`` opens (or reopens) the store named ``name``."""
     opened: list[VectorStore] = []
+    backend = request.param
+    where: Callable[[str], dict[str, object]] = lambda name: {}  # noqa: E731
+    if backend == "milvus-server":
+        uri = request.getfixturevalue("milvus_server")
+        collection = request.getfixturevalue("server_collections")
+        backend = "milvus"
+        where = lambda name: {"uri": uri, "collection": collection(name)}  # noqa: E731
 
     def factory(name: str = "kb", *, dim: int | None = DIM, **kw: object) -> VectorStore:
-        store = open_store(tmp_path / name, backend=request.param, dim=dim, **kw)
+        store = open_store(tmp_path / name, backend=backend, dim=dim, **{**where(name), **kw})
         opened.append(store)
         return store
 
