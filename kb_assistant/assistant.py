@@ -155,4 +155,5 @@ def make_retriever(kb: KnowledgeBase, settings: Settings) -> Retriever:
         from .reranker import load_reranker
 
         reranker = load_reranker(str(settings.reranker_path))
-    return Retriever(kb, mode=settings.retrieval_mode, min_relevance=settings.min_relevance, reranker=reranker)
+    return Retriever(kb, mode=settings.retrieval_mode, min_relevance=settings.min_relevance, reranker=reranker,
+                     keyword_index=settings.keyword_index)

@@ -190,7 +190,9 @@ class KnowledgeBase:
                     "knowledge base"
                 )
         backend = _backend(kb_dir, manifest, settings)
-        where = {"uri": settings.store_uri, "token": settings.store_token} if backend == "milvus" else {}
+        where: dict[str, Any] = {}
+        if backend == "milvus":  # a new collection also gets Milvus's own BM25 where the server has it
+            where = {"uri": settings.store_uri, "token": settings.store_token, "full_text": None}
         try:
             store = open_store(directory, backend=backend, dim=embedder.dim, **where)
         except StoreLockedError as exc:

@@ -126,7 +126,7 @@ def migrate_kb(
             src = kb.store
             directory = Path(settings.kb_root / name / "store")
             collection = collection or default_collection(directory)
-            dst = MilvusStore.open(None, uri=uri, token=token, collection=collection, dim=src.dim)
+            dst = MilvusStore.open(None, uri=uri, token=token, collection=collection, dim=src.dim, full_text=None)
             try:
                 copy_store(src, dst, progress=progress)
                 dst.flush()

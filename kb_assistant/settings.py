@@ -88,6 +88,11 @@ class Settings(BaseSettings):
         description="Relevance threshold, 0..1, higher = more relevant; sources below it are dropped "
         "(0 keeps everything; 0.2 keeps ~95% of answerable questions with the bundled embedder).",
     )
+    keyword_index: Literal["auto", "jieba", "milvus"] = Field(
+        "auto",
+        description="BM25 for the keyword leg: jieba (ours, in SQLite beside any store), milvus (the Milvus "
+        "store's own full-text search, Milvus 2.5+ or Milvus Lite) or auto (ours; it measured better).",
+    )
     reranker_path: Path | None = Field(
         None, description="A local sentence-transformers CrossEncoder directory; empty = no reranking."
     )

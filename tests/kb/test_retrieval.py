@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kb_assistant.assistant import NOT_FOUND_EN, NOT_FOUND_ZH, Assistant
+from kb_assistant.assistant import NOT_FOUND_EN, NOT_FOUND_ZH, Assistant, make_retriever
 from kb_assistant.embedders import HashEmbedder
+from kb_assistant.errors import KBError
 from kb_assistant.generators.base import ChatMessage
 from kb_assistant.generators.echo import EchoGenerator
 from kb_assistant.knowledge_base import KnowledgeBase
@@ -32,6 +33,20 @@ def kb(tmp_path: Path) -> Iterator[KnowledgeBase]:
         (d / name).write_text(text, encoding="utf-8")
     settings = load_settings(chunk_size=60, chunk_overlap=10)
     with KnowledgeBase.open(settings, "r", HashEmbedder(256)) as kb:
+        kb.index_paths([d])
+        yield kb
+
+
+@pytest.fixture
+def milvus_kb(tmp_path: Path) -> Iterator[KnowledgeBase]:
+    """The same documents in a Milvus Lite knowledge base (created with Milvus's own BM25 field)."""
+    pytest.importorskip("milvus_lite", reason="pip install pymilvus milvus-lite")
+    d = tmp_path / "docs"
+    d.mkdir(exist_ok=True)
+    for name, text in DOCS.items():
+        (d / name).write_text(text, encoding="utf-8")
+    settings = load_settings(chunk_size=60, chunk_overlap=10, store="milvus")
+    with KnowledgeBase.open(settings, "m", HashEmbedder(256)) as kb:
         kb.index_paths([d])
         yield kb
 
@@ -67,6 +82,39 @@ def test_scores_are_relevance_on_0_1_best_first(kb: KnowledgeBase) -> None:
     hits = Retriever(kb).search("食堂 开放时间", 4)
     assert all(0.0 <= h.score <= 1.0 for h in hits)
     assert hits[0].file_name == "canteen.txt"
+
+
+@pytest.mark.parametrize("keyword", ["jieba", "milvus"])
+@pytest.mark.parametrize("mode", ["hybrid", "bm25"])
+def test_milvus_kb_with_either_bm25(milvus_kb: KnowledgeBase, mode: str, keyword: str) -> None:
+    r = Retriever(milvus_kb, mode=mode, keyword_index=keyword)
+    assert r.keyword_backend == keyword
+    assert r.search("OpenVPN port 1194", 1)[0].file_name == "vpn.md"
+    assert r.search("带薪年假有几天", 1)[0].file_name == "leave.txt"
+    found = r.keyword_search("食堂 开放时间", 3)
+    assert found[0][0] in milvus_kb.store.ids({"source": str(Path(r.search("食堂", 1)[0].source))})
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True) and found[0][1] > 0
+    r.close()
+
+
+def test_milvus_bm25_follows_edits(milvus_kb: KnowledgeBase, tmp_path: Path) -> None:
+    r = Retriever(milvus_kb, mode="bm25", keyword_index="milvus")
+    assert r.search("OpenVPN", 1)[0].file_name == "vpn.md"
+    (tmp_path / "docs" / "vpn.md").write_text("The VPN gateway moved to WireGuard on port 51820.")
+    milvus_kb.index_paths([tmp_path / "docs"])
+    hits = r.search("WireGuard 51820", 2)
+    assert hits[0].file_name == "vpn.md" and "51820" in hits[0].text
+    assert not any("OpenVPN" in h.text for h in r.search("OpenVPN", 5))
+
+
+def test_keyword_index_choice(kb: KnowledgeBase, milvus_kb: KnowledgeBase) -> None:
+    with pytest.raises(KBError, match="KB_KEYWORD_INDEX=jieba"):
+        Retriever(kb, keyword_index="milvus").keyword_search("年假", 3)  # FAISS: no Milvus full text
+    with pytest.raises(ValueError, match="keyword_index"):
+        Retriever(kb, keyword_index="bm3")
+    assert Retriever(kb).keyword_backend == "jieba"
+    assert Retriever(milvus_kb).keyword_backend == "jieba"  # auto: ours, which measured better
+    assert make_retriever(milvus_kb, load_settings(keyword_index="milvus")).keyword_backend == "milvus"
 
 
 def test_bm25_follows_edits_without_rebuild(kb: KnowledgeBase, tmp_path: Path) -> None:
