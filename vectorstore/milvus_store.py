@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from .types import Hit, Record
 from .where import matches, validate_where
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MANIFEST = "milvus.json"  # in the store directory: which URI and collection hold this store
 LITE_FILE = "milvus.db"  # default Milvus Lite location inside the store directory
@@ -32,6 +34,7 @@ IDS_PER_LOOKUP = 16384  # ids per "rid in [...]" query: each query costs a pass 
 LITE_FLUSH_ROWS = 1000  # Milvus Lite searches unflushed rows row by row (~20 us each): seal them past this
 MAX_TOPK = 16384  # Milvus's limit on k
 TEXT_MAX_BYTES = 65535
+READ_ATTEMPTS = 5  # a server read that saw another process commit mid-way is retried this often
 JIEBA = {"tokenizer": "jieba"}  # Milvus's Chinese analyzer; Milvus Lite 3.2 has no {"type": "chinese"}
 
 
@@ -54,8 +57,10 @@ class MilvusStore(VectorStore):
     to delete in the journal, hidden from readers at once), then the old rows are deleted and the
     journal cleared. A crash before the upsert leaves rows that the next writable open deletes;
     a crash after it leaves a journal that the next open finishes. So readers see all of a batch
-    or none of it, and a replaced file never goes missing. One writer at a time per collection:
-    Milvus Lite enforces it (one process per ``.db``); on a server it is the caller's rule.
+    or none of it, and a replaced file never goes missing (on a server, where other processes read
+    while one writes, a read that overlapped a commit is retried: :meth:`_consistent`). One writer
+    at a time per collection: Milvus Lite enforces it (one process per ``.db``); on a server it is
+    the caller's rule.
     Use :meth:`open`, not the constructor.
     """
 
@@ -396,6 +401,31 @@ class MilvusStore(VectorStore):
                 self._load_state()
             yield
 
+    def _consistent(self, read: Callable[[], T]) -> T:
+        """``read()`` against one committed state, even while another process writes to the server.
+
+        A writer's commit makes its batch visible, then deletes the rows the batch replaced; a
+        read that loaded the state just before the commit but queried after those deletions would
+        miss the replaced rows (neither old nor new visible). So on a server the generation is read
+        again after ``read()``, and a read that overlapped a commit runs again (a seqlock). Inside
+        this store's own batch, and on Milvus Lite (one process), nobody else commits.
+        """
+        with self._mutex:
+            self._check_open()
+            if self._txn is not None or self._lite_path is not None:
+                return read()
+            self._load_state()
+            for _ in range(READ_ATTEMPTS):
+                generation = self._state["generation"]
+                result = read()
+                self._load_state()
+                if self._state["generation"] == generation:
+                    return result
+            raise VectorStoreError(
+                f"Milvus collection {self.collection!r} changed during each of {READ_ATTEMPTS} attempts to "
+                "read it (another process is committing continuously); try again"
+            )
+
     def refresh(self) -> bool:
         """Re-read the committed state (other processes' writes on a server); True if it changed."""
         with self._mutex:
@@ -433,11 +463,11 @@ class MilvusStore(VectorStore):
     ) -> list[list[Hit]]:
         """Best ``k`` hits by inner product (Milvus's IP metric: raw dot products) per query row."""
         queries = self._check_search(vectors, k, where)
-        empty: list[list[Hit]] = [[] for _ in range(len(queries))]
-        with self._reading():
+
+        def run() -> list[list[Hit]]:
             expr = self._filter(where)
             if expr is None or k == 0 or len(queries) == 0:
-                return empty
+                return [[] for _ in range(len(queries))]
             out: list[list[Hit]] = []
             for start in range(0, len(queries), 1024):
                 result = self._client.search(
@@ -447,6 +477,8 @@ class MilvusStore(VectorStore):
                 )
                 out += [[_hit(h, float(h["distance"])) for h in hits] for hits in result]
             return out
+
+        return self._consistent(run)
 
     def _filter(self, where: Mapping[str, Any] | None) -> str | None:
         """The server-side filter for ``where`` (None: nothing can match)."""
@@ -465,7 +497,8 @@ class MilvusStore(VectorStore):
             raise VectorStoreError("this Milvus collection was created without full_text=True; no BM25 field")
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
-        with self._reading():
+
+        def run() -> list[Hit]:
             expr = self._filter(where)
             if expr is None or k == 0 or not query.strip():
                 return []
@@ -473,46 +506,54 @@ class MilvusStore(VectorStore):
                 self.collection, data=[query], anns_field="sparse", limit=min(k, MAX_TOPK), filter=expr,
                 output_fields=["rid", "payload"], search_params={"metric_type": "BM25"},
             )
-        # Milvus Lite reports BM25 as a negative distance, a server as a positive score.
-        return [_hit(h, abs(float(h["distance"]))) for h in result[0]]
+            # Milvus Lite reports BM25 as a negative distance, a server as a positive score.
+            return [_hit(h, abs(float(h["distance"]))) for h in result[0]]
+
+        return self._consistent(run)
 
     def get(self, ids: Iterable[int]) -> list[Record | None]:
         """Records for ``ids`` in order (``None`` where missing)."""
         wanted = [int(i) for i in ids]
-        found: dict[int, Record] = {}
-        with self._reading():
-            unique = sorted(set(wanted))
+        unique = sorted(set(wanted))
+
+        def run() -> dict[int, Record]:
+            found: dict[int, Record] = {}
             for start in range(0, len(unique), PAGE):
                 expr = f"rid in {int_list(unique[start : start + PAGE])}"
                 for _, rid, row in self._scan(expr, ["vector", "payload"]):
                     found[rid] = Record(rid, np.asarray(row["vector"], dtype=np.float32), row["payload"])
+            return found
+
+        found = self._consistent(run)
         return [found.get(i) for i in wanted]
 
     def ids(self, where: Mapping[str, Any] | None = None) -> list[int]:
         """Ids of the records matching ``where``, in id order."""
-        with self._reading():
-            return sorted(rid for _, rid in self._matching(where))
+        return self._consistent(lambda: sorted(rid for _, rid in self._matching(where)))
 
     def payloads(self, where: Mapping[str, Any] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
         """Iterate ``(id, payload)`` in id order: the matching ids first, then payloads a page at a time."""
-        with self._reading():
-            order = sorted((rid, pk) for pk, rid in self._matching(where))
+        def page(pks: list[int]) -> dict[int, dict[str, Any]]:
+            return {pk: row["payload"] for pk, _, row in self._scan(f"pk in {int_list(pks)}", ["payload"])}
+
+        order = self._consistent(lambda: sorted((rid, pk) for pk, rid in self._matching(where)))
         for start in range(0, len(order), PAGE):
             chunk = order[start : start + PAGE]
-            with self._reading():
-                rows = {pk: row["payload"] for pk, _, row in self._scan(f"pk in {int_list(p for _, p in chunk)}",
-                                                                       ["payload"])}
+            rows = self._consistent(functools.partial(page, [pk for _, pk in chunk]))
             yield from ((rid, rows[pk]) for rid, pk in chunk if pk in rows)
 
     def count(self, where: Mapping[str, Any] | None = None) -> int:
         """Number of records matching ``where`` (all when None)."""
         expr, exact = milvus_expr(where)
-        with self._reading():
+
+        def run() -> int:
             if not exact:
                 return len(self._matching(where))
             rows = self._client.query(self.collection, filter=conjoin(self._visible(), expr),
                                       output_fields=["count(*)"])
             return int(rows[0]["count(*)"]) if rows else 0
+
+        return self._consistent(run)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

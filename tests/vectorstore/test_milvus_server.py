@@ -58,6 +58,36 @@ def test_manifest_records_the_server_and_a_second_client_sees_commits(
         writer.close()
 
 
+def test_a_read_overlapping_another_process_commit_is_retried(
+    tmp_path: Path, milvus_server: str, server_collections: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader loads generation G; before its query runs, a writer commits G+1 (the new rows)
+    and deletes the rows they replace. Queried as of G the file would have no rows at all."""
+    vecs = unit_vectors(8)
+    where = {"uri": milvus_server, "collection": server_collections("race")}
+    writer = MilvusStore.open(tmp_path / "w", dim=DIM, **where)
+    reader = MilvusStore.open(tmp_path / "r", dim=DIM, **where)
+    try:
+        writer.add([Record(i, vecs[i], {"source": "a.md", "v": 1}) for i in range(4)])
+        load_state = reader._load_state
+        commits = iter([lambda: writer.replace_where({"source": "a.md"}, [
+            Record(i, vecs[i + 4], {"source": "a.md", "v": 2}) for i in range(4)])])
+
+        def load_then_let_the_writer_commit() -> None:
+            load_state()
+            commit = next(commits, None)
+            if commit is not None:
+                commit()
+
+        monkeypatch.setattr(reader, "_load_state", load_then_let_the_writer_commit)
+        hits = reader.search(vecs[5], 10)
+        assert sorted(h.id for h in hits) == [0, 1, 2, 3] and {h.payload["v"] for h in hits} == {2}
+        assert next(commits, None) is None  # the commit really happened inside the read
+    finally:
+        reader.close()
+        writer.close()
+
+
 def test_full_text_needs_milvus_2_5(
     tmp_path: Path, milvus_server: str, server_collections: Callable[[str], str]
 ) -> None:
