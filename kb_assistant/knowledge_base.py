@@ -126,7 +126,8 @@ def kb_summaries(settings: Settings) -> list[KBSummary]:
         backend = _backend(kb_dir, manifest, settings)
         meta: dict[str, str] = {}
         try:
-            with open_store(kb_dir / STORE_DIR, backend=backend, read_only=True) as store:
+            token: dict[str, Any] = {"token": settings.store_token} if backend == "milvus" else {}
+            with open_store(kb_dir / STORE_DIR, backend=backend, read_only=True, **token) as store:
                 meta = store.get_meta()
                 sources = {p["source"] for _, p in store.payloads()}
                 docs, chunks = len(sources), store.count()

@@ -11,7 +11,24 @@ from ..settings import Settings, load_settings
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(data_dir=getattr(args, "data_dir", None))
+    return load_settings(
+        data_dir=getattr(args, "data_dir", None), store=getattr(args, "store", None),
+        store_uri=getattr(args, "uri", None),
+    )
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """``--store`` / ``--uri``: where a knowledge base created by this command keeps its vectors."""
+    parser.add_argument(
+        "--store", choices=("faiss", "milvus"),
+        help="vector store of a NEW knowledge base (KB_STORE; default faiss); an existing one keeps its "
+        "store: `kb migrate` moves it",
+    )
+    parser.add_argument(
+        "--uri", metavar="URI",
+        help="with --store milvus: a Milvus Lite file (path ending in .db) or http(s)://host:19530 "
+        "(KB_STORE_URI; default a .db inside the knowledge base; a server token goes in KB_STORE_TOKEN)",
+    )
 
 
 def add_kb_option(parser: argparse.ArgumentParser) -> None:

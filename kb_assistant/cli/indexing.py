@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import add_kb_option, print_json, settings_from
+from .common import add_kb_option, add_store_options, print_json, settings_from
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     p.add_argument("--prune", action="store_true", help="remove documents whose files are gone from the folders")
     _add_common(p)
+    add_store_options(p)
     p.set_defaults(func=run_index)
 
     r = sub.add_parser("remove", help="delete documents (files, or all under a folder) from a knowledge base")

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import KBError
-from .common import print_json, settings_from
+from .common import add_store_options, print_json, settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     c = kb_sub.add_parser("create", help="create an empty knowledge base with the current embedder and chunk settings")
     c.add_argument("name")
+    add_store_options(c)
     c.set_defaults(func=run_create)
 
     ls = kb_sub.add_parser("list", help="knowledge bases with documents, chunks, embedder and creation time")
@@ -35,8 +36,9 @@ def run_create(args: argparse.Namespace) -> int:
     with create_kb(settings, args.name, make_embedder(settings.embedder)) as kb:
         m = kb.manifest
         assert m is not None
+        where = f"{m.store_backend} at {kb.store.uri}" if m.store_backend == "milvus" else m.store_backend
         print(f"created knowledge base {kb.name!r} in {kb.directory} (embedder {m.embedder_id}, "
-              f"dim {m.embedder_dim}, chunks of {m.splitter.get('chunk_size')} characters); "
+              f"dim {m.embedder_dim}, chunks of {m.splitter.get('chunk_size')} characters, store {where}); "
               f"add documents with `kb index PATH --kb {kb.name}`")
     return 0
 
@@ -51,10 +53,10 @@ def run_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no knowledge bases yet: `kb kb create NAME` or `kb index PATH --kb NAME` creates one")
         return 0
-    head = ("name", "documents", "chunks", "embedder", "created")
+    head = ("name", "documents", "chunks", "embedder", "store", "created")
     table = [head] + [
         (r.name, "?" if r.documents is None else str(r.documents), "?" if r.chunks is None else str(r.chunks),
-         f"{r.embedder} ({r.dim})", r.created)
+         f"{r.embedder} ({r.dim})", r.backend, r.created)
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]

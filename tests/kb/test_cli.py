@@ -117,3 +117,26 @@ def test_search_uses_the_same_retriever_settings_as_ask(folder: Path, capsys: py
     monkeypatch.setenv("KB_MIN_RELEVANCE", "1.0")
     assert main(["search", "量子计算", "--kb", "t"]) == 0
     assert "nothing found at relevance >= 1.0" in capsys.readouterr().out
+
+
+def test_store_chosen_per_knowledge_base(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("milvus_lite", reason="pip install pymilvus milvus-lite")
+    from vectorstore.milvus_store import read_manifest
+
+    shared = tmp_path / "lite" / "all.db"
+    assert main(["kb", "create", "m", "--store", "milvus", "--uri", str(shared)]) == 0
+    assert f"store milvus at {shared}" in capsys.readouterr().out
+    assert main(["index", str(folder), "--kb", "m", "--quiet"]) == 0  # flags are for new kbs only
+    assert main(["index", str(folder), "--kb", "f", "--quiet"]) == 0  # the default store
+    capsys.readouterr()
+    assert main(["kb", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (rows["m"]["backend"], rows["m"]["chunks"]) == ("milvus", 2)
+    assert (rows["f"]["backend"], rows["f"]["chunks"]) == ("faiss", 2)
+    from kb_assistant.settings import load_settings
+
+    assert read_manifest(load_settings().kb_root / "m" / "store") == {"uri": str(shared), "collection": "kb_m"}
+    assert main(["search", "VPN port", "--kb", "m", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["file"].endswith("b.md")
+    assert main(["kb", "list"]) == 0
+    assert "milvus" in capsys.readouterr().out
