@@ -4,6 +4,8 @@ models, the fast deterministic stand-ins (hash embedder, echo generator)."""
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,33 @@ def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 def bundled_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One assembled copy of the bundled GGUF for the whole session (slow tests only)."""
     return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of one Milvus server shared by the whole session."""
+    from tests.milvus_server import running_milvus
+
+    with running_milvus(tmp_path_factory.mktemp("milvus-server")) as uri:
+        yield uri
+
+
+@pytest.fixture
+def server_collections(milvus_server: str) -> Iterator[Callable[[str], str]]:
+    """``name -> collection``: a fresh collection name per test (and name), dropped afterwards."""
+    from pymilvus import MilvusClient
+
+    names: dict[str, str] = {}
+
+    def collection(name: str) -> str:
+        return names.setdefault(name, f"t{uuid.uuid4().hex[:12]}_{name}")
+
+    yield collection
+    client = MilvusClient(uri=milvus_server)
+    try:
+        for name in names.values():
+            for suffix in ("", "_state"):
+                if client.has_collection(name + suffix):
+                    client.drop_collection(name + suffix)
+    finally:
+        client.close()

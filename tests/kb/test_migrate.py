@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,31 @@ def test_cli_migrate_switches_the_kb(faiss_kb: str, tmp_path: Path, capsys: pyte
 def test_cli_migrate_reports_bad_uri(faiss_kb: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["migrate", "--kb", faiss_kb, "--to", "ftp://nowhere"]) == 1
     assert "neither http(s)" in capsys.readouterr().err
+
+
+def test_migrate_to_a_milvus_server_and_use_it(
+    faiss_kb: str, tmp_path: Path, milvus_server: str, server_collections: Callable[[str], str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`kb migrate --to http://...` against a real Milvus server; the knowledge base then lives there."""
+    pytest.importorskip("milvus", reason="pip install milvus==2.3.5 to test against a Milvus server")
+    collection = server_collections("migrated")
+    with open_kb(load_settings(), faiss_kb, create=False) as kb:
+        before = ranked(kb.search("年假有几天", 100))
+        count = kb.count()
+    assert main(["migrate", "--kb", faiss_kb, "--to", milvus_server, "--collection", collection, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["switched"] and out["target_count"] == count == out["source_count"]
+    with open_kb(load_settings(), faiss_kb, create=False) as kb:
+        assert type(kb.store).__name__ == "MilvusStore" and kb.store.uri == milvus_server
+        assert kb.store.full_text is False  # Milvus 2.3: our BM25 serves the keyword leg
+        assert ranked(kb.search("年假有几天", 100)) == before
+        assert main(["search", "VPN port", "--kb", faiss_kb, "--json", "--top-k", "1"]) == 0
+        assert json.loads(capsys.readouterr().out)[0]["file"].endswith("vpn.md")
+    # Incremental indexing goes on, on the server: one edited file is replaced, the rest skipped.
+    (tmp_path / "docs" / "vpn.md").write_text("The VPN moved to WireGuard on port 51820.\n")
+    assert main(["index", str(tmp_path / "docs"), "--kb", faiss_kb, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["counts"]["updated"] == 1 and report["counts"]["unchanged"] == 2, report["counts"]
+    assert main(["search", "WireGuard 51820", "--kb", faiss_kb, "--json", "--top-k", "1"]) == 0
+    assert "51820" in json.loads(capsys.readouterr().out)[0]["text"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,36 +34,6 @@ BACKEND_PARAMS = [
         marks=pytest.mark.skipif(_SERVER_MISSING, reason="pip install milvus==2.3.5 (a Milvus server) and pymilvus"),
     ),
 ]
-
-
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``http://127.0.0.1:PORT`` of one Milvus server shared by the whole session."""
-    from tests.milvus_server import running_milvus
-
-    with running_milvus(tmp_path_factory.mktemp("milvus-server")) as uri:
-        yield uri
-
-
-@pytest.fixture
-def server_collections(milvus_server: str) -> Iterator[Callable[[str], str]]:
-    """``name -> collection``: a fresh collection name per test (and name), dropped afterwards."""
-    from pymilvus import MilvusClient
-
-    names: dict[str, str] = {}
-
-    def collection(name: str) -> str:
-        return names.setdefault(name, f"t{uuid.uuid4().hex[:12]}_{name}")
-
-    yield collection
-    client = MilvusClient(uri=milvus_server)
-    try:
-        for name in names.values():
-            for suffix in ("", "_state"):
-                if client.has_collection(name + suffix):
-                    client.drop_collection(name + suffix)
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=BACKEND_PARAMS)
