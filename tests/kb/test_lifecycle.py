@@ -29,9 +29,15 @@ def docs(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.fixture
-def kb():
-    with KnowledgeBase.open(load_settings(chunk_size=120, chunk_overlap=20), "t", HashEmbedder(64)) as kb:
+_MILVUS = pytest.param("milvus", marks=pytest.mark.skipif(
+    __import__("importlib").util.find_spec("milvus_lite") is None, reason="pip install pymilvus milvus-lite"))
+
+
+@pytest.fixture(params=["faiss", _MILVUS])
+def kb(request: pytest.FixtureRequest):
+    """The incremental-indexing behaviour is the same whichever store holds the vectors."""
+    settings = load_settings(chunk_size=120, chunk_overlap=20, store=request.param)
+    with KnowledgeBase.open(settings, "t", HashEmbedder(64)) as kb:
         yield kb
 
 
@@ -41,7 +47,7 @@ def _statuses(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 def test_manifest_records_how_the_kb_was_built(kb: KnowledgeBase) -> None:
     m = read_manifest(kb.directory)
-    assert m is not None and (m.embedder_id, m.embedder_dim, m.store_backend) == ("hash/64", 64, "faiss")
+    assert m is not None and (m.embedder_id, m.embedder_dim, m.store_backend) == ("hash/64", 64, kb.settings.store)
     raw = json.loads((kb.directory / "manifest.json").read_text())
     assert raw["embedder"] == {"id": "hash/64", "dim": 64}
     assert raw["splitter"]["chunk_size"] == 120 and raw["schema_version"] == 1 and raw["created"]
@@ -185,8 +191,8 @@ def test_cli_kb_create_list_delete(docs: Path, capsys: pytest.CaptureFixture[str
     assert "3 added" in capsys.readouterr().out
     assert main(["kb", "list"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["name", "documents", "chunks", "embedder", "created"]
-    assert out[1].split()[:4] == ["policies", "3", "3", "hash/256"]
+    assert out[0].split() == ["name", "documents", "chunks", "embedder", "store", "created"]
+    assert out[1].split()[:6] == ["policies", "3", "3", "hash/256", "(256)", "faiss"]
     assert main(["list"]) == 0 and capsys.readouterr().out.split() == ["policies"]  # unchanged
     [row] = kb_summaries(load_settings())
     assert (row.documents, row.chunks, row.dim) == (3, 3, 256)
