@@ -5,13 +5,7 @@ The contract suite (test_contract.py) also runs on this server as its "milvus-se
 
 from __future__ import annotations
 
-import random
-import signal
-import subprocess
-import sys
-import textwrap
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +18,7 @@ from vectorstore import Record, VectorStoreError, open_store  # noqa: E402
 from vectorstore.milvus_store import MilvusStore, read_manifest  # noqa: E402
 
 from .conftest import DIM, unit_vectors  # noqa: E402
-from .test_milvus_store import CRASH_WRITER, child_env, duplicated_pks  # noqa: E402
+from .test_milvus_store import kill_writers_and_check  # noqa: E402
 
 
 def test_manifest_records_the_server_and_a_second_client_sees_commits(
@@ -117,23 +111,5 @@ def test_sigkill_of_a_writer_leaves_whole_batches_on_the_server(
     tmp_path: Path, milvus_server: str, server_collections: Callable[[str], str]
 ) -> None:
     """The commit protocol on a server: kill the writer anywhere, reopen, every batch whole."""
-    rng = random.Random(99)
-    code = textwrap.dedent(CRASH_WRITER.format(dim=DIM))
     where = [milvus_server, server_collections("crash")]
-    total = 0
-    for run in range(3):
-        child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(run), *where],
-                                 stdout=subprocess.PIPE, text=True, env=child_env())
-        try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-            time.sleep(rng.uniform(0.5, 3.0))
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-        with open_store(tmp_path, backend="milvus", dim=DIM) as store:  # writable open: repairs
-            sizes = Counter(p["batch"] for _, p in store.payloads())
-            assert all(n == 20 for n in sizes.values()), sizes
-            assert not duplicated_pks(store)
-            total = store.count()
-            assert len(store.search(unit_vectors(1)[0], 10_000)) == total == sum(sizes.values())
-    assert total > 0
+    assert kill_writers_and_check(tmp_path, runs=3, seed=99, pause=(0.5, 3.0), where=where) > 0

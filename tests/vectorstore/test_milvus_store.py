@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -114,27 +115,33 @@ CRASH_WRITER = """
 """
 
 
-def test_sigkill_at_random_moments_leaves_whole_batches(tmp_path: Path) -> None:
-    rng = random.Random(1234)
+def kill_writers_and_check(directory: Path, *, runs: int, seed: int, pause: tuple[float, float],
+                           where: Sequence[str] = ()) -> int:
+    """Start CRASH_WRITER ``runs`` times, SIGKILL it after a random pause, reopen the store writable
+    (which repairs) and check that every batch is whole and no row is doubled; returns the count."""
+    rng = random.Random(seed)
     code = textwrap.dedent(CRASH_WRITER.format(dim=DIM))
     total = 0
-    for run in range(4):
-        child = subprocess.Popen(
-            [sys.executable, "-c", code, str(tmp_path), str(run)], stdout=subprocess.PIPE, text=True, env=child_env()
-        )
+    for run in range(runs):
+        child = subprocess.Popen([sys.executable, "-c", code, str(directory), str(run), *where],
+                                 stdout=subprocess.PIPE, text=True, env=child_env())
         try:
             assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-            time.sleep(rng.uniform(0.1, 1.0))
+            time.sleep(rng.uniform(*pause))
         finally:
             child.send_signal(signal.SIGKILL)
             child.wait()
-        with open_store(tmp_path, backend="milvus", dim=DIM) as store:
+        with open_store(directory, backend="milvus", dim=DIM) as store:
             sizes = Counter(p["batch"] for _, p in store.payloads())
             assert all(n == 20 for n in sizes.values()), sizes
             assert not duplicated_pks(store)
             total = store.count()
             assert len(store.search(unit_vectors(1)[0], 10_000)) == total == sum(sizes.values())
-    assert total > 0
+    return total
+
+
+def test_sigkill_at_random_moments_leaves_whole_batches(tmp_path: Path) -> None:
+    assert kill_writers_and_check(tmp_path, runs=4, seed=1234, pause=(0.1, 1.0)) > 0
 
 
 def duplicated_pks(store: MilvusStore) -> list[int]:
