@@ -17,6 +17,8 @@ import numpy as np
 from . import milvus_lite_server as lite
 from .base import VectorStore
 from .errors import DimensionMismatchError, DuplicateIdError, StoreNotFoundError, VectorStoreError
+from .milvus_location import LITE_FILE, MANIFEST, default_collection, read_manifest, resolve, write_manifest
+from .milvus_schema import TEXT_MAX_BYTES, create_collections
 from .milvus_where import conjoin, int_list, milvus_expr
 from .sqlite_records import prepare_records
 from .types import Hit, Record
@@ -24,18 +26,15 @@ from .where import matches, validate_where
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+__all__ = ["LITE_FILE", "MANIFEST", "MilvusStore", "default_collection", "read_manifest", "write_manifest"]
 
-MANIFEST = "milvus.json"  # in the store directory: which URI and collection hold this store
-LITE_FILE = "milvus.db"  # default Milvus Lite location inside the store directory
 RESERVED_META = frozenset({"dim", "generation"})
 STATE_KEY = "state"
 PAGE = 1000  # rows per query page (Milvus caps offset + limit at 16,384)
 IDS_PER_LOOKUP = 16384  # ids per "rid in [...]" query: each query costs a pass over the rows in Milvus Lite
 LITE_FLUSH_ROWS = 1000  # Milvus Lite searches unflushed rows row by row (~20 us each): seal them past this
 MAX_TOPK = 16384  # Milvus's limit on k
-TEXT_MAX_BYTES = 65535
 READ_ATTEMPTS = 5  # a server read that saw another process commit mid-way is retried this often
-JIEBA = {"tokenizer": "jieba"}  # Milvus's Chinese analyzer; Milvus Lite 3.2 has no {"type": "chinese"}
 
 
 @dataclass
@@ -118,7 +117,7 @@ class MilvusStore(VectorStore):
             if directory is None:
                 raise VectorStoreError("opening a Milvus uri without a directory needs a collection name")
             collection = default_collection(directory)
-        target, lite_path = _resolve(uri, directory)
+        target, lite_path = resolve(uri, directory)
         if lite_path is not None and not Path(lite_path).exists():
             if not create or read_only:
                 raise StoreNotFoundError(f"no Milvus Lite store at {lite_path}; build the knowledge base first")
@@ -168,52 +167,10 @@ class MilvusStore(VectorStore):
             self._recover()
 
     def _create(self, dim: int, full_text: bool | None, index_type: str, index_params: dict[str, Any]) -> None:
-        from pymilvus import DataType, Function, FunctionType
-
-        c = self._client
-        version = lite.server_version(c)
-        if full_text is None:
-            full_text = version >= (2, 5)
-        schema = c.create_schema(auto_id=True, enable_dynamic_field=False)
-        schema.add_field("pk", DataType.INT64, is_primary=True)
-        schema.add_field("rid", DataType.INT64)
-        schema.add_field("born", DataType.INT64)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field("payload", DataType.JSON)
-        index = c.prepare_index_params()
-        index.add_index("vector", index_type=index_type, metric_type="IP", params=index_params)
-        # Every write looks its ids up (duplicates, deletions): without this each lookup scans all rows.
-        # INVERTED scalar indexes came with Milvus 2.4; 2.3 servers index integers with STL_SORT.
-        index.add_index("rid", index_type="INVERTED" if version >= (2, 4) else "STL_SORT")
-        if full_text:
-            if version < (2, 5):
-                raise VectorStoreError(
-                    f"full-text (BM25) search needs Milvus 2.5 or later; {self.uri} runs "
-                    f"{'.'.join(map(str, version))}: upgrade the server or keep kb-assistant's own BM25"
-                )
-            schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX_BYTES, enable_analyzer=True,
-                             analyzer_params=JIEBA)
-            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                         input_field_names=["text"], output_field_names=["sparse"]))
-            index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        self._create_collection(self.collection, schema, index)
-        side = c.create_schema(auto_id=False, enable_dynamic_field=False)
-        side.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-        side.add_field("value", DataType.JSON)
-        side.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field
-        side_index = c.prepare_index_params()
-        side_index.add_index("unused", index_type="FLAT", metric_type="L2")
-        self._create_collection(self._states, side, side_index)
+        full_text = create_collections(self._client, self.collection, self._states, dim=dim, full_text=full_text,
+                                       index_type=index_type, index_params=index_params, uri=self.uri)
         state = {"dim": dim, "generation": 0, "meta": {}, "journal": [], "full_text": full_text, "schema": 1}
         self._put_state(state)  # the state row last: its presence means the store exists
-
-    def _create_collection(self, name: str, schema: Any, index: Any) -> None:
-        # sync=False: pymilvus would otherwise poll the (empty) index build every 0.5 s, and Milvus
-        # Lite logs a traceback for the timestamp call that polling makes.
-        self._client.create_collection(name, schema=schema, consistency_level="Strong")
-        self._client.create_index(name, index, sync=False)
-        self._client.load_collection(name)
 
     def _load_state(self) -> None:
         rows = self._client.get(self._states, ids=[STATE_KEY], output_fields=["value"])
@@ -573,53 +530,3 @@ class MilvusStore(VectorStore):
 def _hit(h: Mapping[str, Any], score: float) -> Hit:
     entity = h["entity"]
     return Hit(int(entity["rid"]), score, entity["payload"])
-
-
-def _resolve(uri: str, directory: Path | None) -> tuple[str, str | None]:
-    """``(uri for pymilvus, absolute Lite path or None)``; relative Lite paths are inside ``directory``."""
-    if uri.startswith(("http://", "https://", "tcp://", "unix:")):
-        return uri, None
-    if not uri.endswith(".db"):
-        raise VectorStoreError(
-            f"Milvus uri {uri!r} is neither http(s)://host:port nor a local file ending in .db (Milvus Lite)"
-        )
-    path = Path(uri).expanduser()
-    if not path.is_absolute():
-        path = (directory or Path.cwd()) / path
-    return str(path.resolve()), str(path.resolve())
-
-
-def default_collection(directory: str | Path) -> str:
-    """A Milvus collection name for a store directory: ``kb_<name>`` (``<name>/store`` -> the kb name).
-
-    Milvus names are ASCII letters, digits and ``_``; other names (e.g. Chinese) keep their ASCII
-    part and gain a short hash so they stay unique.
-    """
-    import hashlib
-    import re
-
-    path = Path(directory)
-    name = path.parent.name if path.name == "store" and path.parent.name else path.name
-    safe = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    if safe != name or not safe:
-        safe = f"{safe.strip('_')[:40]}_{hashlib.sha1(name.encode()).hexdigest()[:10]}".lstrip("_")
-    return f"kb_{safe}"[:200]
-
-
-def read_manifest(directory: str | Path) -> dict[str, str] | None:
-    """The ``milvus.json`` of a store directory (``{"uri", "collection"}``), or None."""
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {"uri": str(data["uri"]), "collection": str(data["collection"])}
-
-
-def write_manifest(directory: str | Path, uri: str, collection: str) -> None:
-    """Record where the store of ``directory`` lives (never the token); atomic replace."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{MANIFEST}.tmp"
-    body = {"backend": "milvus", "uri": uri, "collection": collection}
-    tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(directory / MANIFEST)
