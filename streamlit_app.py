@@ -61,6 +61,9 @@ def sidebar(cfg: Settings) -> tuple[str, str]:
     with st.sidebar.expander("Retrieval", expanded=False):
         cfg.retrieval_mode = st.selectbox("Mode", ["hybrid", "dense", "bm25"],
                                           index=["hybrid", "dense", "bm25"].index(cfg.retrieval_mode))
+        cfg.keyword_index = st.selectbox(
+            "Keyword index", ["auto", "jieba", "milvus"], index=["auto", "jieba", "milvus"].index(cfg.keyword_index),
+            help="BM25 for keyword search: ours (jieba) on any store, or a Milvus store's own full-text index")
         cfg.top_k = st.slider("Sources per question", 1, 20, cfg.top_k)
         cfg.min_relevance = st.slider(
             "Relevance threshold", 0.0, 1.0, cfg.min_relevance, 0.05,
@@ -96,9 +99,17 @@ def kb_page(cfg: Settings, name: str) -> None:
     st.header("Knowledge bases")
     with st.form("create", clear_on_submit=True):
         new = st.text_input("New knowledge base", placeholder="letters, digits, - _ or Chinese", key="new-kb")
+        left, right = st.columns([1, 3])
+        store = left.selectbox("Store", ["faiss", "milvus"], index=["faiss", "milvus"].index(cfg.store),
+                               key="new-kb-store", help="FAISS on this machine, or Milvus (Lite file or a server)")
+        uri = right.text_input("Milvus URI", value=cfg.store_uri or "", key="new-kb-uri",
+                               placeholder="empty = a Milvus Lite file inside the knowledge base; or http://host:19530")
         if st.form_submit_button("Create", key="create-kb") and new.strip():
             try:
-                knowledge_base(validate_name(new.strip()))
+                where = cfg.model_copy(update={"store": store, "store_uri": uri.strip() or None})
+                with open_kb(where, validate_name(new.strip())):  # created where asked; the kb remembers it
+                    pass
+                knowledge_base(new.strip())
                 st.session_state["kb"] = new.strip()
                 st.rerun()
             except KBError as exc:

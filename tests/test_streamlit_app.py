@@ -94,6 +94,22 @@ def test_create_remove_and_delete_knowledge_base(app: AppTest, isolated_data_dir
     assert not (isolated_data_dir / "kbs" / "手册").exists()
 
 
+def test_create_a_knowledge_base_on_milvus_lite(app: AppTest, isolated_data_dir: Path) -> None:
+    pytest.importorskip("milvus_lite", reason="pip install pymilvus milvus-lite")
+    goto(app, "Knowledge bases")
+    app.text_input(key="new-kb").set_value("lite")
+    app.selectbox(key="new-kb-store").set_value("milvus")
+    app.button(key="create-kb").click().run()
+    assert not app.exception and app.session_state["kb"] == "lite"
+    assert (isolated_data_dir / "kbs" / "lite" / "store" / "milvus.json").exists()
+    upload_and_index(app, [("vpn.md", b"The VPN server uses port 1194.", "text/markdown")])
+    goto(app, "Chat")
+    app.sidebar.selectbox[2].set_value("milvus").run()  # Retrieval > Keyword index: Milvus's own BM25
+    app.chat_input[0].set_value("Which port does the VPN use?").run()
+    assert not app.exception
+    assert any("vpn\\.md" in m.value for m in app.markdown), [m.value for m in app.markdown]
+
+
 def test_rendering_is_literal() -> None:
     assert escape_markdown("<b>[a](b)</b> :red[x]") == "\\<b\\>\\[a\\]\\(b\\)\\</b\\> \\:red\\[x\\]"
     src = Source(1, "第一句。第二句是答案。第三句。", "/d/a.txt", 100, 115, 0.9)
