@@ -2,12 +2,15 @@
 
 Through the ``VectorStore`` seam, as the app uses them (payloads included, one ``batch()`` per
 10,000 records): FAISS exact (``index_kind="flat"``), FAISS approximate (``index_kind="auto"``:
-IVF from 100,000 vectors, nprobe 32, built by ``vectorstore.faiss_index``) and Milvus Lite (an
-embedded ``.db``, FLAT index, IP metric; ``--milvus-index HNSW`` to try another). Synthetic data:
+IVF from 100,000 vectors, nprobe 32, built by ``vectorstore.faiss_index``), Milvus Lite (an
+embedded ``.db``, FLAT index, IP metric; ``--milvus-index HNSW`` to try another) and, with
+``--milvus-uri http://host:19530``, the same ``MilvusStore`` on a Milvus server (``milvus-server``;
+e.g. ``.venv/bin/milvus-server --data DIR`` from the dev requirements, Milvus 2.3 standalone). Synthetic data:
 normalised Gaussian-mixture vectors (clustered, like sentence embeddings), dimension 384; queries
 are held-out points from the same clusters; the truth is an exact numpy search. Prints, asserts nothing.
 
     python bench/bench_stores.py [--sizes 100000,1000000] [--queries 200] [--stores faiss-flat,faiss-auto,milvus]
+    python bench/bench_stores.py --sizes 100000 --stores milvus,milvus-server --milvus-uri http://127.0.0.1:19530
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ def open_backend(name: str, directory: Path, args: argparse.Namespace) -> Any:
         return open_store(directory, backend="faiss", dim=DIM, index_kind="auto")
     if name == "milvus":
         return open_store(directory, backend="milvus", dim=DIM, index_type=args.milvus_index)
+    if name == "milvus-server":
+        if not args.milvus_uri:
+            raise SystemExit("milvus-server needs --milvus-uri http://host:19530")
+        return open_store(directory, backend="milvus", dim=DIM, index_type=args.milvus_index, uri=args.milvus_uri,
+                          collection=f"bench_{directory.name.replace('-', '_')}")
     raise SystemExit(f"unknown store {name}")
 
 
@@ -103,6 +111,14 @@ def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray,
         )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+        if name == "milvus-server":  # leave the server as it was
+            from pymilvus import MilvusClient
+
+            client = MilvusClient(uri=args.milvus_uri)
+            for collection in client.list_collections():
+                if collection.startswith(f"bench_{directory.name.replace('-', '_')}"):
+                    client.drop_collection(collection)
+            client.close()
 
 
 def main() -> None:
@@ -111,6 +127,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--stores", default="faiss-flat,faiss-auto,milvus")
     parser.add_argument("--milvus-index", default="FLAT", help="Milvus index type (FLAT, HNSW, IVF_FLAT)")
+    parser.add_argument("--milvus-uri", help="a Milvus server for the milvus-server store")
     parser.add_argument("--max-insert-s", type=float, default=1800, help="give up a store's insert after this")
     parser.add_argument("--tmp", default=None, help="where the stores are built (default: system temp)")
     args = parser.parse_args()
