@@ -86,9 +86,8 @@ class Retriever:
         found the answer as often or more often (hybrid answer-hit@1 0.945 vs 0.943 on CMRC 2018,
         0.936 vs 0.929 on DRCD; bench/bench_keyword.py), and it works the same on every store.
         """
-        store_has = bool(getattr(self.kb.store, "full_text", False))
         if self.keyword_index == "milvus":
-            if not store_has:
+            if not getattr(self.kb.store, "full_text", False):
                 raise KBError(
                     f"knowledge base {self.kb.name!r} has no Milvus full-text index (its store is "
                     f"{type(self.kb.store).__name__}, or a collection created without it); "

@@ -41,8 +41,12 @@ def connect(uri: str, *, token: str | None, lite_path: str | None) -> Any:
 
 
 def server_version(client: Any) -> tuple[int, int]:
-    """``(major, minor)`` of the Milvus API the server speaks; Milvus Lite 3.x speaks 2.6's."""
-    raw = str(client.get_server_version())
+    """``(major, minor)`` of the Milvus API the server behind ``client`` speaks."""
+    return parse_version(str(client.get_server_version()))
+
+
+def parse_version(raw: str) -> tuple[int, int]:
+    """``(major, minor)`` from a server's version string; Milvus Lite 3.x speaks 2.6's API."""
     if raw.startswith("milvus_lite"):
         return (2, 6)
     found = re.match(r"v?(\d+)\.(\d+)", raw)

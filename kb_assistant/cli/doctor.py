@@ -62,7 +62,7 @@ def store_report(uri: str | None, token: str | None) -> dict[str, Any]:
 def milvus_server(uri: str, token: str | None) -> dict[str, Any]:
     """``{"uri", "version", "full_text"}`` of a reachable Milvus server, or ``{"uri", "error"}``."""
     from vectorstore import VectorStoreError
-    from vectorstore.milvus_lite_server import connect, disconnect, server_version
+    from vectorstore.milvus_lite_server import connect, disconnect, parse_version
 
     try:
         client = connect(uri, token=token, lite_path=None)
@@ -70,12 +70,11 @@ def milvus_server(uri: str, token: str | None) -> dict[str, Any]:
         return {"uri": uri, "error": str(exc)}
     try:
         raw = str(client.get_server_version())
-        version = server_version(client)
     except Exception as exc:  # a server that answers the connection but not the call
         return {"uri": uri, "error": f"connected but the server did not answer: {exc}"}
     finally:
         disconnect(client, None)
-    return {"uri": uri, "version": raw, "full_text": version >= (2, 5)}
+    return {"uri": uri, "version": raw, "full_text": parse_version(raw) >= (2, 5)}
 
 
 def memory_gb() -> dict[str, float]:
