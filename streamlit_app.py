@@ -8,10 +8,10 @@ from typing import Any
 import streamlit as st
 
 from kb_assistant.app import load_generator, open_kb
-from kb_assistant.assistant import Assistant, make_retriever
+from kb_assistant.assistant import Assistant
 from kb_assistant.errors import KBError
 from kb_assistant.generators.base import ChatMessage
-from kb_assistant.knowledge_base import KnowledgeBase, delete_kb, kb_names, validate_name
+from kb_assistant.kb import KnowledgeBase, delete_kb, kb_names, validate_name
 from kb_assistant.settings import Settings, load_settings
 from kb_assistant.types import Answer
 from kb_assistant.web.jobs import IndexJob, start_index_job
@@ -221,7 +221,7 @@ def chat_page(cfg: Settings, name: str) -> None:
     model = json.dumps(cfg.model_dump(mode="json", include=set(MODEL_FIELDS)), sort_keys=True)
     with st.chat_message("assistant"):
         try:
-            stream = Assistant(kb, generator(model), cfg, make_retriever(kb, cfg)).ask(question, history)
+            stream = Assistant(kb, generator(model), cfg).ask(question, history)
             placeholder = st.empty()
             placeholder.write_stream(stream)
             answer = stream.result()

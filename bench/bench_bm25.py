@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kb_assistant import tokenize as tok  # noqa: E402
-from kb_assistant.bm25 import BM25Index  # noqa: E402
+from kb_assistant.kb.bm25 import BM25Index  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 CHUNK = 400

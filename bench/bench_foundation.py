@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kb_assistant.embedders import make_embedder  # noqa: E402
 from kb_assistant.evaluation import hit_rank, load_squad, write_paragraphs  # noqa: E402
-from kb_assistant.knowledge_base import KnowledgeBase  # noqa: E402
+from kb_assistant.kb import KnowledgeBase  # noqa: E402
 from kb_assistant.settings import load_settings  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmrc2018_trial.json"

@@ -23,9 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kb_assistant.cli.evaluate import tokenizer_for  # noqa: E402
 from kb_assistant.embedders import make_embedder  # noqa: E402
 from kb_assistant.evaluation import load_squad, score_retrieval, write_paragraphs  # noqa: E402
-from kb_assistant.knowledge_base import KnowledgeBase  # noqa: E402
-from kb_assistant.migrate import migrate_kb  # noqa: E402
-from kb_assistant.retrieval import Retriever  # noqa: E402
+from kb_assistant.kb import KnowledgeBase  # noqa: E402
+from kb_assistant.kb.keyword import open_keyword_index  # noqa: E402
+from kb_assistant.kb.migrate import migrate_kb  # noqa: E402
+from kb_assistant.kb.retriever import Retriever  # noqa: E402
 from kb_assistant.settings import load_settings  # noqa: E402
 from vectorstore.milvus_store import MilvusStore  # noqa: E402
 
@@ -64,20 +65,20 @@ def main() -> None:
             print(f"copied to Milvus Lite with its BM25 field in {report.seconds:.0f} s "
                   f"({report.matching}/{report.sampled} sample searches equal)", flush=True)
         store = MilvusStore.open(None, uri=str(target), collection=collection, create=False)
-        kb = KnowledgeBase(kb_name, store, embedder, settings)
         try:
             assert store.full_text and store.count() == count, (store.full_text, store.count(), count)
             texts = [p["text"] for _, p in store.payloads()]
             rows = []
             for mode in ("bm25", "hybrid"):
                 for keyword in ("jieba", "milvus"):
-                    retriever = Retriever(kb, mode=mode, keyword_index=keyword)
+                    index = open_keyword_index(keyword, store, settings.kb_root / kb_name, kb_name)
+                    retriever = Retriever(store, embedder, index, mode=mode)
                     t0 = time.perf_counter()
-                    retriever.keyword_search("预热", 1)  # ours syncs its index from the store on first use
+                    index.search("预热", 1)  # ours syncs its index from the store on first use
                     ready = time.perf_counter() - t0
                     rows.append((score_retrieval(f"{mode} / {keyword} BM25", retriever.search, questions, tokenizer,
                                                  windows=WINDOWS, max_new_tokens=RESERVE, chunk_texts=texts), ready))
-                    retriever.close()
+                    index.close()
         finally:
             store.close()
         print(f"{'configuration':<24}" + "".join(f"{h:>9}" for h in (

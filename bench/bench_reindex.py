@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from squad import load_squad, write_paragraphs  # noqa: E402
 
 from kb_assistant.embedders import make_embedder  # noqa: E402
-from kb_assistant.knowledge_base import KnowledgeBase  # noqa: E402
+from kb_assistant.kb import KnowledgeBase  # noqa: E402
 from kb_assistant.settings import load_settings  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "drcd_dev.json"

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kb_assistant.cli.evaluate import tokenizer_for  # noqa: E402
 from kb_assistant.embedders import Embedder, make_embedder  # noqa: E402
 from kb_assistant.evaluation import kb_search, load_squad, score_retrieval, write_paragraphs  # noqa: E402
-from kb_assistant.knowledge_base import KnowledgeBase  # noqa: E402
+from kb_assistant.kb import KnowledgeBase  # noqa: E402
 from kb_assistant.settings import load_settings  # noqa: E402
 from kb_assistant.types import Source  # noqa: E402
 

@@ -14,8 +14,13 @@ from ingest.loaders import (
 from ingest.splitter import ChineseTextSplitter, Splitter
 from ingest.types import Chunk, Document
 
+# Bump when loaders or the splitter change what the same file turns into: a knowledge base records
+# the version it was built with, so `kb rebuild` can be suggested when it differs.
+PARSER_VERSION = 1
+
 __all__ = [
     "LOADERS",
+    "PARSER_VERSION",
     "STREAMABLE_SUFFIXES",
     "SUPPORTED_SUFFIXES",
     "Chunk",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .assistant import Assistant
 from .embedders import make_embedder
 from .generators import Generator, make_generator
-from .knowledge_base import KnowledgeBase
+from .kb import KnowledgeBase
 from .settings import Settings
 
 

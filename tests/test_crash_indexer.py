@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from ingest import ChineseTextSplitter, read_text
-from kb_assistant.embed_cache import CACHE_FILE, EmbedCache
 from kb_assistant.embedders import HashEmbedder
-from kb_assistant.knowledge_base import KnowledgeBase
-from kb_assistant.manifest import read_manifest
+from kb_assistant.kb import KnowledgeBase
+from kb_assistant.kb.embed_cache import CACHE_FILE, EmbedCache
+from kb_assistant.kb.manifest import read_manifest
 from kb_assistant.settings import load_settings
 
 FILES = 60

@@ -101,7 +101,7 @@ def test_create_a_knowledge_base_on_milvus_lite(app: AppTest, isolated_data_dir:
     app.selectbox(key="new-kb-store").set_value("milvus")
     app.button(key="create-kb").click().run()
     assert not app.exception and app.session_state["kb"] == "lite"
-    assert (isolated_data_dir / "kbs" / "lite" / "store" / "milvus.json").exists()
+    assert '"backend": "milvus"' in (isolated_data_dir / "kbs" / "lite" / "manifest.json").read_text()
     upload_and_index(app, [("vpn.md", b"The VPN server uses port 1194.", "text/markdown")])
     goto(app, "Chat")
     app.sidebar.selectbox[2].set_value("milvus").run()  # Retrieval > Keyword index: Milvus's own BM25

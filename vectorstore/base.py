@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
 
-from .errors import DimensionMismatchError
+from .errors import DimensionMismatchError, VectorStoreError
+from .lock import WriterLock
 from .types import Hit, Record
 from .where import validate_where
+
+RESERVED_META = frozenset({"dim", "generation"})  # managed by every store, never set by callers
 
 
 class VectorStore(ABC):
@@ -19,7 +23,15 @@ class VectorStore(ABC):
 
     Implementations provide the abstract methods; everything else is derived. ``write`` is the
     single write primitive and must be atomic: a reader or a crash sees all of it or none of it.
+
+    Optional capabilities are declared, never guessed from the type: a store with a keyword index of
+    its own says so with :attr:`full_text` and answers :meth:`text_search`.
     """
+
+    # Cross-process writer lock taken by ``batch`` (None: the store relies on its own exclusivity).
+    _writer_lock: WriterLock | None = None
+    _mutex: threading.RLock  # set by each implementation: one operation at a time per instance
+    _closed: bool = False
 
     # -- required -------------------------------------------------------------------------------
 
@@ -28,13 +40,19 @@ class VectorStore(ABC):
     def dim(self) -> int:
         """Dimension of every stored vector."""
 
+    @property
+    @abstractmethod
+    def generation(self) -> int:
+        """Committed-write counter: any change to records or meta bumps it (a cache key for derived
+        indexes such as a keyword index kept beside the store)."""
+
     @abstractmethod
     def get_meta(self) -> dict[str, str]:
         """All persisted metadata (``dim``, ``generation`` and whatever callers stored)."""
 
     @abstractmethod
-    def set_meta(self, **kv: str) -> None:
-        """Persist caller metadata, e.g. ``set_meta(embedder="bge-small", splitter="...")``."""
+    def _write_meta(self, kv: Mapping[str, str]) -> None:
+        """Persist already-checked caller metadata as part of one commit."""
 
     @abstractmethod
     def write(
@@ -68,7 +86,45 @@ class VectorStore(ABC):
     def batch(self) -> AbstractContextManager[VectorStore]:
         """Group writes into one atomic commit: ``with store.batch(): ...``; an exception undoes all."""
 
+    # -- optional capability: full-text (BM25) search -------------------------------------------
+
+    @property
+    def full_text(self) -> bool:
+        """Whether :meth:`text_search` is available (a keyword index inside the store)."""
+        return False
+
+    def text_search(self, query: str, k: int, *, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """The ``k`` best keyword (BM25) matches for ``query``, best first; only where :attr:`full_text`."""
+        raise VectorStoreError(f"{type(self).__name__} has no full-text index; check `full_text` first")
+
     # -- conveniences ---------------------------------------------------------------------------
+
+    def set_meta(self, **kv: str) -> None:
+        """Persist caller metadata, e.g. ``set_meta(note="...")``; values must be strings."""
+        for key, value in kv.items():
+            if key in RESERVED_META:
+                raise ValueError(f"meta key {key!r} is managed by the store")
+            if not isinstance(value, str):
+                raise ValueError(f"meta values must be strings; {key}={value!r}")
+        self._write_meta(kv)
+
+    def writing(self, timeout: float = 0.0) -> AbstractContextManager[None]:
+        """Hold the writer lock across several batches (one indexing run), waiting up to ``timeout``
+        seconds for another writer (``StoreLockedError``). Batches inside do not take it again."""
+        return self._locked(timeout, join=False)
+
+    @contextmanager
+    def _locked(self, timeout: float, *, join: bool) -> Iterator[None]:
+        """Take the writer lock for a batch (``join``: unless this thread holds it already)."""
+        lock = self._writer_lock
+        if lock is None or (join and lock.held_here):
+            yield
+            return
+        lock.acquire(timeout)
+        try:
+            yield
+        finally:
+            lock.release()
 
     def add(self, records: Sequence[Record]) -> None:
         """Add new records; raises ``DuplicateIdError`` or ``DimensionMismatchError`` (ValueErrors)."""
@@ -134,8 +190,20 @@ class VectorStore(ABC):
         return None
 
     def close(self) -> None:
-        """Release files and connections. The store must not be used afterwards."""
+        """Release files and connections; safe to call twice. The store must not be used afterwards."""
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            self._release()
+
+    def _release(self) -> None:
+        """Close the backend's files or connections (called once, by ``close``)."""
         return None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise VectorStoreError("this vector store is closed")
 
     def _check_search(self, vectors: np.ndarray, k: int, where: Mapping[str, Any] | None) -> np.ndarray:
         """Validate a search's arguments; returns the queries as a contiguous float32 (n, dim) array."""

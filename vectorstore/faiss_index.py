@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .errors import VectorStoreError
+from .fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -201,30 +201,6 @@ class CacheInfo:
     params: dict[str, int] = field(default_factory=dict)  # e.g. IVF nlist and nprobe
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    # Temp file in the same directory so os.replace is a rename on one filesystem; fsync the
-    # data before the rename and the directory after it, so a crash leaves old or new, never torn.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Persist a rename in ``directory`` (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def remove_stale_temp_files(directory: Path) -> None:
     """Delete temp files left by a writer that crashed mid-save (call only under the writer lock)."""
     for name in (INDEX_FILE, SIDECAR_FILE):
@@ -244,11 +220,11 @@ def save_cache(directory: Path, index: Any, generation: int, sha256: str | None 
     if sha256 is None:
         data = import_faiss().serialize_index(index).tobytes()
         sha256 = hashlib.sha256(data).hexdigest()
-        _atomic_write(directory / INDEX_FILE, data)
+        atomic_write(directory / INDEX_FILE, data)
     info = CacheInfo(
         generation, sha256, int(index.ntotal), int(index.d), kind_of(index), params=index_params(index)
     )
-    _atomic_write(directory / SIDECAR_FILE, json.dumps(info.__dict__).encode())
+    atomic_write(directory / SIDECAR_FILE, json.dumps(info.__dict__).encode())
     return sha256
 
 

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "store.sqlite"
 LOCK_FILE = "write.lock"
-RESERVED_META = frozenset({"dim", "generation"})
 
 
 @dataclass
@@ -47,7 +46,8 @@ class FaissStore(VectorStore):
     """
 
     def __init__(
-        self, directory: Path, table: RecordTable, *, spec: fx.IndexSpec, timeout: float, read_only: bool
+        self, directory: Path, table: RecordTable, *, spec: fx.IndexSpec, timeout: float, read_only: bool,
+        writer_lock: WriterLock | None = None,
     ) -> None:
         self.directory = directory
         self._db = table
@@ -55,7 +55,7 @@ class FaissStore(VectorStore):
         self._spec = spec
         self._timeout = timeout
         self._read_only = read_only
-        self._lock = WriterLock(directory / LOCK_FILE)
+        self._writer_lock = writer_lock or WriterLock(directory / LOCK_FILE)
         self._mutex = threading.RLock()  # one connection shared by threads (e.g. Streamlit)
         self._txn: _Txn | None = None
         self._index: Any = None
@@ -77,12 +77,15 @@ class FaissStore(VectorStore):
         nprobe: int = fx.DEFAULT_NPROBE,
         timeout: float = 10.0,
         read_only: bool = False,
+        writer_lock: WriterLock | None = None,
     ) -> FaissStore:
         """Open (or create) the store in ``directory``.
 
         ``dim`` is required to create a store and checked against an existing one
         (``DimensionMismatchError``). ``timeout`` is how long writes wait for another process's
         writer lock before ``StoreLockedError``. ``read_only`` refuses writes and cache saves.
+        ``writer_lock`` is the lock writers share (default ``write.lock`` in ``directory``); a caller
+        that guards more than the store, e.g. a whole knowledge base, passes its own.
 
         ``index_kind="auto"`` searches exactly (flat) below ``ann_threshold`` vectors (default
         100,000) and with an IVF index at or above it, switching by itself as the store grows;
@@ -96,7 +99,7 @@ class FaissStore(VectorStore):
                 raise StoreNotFoundError(f"no vector store in {directory}; build the knowledge base first")
             directory.mkdir(parents=True, exist_ok=True)
         table = RecordTable(connect(directory / DB_FILE))
-        store = cls(directory, table, spec=spec, timeout=timeout, read_only=read_only)
+        store = cls(directory, table, spec=spec, timeout=timeout, read_only=read_only, writer_lock=writer_lock)
         try:
             store._initialise(dim)
             store.refresh()
@@ -111,8 +114,7 @@ class FaissStore(VectorStore):
         if pending(self._conn) or self._db.meta_value("dim") is None:
             if self._read_only:
                 raise VectorStoreError(f"store in {self.directory} needs an upgrade; open it writable once")
-            self._lock.acquire(self._timeout)
-            try:
+            with self._locked(self._timeout, join=True):
                 migrate(self._conn)
                 if self._db.meta_value("dim") is None:  # re-checked under the lock: another may have won
                     if dim is None:
@@ -121,8 +123,6 @@ class FaissStore(VectorStore):
                     self._conn.execute("BEGIN IMMEDIATE")
                     self._db.set_meta(rows)
                     self._conn.execute("COMMIT")
-            finally:
-                self._lock.release()
         self._dim = int(self._db.meta_value("dim") or 0)
         if dim is not None and int(dim) != self._dim:
             embedder = self._db.meta_value("embedder")
@@ -158,13 +158,7 @@ class FaissStore(VectorStore):
             self._check_open()
             return self._db.meta()
 
-    def set_meta(self, **kv: str) -> None:
-        """Persist caller metadata (embedder id, splitter settings...); values must be strings."""
-        for key, value in kv.items():
-            if key in RESERVED_META:
-                raise ValueError(f"meta key {key!r} is managed by the store")
-            if not isinstance(value, str):
-                raise ValueError(f"meta values must be strings; {key}={value!r}")
+    def _write_meta(self, kv: Mapping[str, str]) -> None:
         with self.batch():
             self._db.set_meta(kv.items())
             self._mark(changed=bool(kv))
@@ -175,46 +169,45 @@ class FaissStore(VectorStore):
     def batch(self, *, timeout: float | None = None) -> Iterator[FaissStore]:
         """One SQLite transaction and one index save for everything inside; an exception undoes all.
 
-        Holds the writer lock throughout (waiting up to ``timeout``, default the store's).
-        Nested batches join the outermost one.
+        Holds the writer lock throughout (waiting up to ``timeout``, default the store's) unless
+        this thread already holds it (:meth:`writing`). Nested batches join the outermost one.
         """
-        with self._mutex:
+        self._check_open()
+        if self._read_only:
+            raise VectorStoreError("this store was opened read_only; open it writable to change it")
+        # The writer lock before the mutex: a thread waiting for another's indexing run must not
+        # hold the mutex that run needs for its next batch.
+        with self._locked(self._timeout if timeout is None else timeout, join=True), self._mutex:
             self._check_open()
             if self._txn is not None:
                 yield self
                 return
-            if self._read_only:
-                raise VectorStoreError("this store was opened read_only; open it writable to change it")
-            self._lock.acquire(self._timeout if timeout is None else timeout)
+            txn = _Txn()
+            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                txn = _Txn()
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    gen = self._db.generation()
-                    self._ensure_index(gen)  # another process may have written since we loaded
-                    self._txn = txn
-                    yield self
-                    if txn.changed:
-                        gen += 1
-                        self._conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(gen),))
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                    if txn.index_touched:
-                        self._drop_index()
-                    raise
-                finally:
-                    self._txn = None
+                gen = self._db.generation()
+                self._ensure_index(gen)  # another process may have written since we loaded
+                self._txn = txn
+                yield self
                 if txn.changed:
-                    self._index_gen = gen
-                    if txn.vectors_changed:
-                        self._index_sha = None
-                        if fx.needs_rebuild(self._index, self._spec):  # e.g. grew past ann_threshold
-                            self._rebuild()
-                    self._save_cache()
+                    gen += 1
+                    self._conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(gen),))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if txn.index_touched:
+                    self._drop_index()
+                raise
             finally:
-                self._lock.release()
+                self._txn = None
+            if txn.changed:
+                self._index_gen = gen
+                if txn.vectors_changed:
+                    self._index_sha = None
+                    if fx.needs_rebuild(self._index, self._spec):  # e.g. grew past ann_threshold
+                        self._rebuild()
+                self._save_cache()
 
     def write(
         self,
@@ -386,16 +379,6 @@ class FaissStore(VectorStore):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise VectorStoreError("this vector store is closed")
-
-    def close(self) -> None:
-        """Close the database and release the lock; safe to call twice."""
-        with self._mutex:
-            if self._closed:
-                return
-            self._closed = True
-            self._lock.release()
-            self._conn.close()
-            self._index = None
+    def _release(self) -> None:
+        self._conn.close()
+        self._index = None

@@ -1,9 +1,10 @@
-"""Numbered SQLite schema migrations for the FAISS store (``PRAGMA user_version`` = number applied)."""
+"""Numbered SQLite schema migrations (``PRAGMA user_version`` = number applied): the FAISS store's, and
+the one runner that kb_assistant's own SQLite files (keyword index, embedding cache) use too."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .errors import VectorStoreError
 
@@ -33,20 +34,28 @@ def pending(db: sqlite3.Connection) -> int:
 
 def migrate(db: sqlite3.Connection) -> int:
     """Apply pending migrations in one transaction (caller holds the writer lock); returns how many."""
+    return apply_migrations(db, MIGRATIONS, lambda version: VectorStoreError(
+        f"store schema version {version} is newer than this kb-assistant supports ({len(MIGRATIONS)}); "
+        "upgrade kb-assistant"
+    ))
+
+
+def apply_migrations(
+    db: sqlite3.Connection, migrations: Sequence[Migration], too_new: Callable[[int], Exception]
+) -> int:
+    """Apply the pending ``migrations`` of any SQLite file in one transaction, recording each in
+    ``PRAGMA user_version``; a file newer than them raises ``too_new(version)``. Returns how many ran.
+    The connection must be in autocommit mode (``isolation_level=None``)."""
     db.execute("BEGIN IMMEDIATE")
     try:
         (version,) = db.execute("PRAGMA user_version").fetchone()
-        if version > len(MIGRATIONS):
-            raise VectorStoreError(
-                f"store schema version {version} is newer than this kb-assistant supports "
-                f"({len(MIGRATIONS)}); upgrade kb-assistant"
-            )
-        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        if version > len(migrations):
+            raise too_new(version)
+        for number, migration in enumerate(migrations[version:], start=version + 1):
             migration(db)
-            # PRAGMA cannot take parameters; number is our own int.
-            db.execute(f"PRAGMA user_version = {number}")
+            db.execute(f"PRAGMA user_version = {number}")  # our own int; PRAGMA takes no parameters
         db.execute("COMMIT")
-        return len(MIGRATIONS) - version
+        return len(migrations) - version
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from .errors import VectorStoreError
+from .fsutil import atomic_write
 
 MANIFEST = "milvus.json"  # in the store directory: which URI and collection hold this store
 LITE_FILE = "milvus.db"  # default Milvus Lite location inside the store directory
@@ -54,7 +55,5 @@ def write_manifest(directory: str | Path, uri: str, collection: str) -> None:
     """Record where the store of ``directory`` lives (never the token); atomic replace."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{MANIFEST}.tmp"
     body = {"backend": "milvus", "uri": uri, "collection": collection}
-    tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(directory / MANIFEST)
+    atomic_write(directory / MANIFEST, (json.dumps(body, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))

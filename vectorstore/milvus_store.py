@@ -17,6 +17,7 @@ import numpy as np
 from . import milvus_lite_server as lite
 from .base import VectorStore
 from .errors import DimensionMismatchError, DuplicateIdError, StoreNotFoundError, VectorStoreError
+from .lock import WriterLock
 from .milvus_location import LITE_FILE, MANIFEST, default_collection, read_manifest, resolve, write_manifest
 from .milvus_schema import TEXT_MAX_BYTES, create_collections
 from .milvus_where import conjoin, int_list, milvus_expr
@@ -28,13 +29,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 __all__ = ["LITE_FILE", "MANIFEST", "MilvusStore", "default_collection", "read_manifest", "write_manifest"]
 
-RESERVED_META = frozenset({"dim", "generation"})
 STATE_KEY = "state"
 PAGE = 1000  # rows per query page (Milvus caps offset + limit at 16,384)
 IDS_PER_LOOKUP = 16384  # ids per "rid in [...]" query: each query costs a pass over the rows in Milvus Lite
 LITE_FLUSH_ROWS = 1000  # Milvus Lite searches unflushed rows row by row (~20 us each): seal them past this
 MAX_TOPK = 16384  # Milvus's limit on k
 READ_ATTEMPTS = 5  # a server read that saw another process commit mid-way is retried this often
+LOCK_WAIT = 10.0  # seconds a batch waits for another writer's lock (when the store was given one)
 
 
 @dataclass
@@ -90,6 +91,8 @@ class MilvusStore(VectorStore):
         full_text: bool | None = False,
         index_type: str = "FLAT",
         index_params: Mapping[str, Any] | None = None,
+        record_location: bool = True,
+        writer_lock: WriterLock | None = None,
     ) -> MilvusStore:
         """Open (or create) the store of ``directory``.
 
@@ -101,7 +104,9 @@ class MilvusStore(VectorStore):
         ``full_text`` (at creation) adds a jieba-analysed BM25 field fed from ``payload["text"]``
         for :meth:`text_search`; ``None`` adds it where the server can (Milvus 2.5+, Milvus Lite).
         ``index_type`` is Milvus's (``FLAT`` = exact; ``HNSW`` or ``IVF_FLAT`` for millions of
-        vectors on a server), always with the IP metric.
+        vectors on a server), always with the IP metric. ``record_location=False``: the caller keeps
+        the URI and collection itself (a knowledge base's manifest), so no ``milvus.json`` is written.
+        ``writer_lock``: a cross-process lock that batches take (Milvus itself has none on a server).
         """
         directory = Path(directory) if directory is not None else None
         manifest = read_manifest(directory) if directory is not None else None
@@ -124,10 +129,11 @@ class MilvusStore(VectorStore):
             Path(lite_path).parent.mkdir(parents=True, exist_ok=True)
         client = lite.connect(target, token=token, lite_path=lite_path)
         store = cls(client, uri=target, collection=collection, lite_path=lite_path, read_only=read_only)
+        store._writer_lock = writer_lock
         try:
             store._initialise(dim, create=create, full_text=full_text, index_type=index_type,
                               index_params=dict(index_params or {}))
-            if directory is not None and not manifest and not read_only:
+            if directory is not None and not manifest and not read_only and record_location:
                 write_manifest(directory, uri, collection)
         except BaseException:
             store.close()
@@ -230,13 +236,7 @@ class MilvusStore(VectorStore):
             meta = {**self._state["meta"], **(self._txn.meta if self._txn else {})}
             return {**meta, "dim": str(self.dim), "generation": str(self._state["generation"])}
 
-    def set_meta(self, **kv: str) -> None:
-        """Persist caller metadata (embedder id, splitter settings...); values must be strings."""
-        for key, value in kv.items():
-            if key in RESERVED_META:
-                raise ValueError(f"meta key {key!r} is managed by the store")
-            if not isinstance(value, str):
-                raise ValueError(f"meta values must be strings; {key}={value!r}")
+    def _write_meta(self, kv: Mapping[str, str]) -> None:
         with self.batch() as _:
             assert self._txn is not None
             self._txn.meta.update(kv)
@@ -248,9 +248,10 @@ class MilvusStore(VectorStore):
     def batch(self) -> Iterator[MilvusStore]:
         """Everything inside commits as one generation; an exception removes what it wrote.
 
-        Nested batches join the outermost one.
+        Takes the writer lock, if the store was given one, unless this thread holds it already
+        (:meth:`writing`). Nested batches join the outermost one.
         """
-        with self._mutex:
+        with self._locked(LOCK_WAIT, join=True), self._mutex:
             self._check_open()
             if self._txn is not None:
                 yield self
@@ -517,17 +518,9 @@ class MilvusStore(VectorStore):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise VectorStoreError("this vector store is closed")
-
-    def close(self) -> None:
-        """Close the connection (and stop the embedded Milvus Lite server when last); safe twice."""
-        with self._mutex:
-            if self._closed:
-                return
-            self._closed = True
-            lite.disconnect(self._client, self._lite_path)
+    def _release(self) -> None:
+        """Close the connection (and stop the embedded Milvus Lite server when last)."""
+        lite.disconnect(self._client, self._lite_path)
 
 
 def _hit(h: Mapping[str, Any], score: float) -> Hit:

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..embedders import make_embedder
     from ..evaluation import kb_search, load_squad, score_retrieval, write_paragraphs
-    from ..knowledge_base import KnowledgeBase
+    from ..kb import KnowledgeBase
 
     settings = settings_from(args)
     windows = args.windows or [1024, 2048]

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run_list(args: argparse.Namespace) -> int:
     from ..app import open_kb
-    from ..knowledge_base import kb_names
+    from ..kb import kb_names
 
     settings = settings_from(args)
     if args.formats:
@@ -56,14 +56,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_search(args: argparse.Namespace) -> int:
     from ..app import open_kb
-    from ..assistant import make_retriever
 
     settings = settings_from(args)
     with open_kb(settings, args.kb, create=False) as kb:
         # the same retriever `kb ask` uses: mode, relevance threshold and reranker from the settings
-        retriever = make_retriever(kb, settings)
+        retriever = kb.retriever(settings)
         sources = retriever.search(args.query, args.top_k or settings.top_k)
-        retriever.close()
     if args.json:
         print_json([{"rank": i, **s.to_dict()} for i, s in enumerate(sources, 1)])
         return 0

@@ -30,13 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run_create(args: argparse.Namespace) -> int:
     from ..embedders import make_embedder
-    from ..knowledge_base import create_kb
+    from ..kb import KnowledgeBase
 
     settings = settings_from(args)
-    with create_kb(settings, args.name, make_embedder(settings.embedder)) as kb:
+    with KnowledgeBase.create(settings, args.name, make_embedder(settings.embedder)) as kb:
         m = kb.manifest
-        assert m is not None
-        where = f"{m.store_backend} at {kb.store.uri}" if m.store_backend == "milvus" else m.store_backend
+        where = m.store.backend + (f" at {m.store.uri or 'a Milvus Lite file inside it'}"
+                                   if m.store.backend == "milvus" else "")
         print(f"created knowledge base {kb.name!r} in {kb.directory} (embedder {m.embedder_id}, "
               f"dim {m.embedder_dim}, chunks of {m.splitter.get('chunk_size')} characters, store {where}); "
               f"add documents with `kb index PATH --kb {kb.name}`")
@@ -44,7 +44,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..knowledge_base import kb_summaries
+    from ..kb import kb_summaries
 
     rows = kb_summaries(settings_from(args))
     if args.json:
@@ -69,7 +69,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    from ..knowledge_base import delete_kb, kb_names
+    from ..kb import delete_kb, kb_names
 
     settings = settings_from(args)
     if args.name not in kb_names(settings):

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..migrate import migrate_kb
+    from ..kb.migrate import migrate_kb
 
     settings = settings_from(args)
     name = args.kb or settings.default_kb

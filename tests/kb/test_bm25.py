@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kb_assistant.bm25 import BM25Index, BM25IndexError, reciprocal_rank_fusion
+from kb_assistant.kb.bm25 import BM25Index, BM25IndexError, reciprocal_rank_fusion
 from kb_assistant.tokenize import TOKENIZER_ID, tokenize
 
 CORPUS = {

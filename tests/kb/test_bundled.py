@@ -8,7 +8,7 @@ import pytest
 
 from kb_assistant import bundled
 from kb_assistant.errors import ModelUnavailableError
-from kb_assistant.files import file_sha256
+from kb_assistant.kb.files import file_sha256
 
 pytestmark = pytest.mark.slow
 

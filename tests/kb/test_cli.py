@@ -121,7 +121,7 @@ def test_search_uses_the_same_retriever_settings_as_ask(folder: Path, capsys: py
 
 def test_store_chosen_per_knowledge_base(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("milvus_lite", reason="pip install pymilvus milvus-lite")
-    from vectorstore.milvus_store import read_manifest
+    from kb_assistant.kb import StoreRecord, read_manifest
 
     shared = tmp_path / "lite" / "all.db"
     assert main(["kb", "create", "m", "--store", "milvus", "--uri", str(shared)]) == 0
@@ -135,7 +135,9 @@ def test_store_chosen_per_knowledge_base(folder: Path, tmp_path: Path, capsys: p
     assert (rows["f"]["backend"], rows["f"]["chunks"]) == ("faiss", 2)
     from kb_assistant.settings import load_settings
 
-    assert read_manifest(load_settings().kb_root / "m" / "store") == {"uri": str(shared), "collection": "kb_m"}
+    manifest = read_manifest(load_settings().kb_root / "m")
+    assert manifest is not None and manifest.store == StoreRecord("milvus", str(shared))  # the one record
+    assert not (load_settings().kb_root / "m" / "store" / "milvus.json").exists()
     assert main(["search", "VPN port", "--kb", "m", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["file"].endswith("b.md")
     assert main(["kb", "list"]) == 0

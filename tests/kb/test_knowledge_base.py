@@ -8,7 +8,7 @@ import pytest
 
 from kb_assistant.embedders import HashEmbedder
 from kb_assistant.errors import EmbedderMismatchError, EmptyKnowledgeBaseError, KBError
-from kb_assistant.knowledge_base import KnowledgeBase, delete_kb, kb_names
+from kb_assistant.kb import KnowledgeBase, delete_kb, kb_names
 from kb_assistant.settings import load_settings
 
 

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from kb_assistant.cli import main
-from kb_assistant.embed_cache import CACHE_FILE
 from kb_assistant.embedders import HashEmbedder
 from kb_assistant.errors import EmbedderMismatchError, KBError
-from kb_assistant.knowledge_base import KBBusyError, KnowledgeBase, create_kb, kb_summaries, writer_lock
-from kb_assistant.manifest import read_manifest
+from kb_assistant.kb import KBBusyError, KnowledgeBase, delete_kb, kb_summaries
+from kb_assistant.kb.embed_cache import CACHE_FILE
+from kb_assistant.kb.manifest import read_manifest
+from kb_assistant.kb.payload import source_from_payload
+from kb_assistant.kb.storage import writer_lock_for
 from kb_assistant.settings import load_settings
 
 
@@ -50,19 +52,17 @@ def test_manifest_records_how_the_kb_was_built(kb: KnowledgeBase) -> None:
     assert m is not None and (m.embedder_id, m.embedder_dim, m.store_backend) == ("hash/64", 64, kb.settings.store)
     raw = json.loads((kb.directory / "manifest.json").read_text())
     assert raw["embedder"] == {"id": "hash/64", "dim": 64}
-    assert raw["splitter"]["chunk_size"] == 120 and raw["schema_version"] == 1 and raw["created"]
+    assert raw["splitter"]["chunk_size"] == 120 and raw["schema_version"] == 2 and raw["created"]
+    assert raw["store"] == {"backend": kb.settings.store} and raw["parser_version"] >= 1
+    assert "embedder_id" not in kb.store.get_meta()  # the manifest is the one record
     with pytest.raises(EmbedderMismatchError, match="hash/64"):
         KnowledgeBase.open(kb.settings, "t", HashEmbedder(32))
 
 
-def test_a_kb_built_before_manifests_gets_one_on_open(kb: KnowledgeBase, docs: Path) -> None:
+def test_a_kb_without_manifest_is_guarded_by_its_store(kb: KnowledgeBase, docs: Path) -> None:
     kb.index_paths([docs])
     (kb.directory / "manifest.json").unlink()
-    with KnowledgeBase.open(kb.settings, "t", HashEmbedder(64)) as again:
-        assert again.manifest is not None and again.manifest.splitter["chunk_size"] == 120
-    assert read_manifest(kb.directory) is not None
-    with pytest.raises(EmbedderMismatchError):  # the store's own record still guards it
-        (kb.directory / "manifest.json").unlink()
+    with pytest.raises(EmbedderMismatchError):  # the store's dimension still guards it
         KnowledgeBase.open(kb.settings, "t", HashEmbedder(32))
 
 
@@ -126,9 +126,8 @@ def test_rebuild_resplits_with_new_settings_and_reuses_the_cache(kb: KnowledgeBa
         report = kb2.rebuild()
         assert not kb2.splitter_changed and not report.failed
         assert report.embedded > 0 and len(report.by_status("updated")) == 2  # the two long ones
-        assert all(len(s.text) <= 60 for _, p in kb2.store.payloads() for s in [kb2._source(0, 0, p)])
+        assert all(len(source_from_payload(i, 0, p).text) <= 60 for i, p in kb2.store.payloads())
         assert read_manifest(kb2.directory).splitter["chunk_size"] == 60  # type: ignore[union-attr]
-        assert json.loads(kb2.store.get_meta()["splitter"])["chunk_size"] == 60
 
 
 def test_embedding_cache_holds_float32_vectors_and_skips_the_model(kb: KnowledgeBase, docs: Path) -> None:
@@ -154,10 +153,16 @@ def test_a_corrupt_cache_is_set_aside(kb: KnowledgeBase, docs: Path) -> None:
 
 def test_second_writer_waits_then_stops_with_a_clear_message(kb: KnowledgeBase, docs: Path) -> None:
     kb.index_paths([docs / "vpn.md"])
-    with writer_lock(kb.directory, "t"):
+    other = writer_lock_for(kb.directory)  # a second holder of the same lock file: another process's view
+    other.acquire()
+    try:
         with pytest.raises(KBBusyError, match="is busy.*another process"):
             kb.index_paths([docs], wait=0.2)
+        with pytest.raises(KBBusyError, match="is busy"):
+            delete_kb(kb.settings, "t")
         assert kb.search("VPN port", 1)[0].file_name == "vpn.md"  # readers keep reading
+    finally:
+        other.release()
     assert not kb.index_paths([docs]).failed
 
 
@@ -225,4 +230,4 @@ def test_cli_index_summary_remove_rebuild(docs: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "2 unchanged" in out and "(0 embedded" in out  # same settings: nothing to redo
     with pytest.raises(KBError):
-        create_kb(load_settings(), "c", HashEmbedder(256))
+        KnowledgeBase.create(load_settings(), "c", HashEmbedder(256))

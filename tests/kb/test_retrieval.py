@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kb_assistant.assistant import NOT_FOUND_EN, NOT_FOUND_ZH, Assistant, make_retriever
+from kb_assistant.assistant import NOT_FOUND_EN, NOT_FOUND_ZH, Assistant
 from kb_assistant.embedders import HashEmbedder
 from kb_assistant.errors import KBError
 from kb_assistant.generators.base import ChatMessage
 from kb_assistant.generators.echo import EchoGenerator
-from kb_assistant.knowledge_base import KnowledgeBase
-from kb_assistant.relevance import calibration, relevance
-from kb_assistant.retrieval import Retriever, retrieval_query
+from kb_assistant.kb import KnowledgeBase
+from kb_assistant.kb.relevance import calibration, relevance
+from kb_assistant.kb.retriever import retrieval_query
 from kb_assistant.settings import load_settings
 
 DOCS = {
@@ -22,6 +22,7 @@ DOCS = {
     "vpn.md": "The VPN gateway vpn.example.org listens on port 1194 for OpenVPN clients.",
     "canteen.txt": "食堂开放时间为每天上午七点到晚上八点，周末只供应午餐。",
     "rules.txt": "报销规定：第一条，差旅费需在出差结束后十日内报销。第二条，餐费每天不超过一百元。",
+    "library.txt": "图书馆第二条：第二条规定借书证不得转借。",
 }
 
 
@@ -58,28 +59,26 @@ class NeverCalled(EchoGenerator):
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
 def test_each_mode_finds_the_passage(kb: KnowledgeBase, mode: str) -> None:
-    r = Retriever(kb, mode=mode)
+    r = kb.retriever(mode=mode)
     assert r.search("OpenVPN port 1194", 1)[0].file_name == "vpn.md"
     assert r.search("带薪年假有几天", 1)[0].file_name == "leave.txt"
-    r.close()
 
 
 def test_unknown_mode_is_refused(kb: KnowledgeBase) -> None:
     with pytest.raises(ValueError, match="retrieval mode"):
-        Retriever(kb, mode="sparse")
+        kb.retriever(mode="sparse")
     with pytest.raises(ValueError, match="fusion"):
-        Retriever(kb, fusion="max")
+        kb.retriever(fusion="max")
 
 
 @pytest.mark.parametrize("fusion", ["convex", "rrf"])
 def test_hybrid_fusions_rank_the_obvious_match_first(kb: KnowledgeBase, fusion: str) -> None:
-    r = Retriever(kb, fusion=fusion)
+    r = kb.retriever(fusion=fusion)
     assert r.search("差旅费 报销 十日内", 1)[0].file_name == "rules.txt"
-    r.close()
 
 
 def test_scores_are_relevance_on_0_1_best_first(kb: KnowledgeBase) -> None:
-    hits = Retriever(kb).search("食堂 开放时间", 4)
+    hits = kb.retriever().search("食堂 开放时间", 4)
     assert all(0.0 <= h.score <= 1.0 for h in hits)
     assert hits[0].file_name == "canteen.txt"
 
@@ -87,19 +86,18 @@ def test_scores_are_relevance_on_0_1_best_first(kb: KnowledgeBase) -> None:
 @pytest.mark.parametrize("keyword", ["jieba", "milvus"])
 @pytest.mark.parametrize("mode", ["hybrid", "bm25"])
 def test_milvus_kb_with_either_bm25(milvus_kb: KnowledgeBase, mode: str, keyword: str) -> None:
-    r = Retriever(milvus_kb, mode=mode, keyword_index=keyword)
-    assert r.keyword_backend == keyword
+    r = milvus_kb.retriever(mode=mode, keyword_index=keyword)
+    assert r.keyword.name == keyword
     assert r.search("OpenVPN port 1194", 1)[0].file_name == "vpn.md"
     assert r.search("带薪年假有几天", 1)[0].file_name == "leave.txt"
-    found = r.keyword_search("食堂 开放时间", 3)
+    found = r.keyword.search("食堂 开放时间", 3)
     [top] = milvus_kb.store.get([found[0][0]])
     assert top is not None and top.payload["source"].endswith("canteen.txt")
     assert [s for _, s in found] == sorted((s for _, s in found), reverse=True) and found[0][1] > 0
-    r.close()
 
 
 def test_milvus_bm25_follows_edits(milvus_kb: KnowledgeBase, tmp_path: Path) -> None:
-    r = Retriever(milvus_kb, mode="bm25", keyword_index="milvus")
+    r = milvus_kb.retriever(mode="bm25", keyword_index="milvus")
     assert r.search("OpenVPN", 1)[0].file_name == "vpn.md"
     (tmp_path / "docs" / "vpn.md").write_text("The VPN gateway moved to WireGuard on port 51820.")
     milvus_kb.index_paths([tmp_path / "docs"])
@@ -110,25 +108,25 @@ def test_milvus_bm25_follows_edits(milvus_kb: KnowledgeBase, tmp_path: Path) -> 
 
 def test_keyword_index_choice(kb: KnowledgeBase, milvus_kb: KnowledgeBase) -> None:
     with pytest.raises(KBError, match="KB_KEYWORD_INDEX=jieba"):
-        Retriever(kb, keyword_index="milvus").keyword_search("年假", 3)  # FAISS: no Milvus full text
-    with pytest.raises(ValueError, match="keyword_index"):
-        Retriever(kb, keyword_index="bm3")
-    assert Retriever(kb).keyword_backend == "jieba"
-    assert Retriever(milvus_kb).keyword_backend == "jieba"  # auto: ours, which measured better
-    assert make_retriever(milvus_kb, load_settings(keyword_index="milvus")).keyword_backend == "milvus"
+        kb.retriever(keyword_index="milvus")  # FAISS: no Milvus full text
+    with pytest.raises(KBError, match="keyword_index"):
+        kb.retriever(keyword_index="bm3")
+    assert kb.retriever().keyword.name == "jieba"
+    assert milvus_kb.retriever().keyword.name == "jieba"  # auto: ours, which measured better
+    assert milvus_kb.retriever(load_settings(keyword_index="milvus")).keyword.name == "milvus"
+    assert kb.retriever().keyword is kb.retriever().keyword  # opened once per knowledge base
 
 
 def test_bm25_follows_edits_without_rebuild(kb: KnowledgeBase, tmp_path: Path) -> None:
-    r = Retriever(kb, mode="bm25")
+    r = kb.retriever(mode="bm25")
     assert r.search("OpenVPN", 1)[0].file_name == "vpn.md"
-    assert r.bm25.count() == kb.count()
+    assert r.keyword.index.count() == kb.count()
     (tmp_path / "docs" / "vpn.md").write_text("The VPN gateway moved to WireGuard on port 51820.")
     kb.index_paths([tmp_path / "docs"])
     hits = r.search("WireGuard 51820", 2)
     assert hits[0].file_name == "vpn.md" and "51820" in hits[0].text
     assert not any("OpenVPN" in h.text for h in r.search("OpenVPN", 5))
-    assert set(r.bm25.ids()) == set(kb.store.ids())
-    r.close()
+    assert set(r.keyword.index.ids()) == set(kb.store.ids())
 
 
 def test_threshold_filters_and_not_found_skips_the_model(kb: KnowledgeBase) -> None:
@@ -156,6 +154,8 @@ def test_follow_up_questions_search_with_the_previous_one() -> None:
 
 
 def test_follow_up_finds_the_right_document(kb: KnowledgeBase) -> None:
+    alone = Assistant(kb, EchoGenerator(context_window=4096), kb.settings).ask("那第二条呢？").result()
+    assert alone.sources[0].file_name == "library.txt"  # alone, the question points elsewhere
     history = [ChatMessage("user", "报销规定的第一条是什么？"), ChatMessage("assistant", "差旅费十日内报销。")]
     answer = Assistant(kb, EchoGenerator(context_window=4096), kb.settings).ask("那第二条呢？", history).result()
     assert answer.sources[0].file_name == "rules.txt"
@@ -166,7 +166,7 @@ def test_widen_joins_overlapping_neighbours_exactly(kb: KnowledgeBase, tmp_path:
     path = tmp_path / "docs" / "long.txt"
     path.write_text(long, encoding="utf-8")
     kb.index_paths([path])
-    r = Retriever(kb, mode="dense")
+    r = kb.retriever(mode="dense")
     middle = next(s for s in r.search("编号15的规定", 10) if s.file_name == "long.txt" and s.chunk_index > 0)
     wider = r.widen(middle)
     assert wider is not None and len(wider.text) > len(middle.text)
@@ -181,6 +181,15 @@ def test_long_context_prompt_widens_sources(kb: KnowledgeBase, tmp_path: Path) -
     small = Assistant(kb, EchoGenerator(context_window=4096), kb.settings).prepare("编号15的规定")
     big = Assistant(kb, EchoGenerator(context_window=32768), kb.settings).prepare("编号15的规定")
     assert sum(len(s.text) for s in big.sources) > sum(len(s.text) for s in small.sources)
+
+
+def test_convex_fusion_weighs_legs_that_disagree(kb: KnowledgeBase) -> None:
+    # dense prefers 1, keywords prefer 3, chunk 2 is good at both
+    cosines = {1: 0.95, 2: 0.80, 3: 0.50}
+    bm25 = {1: 0.0, 2: 7.0, 3: 10.0}
+    assert kb.retriever(dense_weight=1.0)._convex(cosines, bm25)[0] == 1
+    assert kb.retriever(dense_weight=0.0)._convex(cosines, bm25)[0] == 3
+    assert kb.retriever(dense_weight=0.5)._convex(cosines, bm25) == [2, 1, 3]  # 0.78, 0.5, 0.5: ties by id
 
 
 def test_relevance_calibration() -> None:
@@ -209,10 +218,10 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_reranker_reorders_by_its_own_scores(kb: KnowledgeBase, tiny_cross_encoder: Path) -> None:
-    from kb_assistant.reranker import CrossEncoderReranker
+    from kb_assistant.kb.reranker import CrossEncoderReranker
 
     reranker = CrossEncoderReranker(tiny_cross_encoder)
-    r = Retriever(kb, reranker=reranker)
+    r = kb.retriever(reranker=reranker)
     hits = r.search("VPN port", 3)
     expected = reranker.scores("VPN port", [h.text for h in hits])
     assert [h.score for h in hits] == pytest.approx(sorted(expected, reverse=True))
@@ -221,7 +230,7 @@ def test_reranker_reorders_by_its_own_scores(kb: KnowledgeBase, tiny_cross_encod
 
 def test_reranker_directory_must_exist(tmp_path: Path) -> None:
     from kb_assistant.errors import ModelUnavailableError
-    from kb_assistant.reranker import CrossEncoderReranker
+    from kb_assistant.kb.reranker import CrossEncoderReranker
 
     with pytest.raises(ModelUnavailableError, match="never downloaded"):
         CrossEncoderReranker(tmp_path)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ModelUnavailableError
+from ..errors import ModelUnavailableError
 
 
 class CrossEncoderReranker:

@@ -11,17 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from .bm25 import BM25Index, reciprocal_rank_fusion
-from .errors import KBError
-from .generators.base import ChatMessage
-from .knowledge_base import KnowledgeBase
+from vectorstore import VectorStore
+
+from ..embedders import Embedder
+from ..generators.base import ChatMessage
+from ..types import Source
+from .bm25 import reciprocal_rank_fusion
+from .keyword import KeywordIndex
+from .payload import source_from_payload
 from .relevance import calibration, relevance
 from .reranker import CrossEncoderReranker
-from .types import Source
 
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("convex", "rrf")
-KEYWORD_INDEXES = ("auto", "jieba", "milvus")
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|它|他|她|这|该|其|and |what about |how about |and the )|[呢吗]？?$", re.I)
 
 
@@ -35,11 +37,14 @@ def retrieval_query(question: str, history: Sequence[ChatMessage]) -> str:
 
 
 class Retriever:
-    """Finds sources for a query in one knowledge base; the BM25 index follows the store lazily."""
+    """Finds sources for a query given its collaborators: the store (dense leg), the embedder and a
+    keyword index (BM25 leg); it owns none of them."""
 
     def __init__(
         self,
-        kb: KnowledgeBase,
+        store: VectorStore,
+        embedder: Embedder,
+        keyword: KeywordIndex,
         *,
         mode: str = "hybrid",
         min_relevance: float = 0.0,
@@ -48,23 +53,18 @@ class Retriever:
         fusion: str = "convex",
         dense_weight: float = 0.5,
         rrf_k: int = 60,
-        keyword_index: str = "auto",
     ) -> None:
         """``fusion="convex"`` ranks hybrid candidates by ``dense_weight * cosine + (1 - dense_weight)
         * bm25``, each min-max normalised over the candidates; ``"rrf"`` by reciprocal rank. Convex
         measured better on CMRC 2018 (answer-hit@1 0.918 vs 0.889 for RRF at k=60), as reported for
-        other corpora (Bruch et al., 2023).
-
-        ``keyword_index`` is the BM25 of the keyword leg: ``"jieba"``, our jieba index in SQLite
-        beside any store; ``"milvus"``, the Milvus store's own full-text search (a collection
-        created with it: Milvus 2.5+ or Milvus Lite); ``"auto"``, ours (see :attr:`keyword_backend`)."""
+        other corpora (Bruch et al., 2023)."""
         if mode not in MODES:
             raise ValueError(f"retrieval mode must be one of {MODES}, not {mode!r}")
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
-        if keyword_index not in KEYWORD_INDEXES:
-            raise ValueError(f"keyword_index must be one of {KEYWORD_INDEXES}, not {keyword_index!r}")
-        self.kb = kb
+        self.store = store
+        self.embedder = embedder
+        self.keyword = keyword
         self.mode = mode
         self.min_relevance = min_relevance
         self.reranker = reranker
@@ -72,91 +72,32 @@ class Retriever:
         self.fusion = fusion
         self.dense_weight = dense_weight
         self.rrf_k = rrf_k
-        self.keyword_index = keyword_index
-        self._band = calibration(kb.embedder.id)
-        self._bm25: BM25Index | None = None
-
-    # -- BM25 kept in step with the store --------------------------------------------------------
-
-    @property
-    def keyword_backend(self) -> str:
-        """The BM25 the keyword leg uses: ``"milvus"`` (the store's full-text search) or ``"jieba"``.
-
-        ``auto`` picks ours even on a Milvus store with full text: on the same Milvus Lite store it
-        found the answer as often or more often (hybrid answer-hit@1 0.945 vs 0.943 on CMRC 2018,
-        0.936 vs 0.929 on DRCD; bench/bench_keyword.py), and it works the same on every store.
-        """
-        if self.keyword_index == "milvus":
-            if not getattr(self.kb.store, "full_text", False):
-                raise KBError(
-                    f"knowledge base {self.kb.name!r} has no Milvus full-text index (its store is "
-                    f"{type(self.kb.store).__name__}, or a collection created without it); "
-                    "set KB_KEYWORD_INDEX=jieba, or migrate it to Milvus 2.5+ / Milvus Lite"
-                )
-            return "milvus"
-        return "jieba"
-
-    def keyword_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """``(chunk id, BM25 score)`` of the ``k`` best keyword matches, best first."""
-        if self.keyword_backend == "milvus":
-            return [(h.id, h.score) for h in self.kb.store.text_search(query, k)]
-        return self.bm25.search(query, k)
-
-    @property
-    def bm25(self) -> BM25Index:
-        if self._bm25 is None:
-            self._bm25 = BM25Index.open(self.kb.settings.kb_root / self.kb.name / "bm25.sqlite")
-        self.sync_bm25()
-        return self._bm25
-
-    def sync_bm25(self) -> None:
-        """Apply what changed in the store since the BM25 index last looked: only the difference
-        in chunk ids is tokenised, so after an edit this costs one file's chunks, not a rebuild."""
-        index = self._bm25
-        assert index is not None
-        store = self.kb.store
-        store.refresh()
-        generation = int(store.generation)
-        if not index.is_stale(generation):
-            return
-        in_store = set(store.ids())
-        in_index = set(index.ids())
-        removed = in_index - in_store
-        added = sorted(in_store - in_index)
-        if removed:
-            index.remove(removed, source_generation=generation)
-        texts = ((r.id, r.payload["text"]) for r in store.get(added) if r is not None)
-        index.add(texts, source_generation=generation)
-
-    def close(self) -> None:
-        if self._bm25 is not None:
-            self._bm25.close()
-            self._bm25 = None
+        self._band = calibration(embedder.id)
 
     # -- searching -------------------------------------------------------------------------------
 
     def search(self, query: str, k: int) -> list[Source]:
         """The ``k`` most relevant sources at or above ``min_relevance``, best first; score = relevance."""
-        if self.kb.count() == 0 or not query.strip():
+        if not query.strip() or self.store.count() == 0:
             return []
-        qvec = self.kb.embedder.embed_query(query)
+        qvec = self.embedder.embed_query(query)
         n = max(self.candidates, k)
         rankings: list[list[int]] = []
         bm25_scores: dict[int, float] = {}
         cosines: dict[int, float] = {}
         payloads: dict[int, dict[str, Any]] = {}
         if self.mode in ("hybrid", "dense"):
-            hits = self.kb.store.search(qvec, n)
+            hits = self.store.search(qvec, n)
             rankings.append([h.id for h in hits])
             for h in hits:
                 cosines[h.id], payloads[h.id] = h.score, h.payload
         if self.mode in ("hybrid", "bm25"):
-            found = self.keyword_search(query, n)
+            found = self.keyword.search(query, n)
             bm25_scores = dict(found)
             ids = [i for i, _ in found]
             rankings.append(ids)
             missing = [i for i in ids if i not in payloads]
-            for rec in self.kb.store.get(missing):
+            for rec in self.store.get(missing):
                 if rec is not None:
                     cosines[rec.id] = float(np.dot(rec.vector, qvec))
                     payloads[rec.id] = rec.payload
@@ -170,7 +111,7 @@ class Retriever:
             rerank = self.reranker.scores(query, [payloads[i]["text"] for i, _ in pool])
             scored = sorted(zip((i for i, _ in pool), rerank), key=lambda t: -t[1])
         kept = [(i, s) for i, s in scored if s >= self.min_relevance][:k]
-        return [KnowledgeBase._source(i, s, payloads[i]) for i, s in kept]
+        return [source_from_payload(i, s, payloads[i]) for i, s in kept]
 
     def _convex(self, cosines: dict[int, float], bm25: dict[int, float]) -> list[int]:
         """Candidates ranked by the weighted sum of min-max normalised cosine and BM25 scores."""
@@ -190,7 +131,7 @@ class Retriever:
         """``source`` joined with the chunk just before and after it on the same page, or None."""
         neighbours = []
         for index in (source.chunk_index - 1, source.chunk_index + 1):
-            for _id, p in self.kb.store.payloads({"source": source.source, "index": index}):
+            for _id, p in self.store.payloads({"source": source.source, "index": index}):
                 if p.get("page") == source.page:
                     neighbours.append(p)
         if not neighbours:

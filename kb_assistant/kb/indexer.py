@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .embed_cache import CACHE_FILE, EmbedCache, embed_with_cache
-from .errors import KBError
-from .files import chunk_id, collect_files, file_sha256, is_under
-from .manifest import write_manifest
-from .types import FileOutcome, IndexReport
+from ingest import Splitter
+from vectorstore import VectorStore
 
-if TYPE_CHECKING:
-    from .knowledge_base import KnowledgeBase, ProgressFn
+from ..embedders import Embedder
+from ..errors import KBError
+from ..types import FileOutcome, IndexReport
+from .embed_cache import EmbedCache, embed_with_cache
+from .files import chunk_id, collect_files, file_sha256, is_under
+from .payload import chunk_payload
+
+ProgressFn = Callable[[int, int, str], None]
+"""Called as ``progress(done_files, total_files, current_path)``; a large file being streamed
+reports again with the same counts and ``"path (N chunks)"``."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,17 @@ class _Parsed:
     existed: bool
 
 
+@dataclass(frozen=True)
+class IndexLimits:
+    """How the indexer reads and batches: from the settings, passed explicitly."""
+
+    max_file_bytes: int
+    batch_size: int
+    stream_block_bytes: int  # text files larger than this are streamed block by block
+
+
 class Indexer:
-    """One writing run over a knowledge base (the caller holds its writer lock).
+    """One writing run over a knowledge base's store (the caller holds its writer lock).
 
     Small files are parsed one by one and their chunks embedded together in batches (the embedder
     is much faster on full batches); each batch is one store commit in which every file's old chunks
@@ -42,21 +55,21 @@ class Indexer:
     Only one batch of chunks is held in memory at a time; large text files are streamed.
     """
 
-    def __init__(self, kb: KnowledgeBase, progress: ProgressFn | None) -> None:
-        self.kb = kb
-        self.store = kb.store
+    def __init__(
+        self, store: VectorStore, embedder: Embedder, splitter: Splitter, cache: EmbedCache, limits: IndexLimits,
+        *, name: str, progress: ProgressFn | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.splitter = splitter
+        self.cache = cache
+        self.limits = limits
+        self.name = name  # the knowledge base's, for messages
         self.progress = progress
         self.report = IndexReport()
         self.pending: list[_Parsed] = []
-        self.cache = EmbedCache.open(kb.directory / CACHE_FILE)
         # Test hook: slows embedding so the crash test can kill a run part-way.
         self._delay = float(os.environ.get("KB_TEST_EMBED_DELAY") or 0)
-
-    def __enter__(self) -> Indexer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cache.close()
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -100,11 +113,6 @@ class Indexer:
         gone = sorted(s for s in known if s not in seen and any(is_under(s, r) for r in roots))
         self._gone(gone, prune)
         self._tick(len(candidates), len(candidates), "")
-        if self.kb.splitter_changed:
-            self.report.notes.append(
-                f"chunk settings differ from those {self.kb.name!r} was built with; run "
-                f"`kb rebuild --kb {self.kb.name}` to re-split every document the same way"
-            )
         return self.report
 
     def remove(self, paths: Iterable[str | Path]) -> IndexReport:
@@ -140,13 +148,6 @@ class Indexer:
         self._flush()
         self._gone(gone, prune)
         self._tick(len(known), len(known), "")
-        manifest = self.kb.manifest
-        if manifest is not None:
-            manifest.splitter = self.kb.splitter.settings()
-            manifest.rebuilt = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            write_manifest(self.kb.directory, manifest)
-        with self._batch():
-            self.store.set_meta(splitter=json.dumps(self.kb.splitter.settings(), sort_keys=True))
         return self.report
 
     # -- pieces ---------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ class Indexer:
             with self.store.batch():
                 yield
         except StoreLockedError as exc:
-            raise KBError(f"knowledge base {self.kb.name!r} is busy: {exc}") from None
+            raise KBError(f"knowledge base {self.name!r} is busy: {exc}") from None
 
     @staticmethod
     def _moved_from(same_content: list[str], known: dict[str, str], seen: set[str]) -> str | None:
@@ -206,12 +207,12 @@ class Indexer:
 
         source = str(path)
         try:
-            if path.suffix.lower() in STREAMABLE_SUFFIXES and path.stat().st_size > self.kb.stream_block_bytes:
+            if path.suffix.lower() in STREAMABLE_SUFFIXES and path.stat().st_size > self.limits.stream_block_bytes:
                 self._flush()
                 n = self._stream(path, content_hash, done, total)
                 self._outcome(FileOutcome(source, "updated" if existed else "added", chunks=n))
                 return
-            chunks = self.kb.splitter.split(load_file(path, max_bytes=self.kb.settings.max_file_mb << 20))
+            chunks = self.splitter.split(load_file(path, max_bytes=self.limits.max_file_bytes))
             if not chunks:
                 raise KBError("no text found in the file")
             if keep_same and self._same_as_stored(source, content_hash, chunks):
@@ -221,7 +222,7 @@ class Indexer:
             self._outcome(FileOutcome(source, "failed", reason=str(exc)))
             return
         self.pending.append(_Parsed(source, content_hash, chunks, existed))
-        if sum(len(p.chunks) for p in self.pending) >= self.kb.settings.embed_batch_size:
+        if sum(len(p.chunks) for p in self.pending) >= self.limits.batch_size:
             self._flush()
 
     def _same_as_stored(self, source: str, content_hash: str, chunks: list[Any]) -> bool:
@@ -252,10 +253,10 @@ class Indexer:
         source, n = str(path), 0
         with self._batch():
             self.store.delete_where({"source": source})
-            for offset, doc in stream_text(path, block_bytes=self.kb.stream_block_bytes):
+            for offset, doc in stream_text(path, block_bytes=self.limits.stream_block_bytes):
                 chunks = [
                     Chunk(c.text, source, c.start + offset, c.end + offset, page=None, index=n + i)
-                    for i, c in enumerate(self.kb.splitter.split_document(doc))
+                    for i, c in enumerate(self.splitter.split_document(doc))
                 ]
                 if chunks:
                     self.store.add(self._records(source, content_hash, chunks, self._embed([c.text for c in chunks])))
@@ -276,19 +277,10 @@ class Indexer:
             while ids[pos] in taken:
                 salt += 1
                 ids[pos] = chunk_id(source, content_hash, c.index, salt)
-        return [
-            Record(
-                id=ids[i], vector=vectors[i],
-                payload={
-                    "source": source, "doc_hash": content_hash, "page": c.page, "start": c.start,
-                    "end": c.end, "index": c.index, "text": c.text,
-                },
-            )
-            for i, c in enumerate(chunks)
-        ]
+        return [Record(ids[i], vectors[i], chunk_payload(source, content_hash, c)) for i, c in enumerate(chunks)]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        embedder = self.kb.embedder
+        embedder = self.embedder
 
         def compute(batch: list[str]) -> np.ndarray:
             if self._delay:
@@ -296,7 +288,7 @@ class Indexer:
             return embedder.embed_documents(batch)
 
         vectors, computed = embed_with_cache(
-            texts, compute, embedder.id, embedder.dim, self.cache, batch_size=self.kb.settings.embed_batch_size
+            texts, compute, embedder.id, embedder.dim, self.cache, batch_size=self.limits.batch_size
         )
         self.report.embedded += computed
         self.report.cached += len(texts) - computed

@@ -9,9 +9,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .errors import KBError
-from .sqlite_migrations import apply_migrations
-from .tokenize import TOKENIZER_ID, tokenize
+from vectorstore.migrations import apply_migrations
+
+from ..errors import KBError
+from ..tokenize import TOKENIZER_ID, tokenize
 
 _BATCH = 500  # documents per executemany, and ids per "IN (...)", well under SQLite's variable limit
 _MAX_ID = 2**63 - 1

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import KBError
-from .sqlite_migrations import apply_migrations
+from vectorstore.migrations import apply_migrations
+
+from ..errors import KBError
 
 log = logging.getLogger(__name__)
 

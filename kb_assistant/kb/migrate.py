@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import KBError
-from .settings import Settings
+from ..errors import KBError
+from ..settings import Settings
 
 ProgressFn = Callable[[int, int], None]
 """Called as ``progress(copied, total)``."""
@@ -113,19 +112,19 @@ def migrate_kb(
     progress: ProgressFn | None = None,
 ) -> MigrationReport:
     """Copy knowledge base ``name`` to the Milvus store at ``uri``, verify it, and (``switch``) make
-    the knowledge base use it by writing ``milvus.json`` into its store directory.
+    the knowledge base use it by recording the new location in its manifest.
     """
     from vectorstore import VectorStoreError
-    from vectorstore.milvus_store import MilvusStore, default_collection, write_manifest
+    from vectorstore.milvus_store import MilvusStore, default_collection
 
-    from .app import open_kb
+    from ..app import open_kb
+    from .manifest import STORE_DIR, StoreRecord
 
     started = time.perf_counter()
-    try:
-        with open_kb(settings, name, create=False) as kb:
-            src = kb.store
-            directory = Path(settings.kb_root / name / "store")
-            collection = collection or default_collection(directory)
+    with open_kb(settings, name, create=False) as kb:
+        src = kb.store
+        collection = collection or default_collection(kb.directory / STORE_DIR)
+        try:
             dst = MilvusStore.open(None, uri=uri, token=token, collection=collection, dim=src.dim, full_text=None)
             try:
                 copy_store(src, dst, progress=progress)
@@ -135,30 +134,18 @@ def migrate_kb(
                 target_uri = dst.uri
             finally:
                 dst.close()
-    except VectorStoreError as exc:
-        raise MigrationError(f"migration of {name!r} failed: {exc}") from exc
-    report = MigrationReport(
-        name, target_uri, collection, source_count, target_count, sampled, matching,
-        time.perf_counter() - started, switched=False,
-    )
-    if not report.ok:
-        raise MigrationError(
-            report.summary() + f"\nverification failed: {name} still uses its old store; "
-            f"drop collection {collection!r} before retrying"
+        except VectorStoreError as exc:
+            raise MigrationError(f"migration of {name!r} failed: {exc}") from exc
+        report = MigrationReport(
+            name, target_uri, collection, source_count, target_count, sampled, matching,
+            time.perf_counter() - started, switched=False,
         )
-    if switch:
-        write_manifest(directory, target_uri, collection)  # store/milvus.json: what KnowledgeBase.open follows
-        _record_backend(directory.parent)
-        report = MigrationReport(**{**vars(report), "switched": True})
+        if not report.ok:
+            raise MigrationError(
+                report.summary() + f"\nverification failed: {name} still uses its old store; "
+                f"drop collection {collection!r} before retrying"
+            )
+        if switch:
+            kb.set_store(StoreRecord("milvus", target_uri, collection))
+            report = MigrationReport(**{**vars(report), "switched": True})
     return report
-
-
-def _record_backend(kb_dir: Path) -> None:
-    """Say ``milvus`` in the knowledge base's ``manifest.json`` too (what ``kb kb list`` shows)."""
-    import dataclasses
-
-    from . import manifest as kb_manifest
-
-    current = kb_manifest.read_manifest(kb_dir)
-    if current is not None and current.store_backend != "milvus":
-        kb_manifest.write_manifest(kb_dir, dataclasses.replace(current, store_backend="milvus"))

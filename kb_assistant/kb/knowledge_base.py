@@ -1,0 +1,245 @@
+"""A named knowledge base: opened from its manifest, indexed, searched and closed in one place."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ingest import PARSER_VERSION
+from ingest.encoding import STREAM_BLOCK_BYTES
+from vectorstore import VectorStore
+
+from ..embedders import Embedder
+from ..errors import EmbedderMismatchError, KBError
+from ..settings import Settings
+from ..types import IndexReport, Source
+from .catalog import exists, validate_name
+from .embed_cache import CACHE_FILE, EmbedCache
+from .indexer import Indexer, IndexLimits, ProgressFn
+from .keyword import KeywordIndex, open_keyword_index
+from .manifest import Manifest, StoreRecord, manifest_from_store_meta, needs_upgrade, read_manifest, write_manifest
+from .payload import source_from_payload
+from .retriever import Retriever
+from .storage import KBBusyError, open_kb_store, store_record, writer_lock_for
+
+DEFAULT_WAIT = 10.0  # seconds a second writer waits for the first before giving up
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    source: str
+    chunks: int
+    pages: int
+    content_hash: str
+
+
+class KnowledgeBase:
+    """Owns one knowledge base: its manifest, store, embedder, splitter, keyword index and writer
+    lock. Indexing and retrieval are done by an :class:`Indexer` and a :class:`Retriever` that are
+    handed these collaborators explicitly."""
+
+    def __init__(
+        self, name: str, directory: Path, store: VectorStore, embedder: Embedder, settings: Settings,
+        manifest: Manifest, writer_lock: Any,
+    ) -> None:
+        from ingest import ChineseTextSplitter
+
+        self.name = name
+        self.directory = directory
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self.manifest = manifest
+        self.splitter = ChineseTextSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
+        self.stream_block_bytes = STREAM_BLOCK_BYTES  # text files larger than this are streamed
+        self._writer_lock = writer_lock
+        self._keyword: dict[str, KeywordIndex] = {}
+
+    # -- opening and closing --------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, settings: Settings, name: str, embedder: Embedder, *, create: bool = True) -> KnowledgeBase:
+        """Open (or create) knowledge base ``name``; refuses an embedder other than the one it was built
+        with. An older knowledge base has its manifest brought up to date (see manifest.py)."""
+        from vectorstore import DimensionMismatchError, StoreLockedError
+
+        kb_dir = settings.kb_root / validate_name(name)
+        if not exists(kb_dir) and not create:
+            raise KBError(f"no knowledge base named {name!r}: create it with `kb kb create {name}` "
+                          f"or `kb index PATH --kb {name}`")
+        kb_dir.mkdir(parents=True, exist_ok=True)
+        manifest = read_manifest(kb_dir)
+        if manifest is not None:
+            _check_embedder(name, manifest, embedder)
+        record = store_record(kb_dir, manifest, new_backend=settings.store, new_uri=settings.store_uri)
+        lock = writer_lock_for(kb_dir)
+        try:
+            store = open_kb_store(kb_dir, record, dim=embedder.dim, token=settings.store_token, writer_lock=lock)
+        except StoreLockedError as exc:
+            raise KBBusyError(f"knowledge base {name!r} is busy: {exc}") from None
+        except DimensionMismatchError as exc:
+            raise EmbedderMismatchError(f"knowledge base {name!r}: {exc}") from None
+        try:
+            if manifest is None:  # new, or built before manifests (its store's meta says how)
+                manifest = manifest_from_store_meta(name, store.get_meta(), record.backend) or Manifest(
+                    name, embedder.id, embedder.dim, cls._splitter_settings(settings), record,
+                    parser_version=PARSER_VERSION,
+                )
+                manifest = replace(manifest, store=record)
+                _check_embedder(name, manifest, embedder)
+            if needs_upgrade(kb_dir):
+                write_manifest(kb_dir, manifest)
+        except BaseException:
+            store.close()
+            raise
+        return cls(name, kb_dir, store, embedder, settings, manifest, lock)
+
+    @classmethod
+    def create(cls, settings: Settings, name: str, embedder: Embedder) -> KnowledgeBase:
+        """Create an empty knowledge base; refuses a name already taken."""
+        if exists(settings.kb_root / validate_name(name)):
+            raise KBError(f"knowledge base {name!r} already exists (see `kb kb list`)")
+        return cls.open(settings, name, embedder)
+
+    @staticmethod
+    def _splitter_settings(settings: Settings) -> dict[str, Any]:
+        from ingest import ChineseTextSplitter
+
+        return ChineseTextSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap).settings()
+
+    def close(self) -> None:
+        for index in self._keyword.values():
+            index.close()
+        self._keyword.clear()
+        self.store.close()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def splitter_changed(self) -> bool:
+        """True when the current chunk settings differ from those the knowledge base was built with."""
+        return dict(self.manifest.splitter) != self.splitter.settings()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return int(self.store.count())
+
+    def documents(self) -> list[DocumentInfo]:
+        """One row per indexed file: chunks, pages, content hash."""
+        docs: dict[str, dict[str, Any]] = {}
+        for _id, payload in self.store.payloads():
+            d = docs.setdefault(payload["source"], {"chunks": 0, "pages": set(), "hash": payload["doc_hash"]})
+            d["chunks"] += 1
+            if payload.get("page") is not None:
+                d["pages"].add(payload["page"])
+        return [DocumentInfo(src, d["chunks"], len(d["pages"]), d["hash"]) for src, d in sorted(docs.items())]
+
+    def search(self, query: str, k: int | None = None) -> list[Source]:
+        """Dense retrieval only: the ``k`` chunks closest to ``query``, best first (score = cosine)."""
+        hits = self.store.search(self.embedder.embed_query(query), k or self.settings.top_k)
+        return [source_from_payload(h.id, h.score, h.payload) for h in hits]
+
+    def keyword_index(self, choice: str | None = None) -> KeywordIndex:
+        """The keyword index (``auto``/``jieba``/``milvus``; default from the settings), opened once."""
+        choice = choice or self.settings.keyword_index
+        if choice not in self._keyword:
+            self._keyword[choice] = open_keyword_index(choice, self.store, self.directory, self.name)
+        return self._keyword[choice]
+
+    def retriever(self, settings: Settings | None = None, **overrides: Any) -> Retriever:
+        """A retriever over this knowledge base as ``settings`` describe it (mode, threshold, keyword
+        index, optional local reranker); keyword arguments override single options."""
+        cfg = settings or self.settings
+        options: dict[str, Any] = {"mode": cfg.retrieval_mode, "min_relevance": cfg.min_relevance}
+        if cfg.reranker_path is not None:
+            from .reranker import load_reranker
+
+            options["reranker"] = load_reranker(str(cfg.reranker_path))
+        keyword = overrides.pop("keyword_index", None) or cfg.keyword_index
+        options.update(overrides)
+        return Retriever(self.store, self.embedder, self.keyword_index(keyword), **options)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, wait: float) -> Iterator[None]:
+        """Hold the knowledge base's writer lock (shared with its store), waiting up to ``wait`` s."""
+        from vectorstore import StoreLockedError
+
+        try:
+            with self.store.writing(wait):
+                yield
+        except StoreLockedError as exc:  # another process (or task) holds it
+            raise KBBusyError(f"knowledge base {self.name!r} is busy: {exc}") from None
+
+    @contextmanager
+    def _writing(self, wait: float, progress: ProgressFn | None) -> Iterator[Indexer]:
+        """One writing run: the lock held, an indexer handed this knowledge base's parts."""
+        with self._locked(wait):
+            cache = EmbedCache.open(self.directory / CACHE_FILE)
+            try:
+                limits = IndexLimits(self.settings.max_file_mb << 20, self.settings.embed_batch_size,
+                                     self.stream_block_bytes)
+                yield Indexer(self.store, self.embedder, self.splitter, cache, limits, name=self.name,
+                              progress=progress)
+            finally:
+                cache.close()
+
+    def index_paths(
+        self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None, prune: bool = False,
+        wait: float = DEFAULT_WAIT,
+    ) -> IndexReport:
+        """Index files and folders incrementally: new and edited files are (re)embedded, unchanged ones
+        skipped, renamed or moved ones re-pointed, unreadable ones reported while the rest go on.
+        Files gone from an indexed folder are removed with ``prune``, else reported as missing.
+        Another writer is waited for up to ``wait`` seconds (then ``KBBusyError``)."""
+        with self._writing(wait, progress) as ix:
+            report = ix.index(paths, prune=prune)
+        if self.splitter_changed:
+            report.notes.append(
+                f"chunk settings differ from those {self.name!r} was built with; run "
+                f"`kb rebuild --kb {self.name}` to re-split every document the same way"
+            )
+        return report
+
+    def remove(self, paths: Iterable[str | Path], *, wait: float = DEFAULT_WAIT) -> IndexReport:
+        """Delete the chunks of these files (or of every document under a folder) from the store."""
+        with self._writing(wait, None) as ix:
+            return ix.remove(paths)
+
+    def rebuild(
+        self, *, progress: ProgressFn | None = None, prune: bool = False, wait: float = DEFAULT_WAIT
+    ) -> IndexReport:
+        """Re-read and re-split every recorded source with the current settings; cached embeddings
+        are reused for chunk texts seen before. Each file is swapped in one step; the manifest then
+        records the new chunk settings."""
+        with self._writing(wait, progress) as ix:
+            report = ix.rebuild(prune=prune)
+            self.manifest = replace(self.manifest, splitter=self.splitter.settings(), parser_version=PARSER_VERSION,
+                                    rebuilt=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            write_manifest(self.directory, self.manifest)
+        return report
+
+    def set_store(self, record: StoreRecord) -> None:
+        """Record that the knowledge base now lives in another store (``kb migrate``); reopen to use it."""
+        with self._locked(0.0):
+            self.manifest = replace(self.manifest, store=record)
+            write_manifest(self.directory, self.manifest)
+
+
+def _check_embedder(name: str, manifest: Manifest, embedder: Embedder) -> None:
+    if (manifest.embedder_id, manifest.embedder_dim) != (embedder.id, embedder.dim):
+        raise EmbedderMismatchError(
+            f"knowledge base {name!r} was built with embedder {manifest.embedder_id} (dim "
+            f"{manifest.embedder_dim}), not {embedder.id} (dim {embedder.dim}): set KB_EMBEDDER back, or "
+            "rebuild it into a new knowledge base"
+        )

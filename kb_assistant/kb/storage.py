@@ -1,0 +1,58 @@
+"""Opening a knowledge base's vector store from its manifest's store record (or, for knowledge bases
+older than manifests, from what their store directory holds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vectorstore import VectorStore
+
+from ..errors import KBError
+from .manifest import LEGACY_MILVUS_FILE, STORE_DIR, Manifest, StoreRecord
+
+LOCK_FILE = "kb.lock"  # the one writer lock of a knowledge base (indexing, removal, deletion)
+
+
+class KBBusyError(KBError):
+    """Another process is changing this knowledge base."""
+
+
+def writer_lock_for(kb_dir: Path) -> Any:
+    """The knowledge base's writer lock object (shared with its store, so both take the same lock)."""
+    from vectorstore.lock import WriterLock
+
+    return WriterLock(kb_dir / LOCK_FILE)
+
+
+def store_record(kb_dir: Path, manifest: Manifest | None, *, new_backend: str, new_uri: str | None) -> StoreRecord:
+    """Where the store lives: the manifest's record; for a knowledge base without one, its legacy
+    ``milvus.json`` or a FAISS store; for a new knowledge base, what the settings ask for."""
+    if manifest is not None:
+        return manifest.store
+    legacy = kb_dir / STORE_DIR / LEGACY_MILVUS_FILE
+    if legacy.is_file():
+        where = json.loads(legacy.read_text(encoding="utf-8"))
+        return StoreRecord("milvus", str(where["uri"]), str(where["collection"]))
+    if (kb_dir / STORE_DIR / "store.sqlite").exists():
+        return StoreRecord("faiss")
+    return StoreRecord(new_backend, new_uri if new_backend == "milvus" else None)
+
+
+def open_kb_store(
+    kb_dir: Path, record: StoreRecord, *, dim: int | None = None, token: str | None = None,
+    read_only: bool = False, writer_lock: Any = None,
+) -> VectorStore:
+    """Open the store the record names. Milvus gets its location and token, and its own BM25 field
+    at creation where the server has it; the manifest, not the store, keeps the location."""
+    from vectorstore import open_store
+
+    options: dict[str, Any] = {"read_only": read_only, "writer_lock": writer_lock}
+    if record.backend == "milvus":
+        options.update(record.options(), token=token, record_location=False)
+        if not read_only:
+            options["full_text"] = None
+    if read_only:
+        options.pop("writer_lock")
+    return open_store(kb_dir / STORE_DIR, backend=record.backend, dim=dim, **options)
