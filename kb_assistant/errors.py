@@ -17,3 +17,27 @@ class ModelUnavailableError(KBError):
 
 class EmptyKnowledgeBaseError(KBError):
     """Asked a question of a knowledge base that holds nothing."""
+
+
+class SettingsError(KBError):
+    """A setting (environment variable, config file or flag) has a value that cannot be used."""
+
+
+def user_message(exc: BaseException) -> str | None:
+    """One line for an expected failure at a door (CLI, web app, API server), or None for a bug.
+
+    Expected: our own errors, a store or file that cannot be opened or read, a document that cannot
+    be parsed. Everything else is a bug and keeps its traceback.
+    """
+    from ingest import IngestError
+    from vectorstore import VectorStoreError
+
+    if isinstance(exc, KBError):
+        return str(exc)
+    if isinstance(exc, VectorStoreError):
+        return f"vector store: {exc}"
+    if isinstance(exc, IngestError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.strerror or exc}: {exc.filename}"
+    return None

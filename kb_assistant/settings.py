@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -115,7 +115,19 @@ class Settings(BaseSettings):
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand(cls, v: Path) -> Path:
-        return v.expanduser()
+        v = v.expanduser()
+        if v.exists() and not v.is_dir():
+            raise ValueError(f"{v} is a file, not a folder: point it at a folder (it is created if missing)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size}): "
+                "lower KB_CHUNK_OVERLAP or raise KB_CHUNK_SIZE"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -141,5 +153,40 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings object; ``None`` overrides are ignored so CLI flags can pass through."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Build the settings object; ``None`` overrides are ignored so CLI flags can pass through.
+    A bad value, an unknown key or an unreadable config file is a ``SettingsError`` naming it."""
+    import tomllib
+    from pydantic import ValidationError
+
+    from .errors import SettingsError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise SettingsError(describe_invalid(exc)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(
+            f"config file {default_config_file()} cannot be read ({exc}); fix it, or point KB_CONFIG at another file"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"config file {default_config_file()} cannot be read ({exc.strerror or exc})") from None
+
+
+def describe_invalid(exc: Any) -> str:
+    """A pydantic ``ValidationError`` of the settings as one line: each bad setting with its
+    environment variable, the value given and what is wrong."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(x) for x in err.get("loc", ())]
+        name = ".".join(loc) or "settings"
+        if err.get("type") == "extra_forbidden":
+            parts.append(f"unknown setting {name!r} in {default_config_file()} (see the settings in the README)")
+            continue
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if not loc:  # a check across several settings: its message names them
+            parts.append(msg)
+            continue
+        value = err.get("input")
+        shown = f" = {value!r}" if not isinstance(value, dict) else ""
+        parts.append(f"setting {name} (KB_{'_'.join(loc).upper()}){shown}: {msg}")
+    return "invalid settings: " + "; ".join(parts)

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ..errors import KBError
+from ..errors import user_message
 from . import chat, doctor, evaluate, finetune, indexing, info, kbs, migrate
 
 EPILOG = """\
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data-dir", help="where knowledge bases and models live (KB_DATA_DIR)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (indexing, chat, info, kbs, evaluate, migrate, finetune, doctor):
         module.register(sub)
@@ -53,14 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except KBError as exc:
-        if os.environ.get("KB_RAISE"):
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kb list | head -1`: the reader left; end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        message = user_message(exc)
+        if message is None or args.debug or os.environ.get("KB_RAISE"):
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
