@@ -198,7 +198,8 @@ def documents_panel(kb: KnowledgeBase) -> None:
         return
     st.dataframe(rows, hide_index=True, width="stretch")
     col1, col2 = st.columns([3, 1])
-    target = col1.selectbox("Document", [d.source for d in docs], format_func=lambda s: s.rsplit("/", 1)[-1])
+    target = col1.selectbox("Document", [d.source for d in docs], format_func=lambda s: s.rsplit("/", 1)[-1],
+                            key="remove-target")
     if col2.button("Remove", key="remove-doc"):
         report = kb.remove([target])
         st.success(report.summary())

@@ -92,6 +92,16 @@ def heading_path(text: str) -> tuple[str, ...]:
     return tuple(h[1] for h in stack)
 
 
+def _leading_headings(span: str) -> str:
+    """The heading lines a span starts with (a chunk often begins with its section's title)."""
+    lines = []
+    for line in span.splitlines():
+        if line.strip() and heading_of(line) is None:
+            break
+        lines.append(line)
+    return "\n" + "\n".join(lines)
+
+
 # -- passages ------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=4)
@@ -151,5 +161,5 @@ def passage(path: Path, source: Source, span: tuple[int, int] | None = None, *, 
                        "passage; index the file again to see it in place")
     a, b = start - offset, end - offset
     lo, hi = max(0, a - context), min(len(text), b + context)
-    headings = outer if streamed else heading_path(text[:a])
+    headings = outer if streamed else heading_path(text[:a] + _leading_headings(text[a:b]))
     return Passage(text[lo:a], text[a:b], text[b:hi], headings, lo > 0, hi < len(text))

@@ -13,7 +13,7 @@ from .store import IndexRun
 
 def document_rows(docs: Sequence[Any]) -> list[dict[str, Any]]:
     """One table row per document; a file deleted or moved since indexing says so (its chunks stay)."""
-    return [{"document": Path(d.source).name, "pages": d.pages or "", "chunks": d.chunks,
+    return [{"document": Path(d.source).name, "pages": d.pages or None, "chunks": d.chunks,
              "on disk": "yes" if Path(d.source).is_file() else "missing: re-index with prune to drop it",
              "path": d.source} for d in docs]
 
