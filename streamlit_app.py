@@ -227,24 +227,34 @@ def current_conversation(store: AppStore, name: str) -> Conversation | None:
 def conversation_bar(store: AppStore, name: str, conv: Conversation | None) -> None:
     """Pick, start, rename, delete and export conversations of this knowledge base."""
     convs = store.conversations(name)
-    left, right = st.columns([4, 1])
+    pick, new, export, feedback = st.columns([4, 2, 2, 2], vertical_alignment="bottom")
     if convs and conv is not None:
         ids = [c.id for c in convs]
         titles = {c.id: c.title for c in convs}
-        chosen = left.selectbox("Conversation", ids, index=ids.index(conv.id), format_func=lambda i: titles[i],
+        chosen = pick.selectbox("Conversation", ids, index=ids.index(conv.id), format_func=lambda i: titles[i],
                                 key=f"pick-conversation-{conv.id}")
         if chosen != conv.id:
             st.session_state[f"conversation:{name}"] = chosen
             st.query_params["c"] = str(chosen)
             st.rerun()
-    if right.button("New conversation", key="new-conversation"):
-        new = store.create_conversation(name)
-        st.session_state[f"conversation:{name}"] = new.id
-        st.query_params["c"] = str(new.id)
+    if new.button("New conversation", key="new-conversation", icon=":material/add:"):
+        created = store.create_conversation(name)
+        st.session_state[f"conversation:{name}"] = created.id
+        st.query_params["c"] = str(created.id)
         st.rerun()
+    rows = store.feedback(kb=name)
+    feedback.download_button(f"Feedback · {len(rows)}", lambda: feedback_jsonl(store.feedback(kb=name)),
+                             file_name=f"feedback-{name}.jsonl", mime="application/x-ndjson", key="export-feedback",
+                             on_click="ignore", disabled=not rows, icon=":material/download:",
+                             help="helpful / wrong ratings as JSONL: question and answer for kb finetune, "
+                                  "SQuAD-style context and answers (see kb feedback export for kb eval)")
     if conv is None:
         return
-    with st.expander("Rename · export · delete"):
+    export.download_button("Markdown", lambda: conversation_markdown(conv, store.turns(conv.id)),
+                           file_name=f"conversation-{conv.id}.md", mime="text/markdown", key="export-conversation",
+                           on_click="ignore", icon=":material/download:",
+                           help="this conversation with its citations, as Markdown")
+    with st.expander("Rename · delete"):
         title = st.text_input("Title", value=conv.title, key=f"title-{conv.id}")
         if st.button("Rename", key="rename-conversation") and title.strip() != conv.title:
             try:
@@ -252,13 +262,6 @@ def conversation_bar(store: AppStore, name: str, conv: Conversation | None) -> N
                 st.rerun()
             except KBError as exc:
                 st.error(str(exc))
-        st.download_button("Export as Markdown", conversation_markdown(conv, store.turns(conv.id)),
-                           file_name=f"conversation-{conv.id}.md", mime="text/markdown", key="export-conversation",
-                           on_click="ignore")
-        rows = store.feedback(kb=name)
-        st.download_button(f"Export feedback · {len(rows)} (JSONL for kb finetune / kb eval)", feedback_jsonl(rows),
-                           file_name=f"feedback-{name}.jsonl", mime="application/json", key="export-feedback",
-                           on_click="ignore", disabled=not rows)
         sure = st.checkbox("Yes, delete this conversation", key=f"confirm-delete-conversation-{conv.id}")
         if st.button("Delete conversation", key="delete-conversation", disabled=not sure):
             store.delete_conversation(conv.id)

@@ -38,10 +38,12 @@ def show_turn(turn: Turn, store: AppStore, kb: Any) -> None:
         st.caption("Stopped before the end.")
     left, mid, right = st.columns([1, 1, 4])
     rated = store.feedback_for(turn.id)
-    if left.button("👍 Helpful", key=f"fb-helpful-{turn.id}", type="primary" if rated == "helpful" else "secondary"):
+    if left.button("Helpful", key=f"fb-helpful-{turn.id}", icon=":material/thumb_up:",
+                   type="primary" if rated == "helpful" else "secondary"):
         store.give_feedback(turn, kb.name, "helpful")
         st.rerun()
-    if mid.button("👎 Wrong", key=f"fb-wrong-{turn.id}", type="primary" if rated == "wrong" else "secondary"):
+    if mid.button("Wrong", key=f"fb-wrong-{turn.id}", icon=":material/thumb_down:",
+                  type="primary" if rated == "wrong" else "secondary"):
         store.give_feedback(turn, kb.name, "wrong")
         st.rerun()
     if rated:
@@ -68,7 +70,7 @@ def show_sources(answer: Answer, anchor: str, kb: Any) -> None:
                 where = f" · p. {s.page}" if s.page is not None else ""
                 st.markdown(f"\\[{n}\\]{where} · {relevance_badge(s.score)}{mark}{support}")
                 st.markdown(passage_markdown(c) if c else escape_markdown(s.text))
-                if st.toggle("Open in document", key=f"ev-{anchor}-{n}"):
+                if st.toggle(f"Open {escape_markdown(s.label)}", key=f"ev-{anchor}-{n}"):
                     evidence(kb, s, c, key=f"{anchor}-{n}")
 
 
@@ -107,7 +109,7 @@ def evidence(kb: Any, source: Source, citation: Citation | None, *, key: str) ->
                     " · cited passage highlighted" if shown.highlighted else
                     " · the cited text was not found on the rendered page (see the passage above)")
                 info.caption(f"{path.name} · page {page} of {pages}{note}")
-                st.image(shown.png, caption=f"{path.name}, p. {page}", width="stretch")
+                st.image(shown.png, caption=f"{path.name}, p. {page}", width=760)
         else:
             try:
                 p = passage(path, source, span, max_bytes=kb.settings.max_file_mb << 20)

@@ -65,3 +65,25 @@ def test_broken_files_and_pages_give_a_message(tmp_path: Path) -> None:
     pdf.write_bytes(b"%PDF-1.4\n this is not a pdf any more")
     with pytest.raises(RenderError, match="f.pdf cannot be opened"):
         render_page(pdf, 1, "")
+
+
+def test_a_span_over_several_lines_gets_one_box_a_line(tmp_path: Path) -> None:
+    from ingest import load_file
+    from tests.web.pdfdoc import pdf_with_lines
+
+    pdf = tmp_path / "manual.pdf"
+    pdf.write_bytes(pdf_with_lines([("Generators", [
+        "Standby power keeps the data centre running during outages.",
+        "The emergency diesel generator is tested every fourteen days",
+        "by the facilities team, under load, for thirty minutes.",
+        "Fuel is topped up after every test."])]))
+    text = load_file(pdf)[0].text  # what the indexer stored (pypdf's text layer)
+    start = text.index("The emergency")
+    quote = text[start: text.index("minutes.") + len("minutes.")]
+    shown = render_page(pdf, 1, quote)
+    assert shown.highlighted == 2
+    rows = tinted_rows(shown.png)
+    height = Image.open(io.BytesIO(shown.png)).size[1]
+    lines = {round((792 - 700 + 16 * k) / 792 * height) for k in (1, 2)}  # baselines of lines 2 and 3
+    assert all(any(abs(y - line) < 14 for y in rows) for line in lines)
+    assert not any(abs(y - round((792 - 700) / 792 * height)) < 4 for y in rows)  # line 1 stays plain

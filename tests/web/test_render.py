@@ -20,7 +20,7 @@ def test_sources_are_grouped_by_document_strongest_first() -> None:
 
 
 def test_marginal_boilerplate_looks_weak() -> None:
-    assert [strength(s) for s in (0.23, 0.2, 0.39, 0.4, 0.59, 0.6, 0.95)] == [
+    assert [strength(s) for s in (0.2, 0.23, 0.29, 0.3, 0.49, 0.5, 0.95)] == [
         "weak", "weak", "weak", "fair", "fair", "strong", "strong"]
     assert relevance_badge(0.23) == ":gray-badge[weak 0.23] `██░░░░░░░░`"
     assert relevance_badge(0.83).startswith(":green-badge[strong 0.83]")
