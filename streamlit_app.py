@@ -213,34 +213,44 @@ def documents_panel(kb: KnowledgeBase) -> None:
 # -- chat page -------------------------------------------------------------------------------------
 
 def current_conversation(store: AppStore, name: str) -> Conversation | None:
-    """The conversation in the address (``?c=``, kept by a reload), else this session's, else the latest."""
+    """The conversation in the address (``?c=``, so a reload keeps it) or this session's; none for a new visit.
+
+    A new visit starts a new conversation rather than joining the latest one: two people asking at
+    the same time must not get each other's questions as history. Older ones are in the picker.
+    """
     wanted = st.query_params.get("c") or st.session_state.get(f"conversation:{name}")
     conv = store.conversation(int(wanted)) if str(wanted or "").isdigit() else None
     if conv is None or conv.kb != name:
-        conv = next(iter(store.conversations(name)), None)
-    if conv is not None:
-        st.session_state[f"conversation:{name}"] = conv.id
-        st.query_params["c"] = str(conv.id)
+        st.query_params.pop("c", None)
+        return None
+    select(name, conv.id)
     return conv
+
+
+def select(name: str, conversation_id: int | None) -> None:
+    """Make a conversation this session's and put it in the address, so a reload comes back to it."""
+    if conversation_id is None:
+        st.session_state.pop(f"conversation:{name}", None)
+        st.query_params.pop("c", None)
+    else:
+        st.session_state[f"conversation:{name}"] = conversation_id
+        st.query_params["c"] = str(conversation_id)
 
 
 def conversation_bar(store: AppStore, name: str, conv: Conversation | None) -> None:
     """Pick, start, rename, delete and export conversations of this knowledge base."""
     convs = store.conversations(name)
     pick, new, export, feedback = st.columns([4, 2, 2, 2], vertical_alignment="bottom")
-    if convs and conv is not None:
-        ids = [c.id for c in convs]
-        titles = {c.id: c.title for c in convs}
-        chosen = pick.selectbox("Conversation", ids, index=ids.index(conv.id), format_func=lambda i: titles[i],
-                                key=f"pick-conversation-{conv.id}")
-        if chosen != conv.id:
-            st.session_state[f"conversation:{name}"] = chosen
-            st.query_params["c"] = str(chosen)
-            st.rerun()
-    if new.button("New conversation", key="new-conversation", icon=":material/add:"):
-        created = store.create_conversation(name)
-        st.session_state[f"conversation:{name}"] = created.id
-        st.query_params["c"] = str(created.id)
+    ids: list[int | None] = [c.id for c in convs] if conv is not None else [None, *(c.id for c in convs)]
+    titles = {c.id: c.title for c in convs}
+    chosen = pick.selectbox("Conversation", ids, index=ids.index(conv.id if conv else None),
+                            format_func=lambda i: titles.get(i, "New conversation") if i else "New conversation",
+                            key=f"pick-conversation-{conv.id if conv else 0}")
+    if chosen != (conv.id if conv else None):
+        select(name, chosen)
+        st.rerun()
+    if new.button("New conversation", key="new-conversation", icon=":material/add:", disabled=conv is None):
+        select(name, None)  # created with its first question
         st.rerun()
     rows = store.feedback(kb=name)
     feedback.download_button(f"Feedback · {len(rows)}", lambda: feedback_jsonl(store.feedback(kb=name)),
@@ -265,8 +275,7 @@ def conversation_bar(store: AppStore, name: str, conv: Conversation | None) -> N
         sure = st.checkbox("Yes, delete this conversation", key=f"confirm-delete-conversation-{conv.id}")
         if st.button("Delete conversation", key="delete-conversation", disabled=not sure):
             store.delete_conversation(conv.id)
-            st.session_state.pop(f"conversation:{name}", None)
-            st.query_params.pop("c", None)
+            select(name, None)
             st.rerun()
 
 
@@ -313,8 +322,7 @@ def chat_page(cfg: Settings, name: str) -> None:
             return
         if conv is None:
             conv = store.create_conversation(name)
-            st.session_state[f"conversation:{name}"] = conv.id
-            st.query_params["c"] = str(conv.id)
+            select(name, conv.id)
         ask(store, conv.id, question, kb, gen, cfg)
 
 

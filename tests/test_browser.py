@@ -178,11 +178,13 @@ def test_upload_ask_queue_evidence_feedback_reload_export(server: str, tmp_path:
         page.get_by_role("button", name="Helpful").first.click()
         expect(page.get_by_text("You marked this answer helpful").first).to_be_visible(timeout=30_000)
 
-        # A reload (and a fresh visit) finds the conversation; it exports as Markdown, feedback as JSONL.
+        # A reload finds the conversation, so does a new visit through the picker; Markdown and feedback export.
         page.reload()
         expect(page.get_by_test_id("stChatMessage").filter(has_text=VPN)).to_be_visible(timeout=60_000)
-        page.goto(server)
+        page.goto(server)  # a new visit starts a new conversation; the earlier one is in the picker
         page.get_by_text("Chat", exact=True).click()
+        page.get_by_role("combobox", name="Conversation").click()
+        page.get_by_role("option", name=DIESEL).click()
         expect(page.get_by_test_id("stChatMessage").filter(has_text=DIESEL)).to_be_visible(timeout=60_000)
         with page.expect_download() as md:
             page.get_by_role("button", name="Markdown").click()

@@ -50,7 +50,7 @@ def _context_and_spans(fb: Feedback) -> tuple[str, list[dict[str, Any]]]:
     cited = sorted(fb.answer.citations, key=lambda c: c.number)
     passages = [c.source.text for c in cited] or [s.text for s in fb.answer.sources]
     context = "\n\n".join(dict.fromkeys(passages))
-    spans = []
+    spans: list[dict[str, Any]] = []
     for c in cited:
         quote = quote_text(c).strip()
         at = context.find(quote) if quote else -1

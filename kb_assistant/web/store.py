@@ -213,7 +213,7 @@ class AppStore:
         return row[0] if row else None
 
     def feedback(self, *, kb: str | None = None, rating: str | None = None) -> list[Feedback]:
-        query, args = "SELECT turn_id, kb, rating, answer, created FROM feedback WHERE 1=1", []
+        query, args = "SELECT turn_id, kb, rating, answer, created FROM feedback WHERE 1=1", list[str]()
         if kb is not None:
             query, args = query + " AND kb = ?", [*args, kb]
         if rating is not None:

@@ -83,7 +83,9 @@ def evidence(kb: Any, source: Source, citation: Citation | None, *, key: str) ->
     except EvidenceError as exc:
         st.warning(str(exc))
         return
-    span = (citation.quote_start, citation.quote_end) if citation and citation.quote_start is not None else None
+    span = None
+    if citation is not None and citation.quote_start is not None and citation.quote_end is not None:
+        span = (citation.quote_start, citation.quote_end)
     quote = quote_text(citation) if citation else source.text
     with st.container(border=True):
         if path.suffix.lower() == ".pdf" and source.page is not None:

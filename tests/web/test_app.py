@@ -26,9 +26,10 @@ def texts(app: AppTest) -> list[str]:
     return [t.value for t in app.text] + [m.value for m in app.markdown] + [i.value for i in app.info]
 
 
-def new_session() -> AppTest:
-    """Another browser tab (or a reload): a new session of the same server process."""
+def new_session(**query: str) -> AppTest:
+    """Another browser tab, or a reload (with the address's query): a new session of the same process."""
     at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(query)
     at.run()
     assert not at.exception
     return at
@@ -86,17 +87,34 @@ def test_a_question_sent_while_the_answer_streams_waits_and_both_complete(indexe
     assert any("fourteen days" in s for s in shown) and any("1194" in s for s in shown)
 
 
+def test_two_tabs_asking_at_once_both_get_their_answers(indexed: AppTest, gate: threading.Event) -> None:
+    other = goto(new_session(), "Chat")
+    indexed.chat_input[0].set_value("How often is the diesel generator tested?").run()
+    other.chat_input[0].set_value("Which port does the VPN use?").run()
+    assert not indexed.exception and not other.exception
+    gate.set()
+    settle(indexed)
+    settle(other)
+    questions = {t.question: t for c in store().conversations("default") for t in store().turns(c.id)}
+    assert set(questions) == {"How often is the diesel generator tested?", "Which port does the VPN use?"}
+    assert all(t.status == "done" and t.answer is not None for t in questions.values())
+    assert any("fourteen days" in s for s in texts(indexed)) and any("1194" in s for s in texts(other))
+
+
 def test_conversations_survive_reload_and_restart_and_can_be_renamed_and_deleted(indexed: AppTest) -> None:
     ask(indexed, "Which port does the VPN use?")
-    reloaded = goto(new_session(), "Chat")  # a reload: a new session of the same process
+    (conv,) = store().conversations("default")
+    assert indexed.query_params["c"] == str(conv.id)  # in the address, which a reload keeps
+    reloaded = goto(new_session(c=str(conv.id)), "Chat")
     assert "Which port does the VPN use?" in texts(reloaded) and any("1194" in s for s in texts(reloaded))
 
     import streamlit as st
 
     st.cache_resource.clear()  # a restart: nothing cached, everything read back from app.sqlite
-    restarted = goto(new_session(), "Chat")
+    restarted = goto(new_session(), "Chat")  # a new visit starts a new conversation; the old one is listed
+    assert "Which port does the VPN use?" not in texts(restarted)
+    restarted.selectbox(key="pick-conversation-0").set_value(conv.id).run()
     assert "Which port does the VPN use?" in texts(restarted)
-    (conv,) = store().conversations("default")
     restarted.text_input(key=f"title-{conv.id}").set_value("VPN questions")
     restarted.button(key="rename-conversation").click().run()
     assert store().conversation(conv.id).title == "VPN questions"
@@ -115,7 +133,7 @@ def test_an_answer_asked_before_a_restart_is_kept_as_a_question_to_ask_again(ind
     import streamlit as st
 
     st.cache_resource.clear()  # the process's workers are gone, as after a restart
-    app = goto(new_session(), "Chat")
+    app = goto(new_session(c=str(conv.id)), "Chat")
     app.run()  # the page sees no worker holding the turn
     (turn,) = store().turns(conv.id)
     assert turn.status == "error" and "restarted" in turn.error
@@ -149,6 +167,12 @@ def test_a_citation_opens_the_pdf_page_and_the_text_passage(indexed: AppTest, is
     app.toggle(key="ev-t2-1").set_value(True).run()
     assert any("Operations handbook › Network" in c.value for c in app.caption)
     assert any(re.search(r":orange-background\[[^\]]*port 1194", m.value) for m in app.markdown)
+
+    pdf = isolated_data_dir / "uploads" / "default" / "facilities.pdf"
+    pdf.write_bytes(b"%PDF-1.4 truncated by a failed copy")  # a page that cannot be rendered any more
+    app.run()
+    assert any("facilities.pdf cannot be opened to render it" in w.value for w in app.warning)
+    assert not app.exception
 
     (isolated_data_dir / "uploads" / "default" / "ops.md").unlink()  # deleted from disk after indexing
     app.run()
