@@ -184,9 +184,9 @@ def documents_panel(kb: KnowledgeBase) -> None:
     docs = kb.documents()
     rows = document_rows(docs)
     gone = sum(1 for r in rows if r["on disk"] != "yes")
-    st.caption(f"{len(docs)} documents · {kb.count()} chunks · {last_indexed(kb, app_store().last_index_run(kb.name))}"
-               + (f" · {gone} no longer on disk" if gone else ""))
     run = app_store().last_index_run(kb.name)
+    st.caption(f"{len(docs)} documents · {kb.count()} chunks · {last_indexed(kb, run)}"
+               + (f" · {gone} no longer on disk" if gone else ""))
     if run is not None and (run.failed or run.error):
         with st.expander(f"Failed in the last indexing run · {len(run.failed)}", expanded=False):
             if run.error:
@@ -302,8 +302,8 @@ def chat_page(cfg: Settings, name: str) -> None:
     conversation_bar(store, name, conv)
     turns = store.turns(conv.id) if conv else []
     for turn in turns:
-        st.chat_message("user").text(turn.question)
-        if not turn.pending:
+        if not turn.pending:  # pending ones (always the latest) are drawn live below
+            st.chat_message("user").text(turn.question)
             with st.chat_message("assistant"):
                 show_turn(turn, store, kb)
     pending = [t.id for t in turns if t.pending]
@@ -347,6 +347,7 @@ def live_turns(conversation_id: int, pending: tuple[int, ...]) -> None:
             st.rerun()  # finished (or deleted): draw it as a stored turn
             return
         live = workers().live(conversation_id, turn_id)
+        st.chat_message("user").text(turn.question)
         with st.chat_message("assistant"):
             if live is None:  # no worker of this process holds it: it was asked before a restart
                 store.mark_interrupted(turn_id)
