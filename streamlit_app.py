@@ -10,12 +10,15 @@ import streamlit as st
 from kb_assistant.app import load_generator, open_kb
 from kb_assistant.assistant import Assistant
 from kb_assistant.errors import KBError
-from kb_assistant.generators.base import ChatMessage
 from kb_assistant.kb import KnowledgeBase, delete_kb, kb_names, validate_name
 from kb_assistant.settings import Settings, load_settings
-from kb_assistant.types import Answer
+from kb_assistant.web.answers import Workers
+from kb_assistant.web.export import conversation_markdown, feedback_jsonl
 from kb_assistant.web.jobs import IndexJob, start_index_job
-from kb_assistant.web.render import answer_markdown, escape_markdown, passage_markdown
+from kb_assistant.web.kbinfo import document_rows, last_indexed
+from kb_assistant.web.render import escape_markdown
+from kb_assistant.web.store import AppStore, Conversation
+from kb_assistant.web.views import show_turn
 
 st.set_page_config(page_title="kb-assistant", page_icon="📚", layout="wide")
 MODEL_FIELDS = ("generator", "model_path", "n_ctx", "n_threads", "quantize", "device", "adapter",
@@ -43,8 +46,20 @@ def generator(model_json: str) -> Any:
 
 @st.cache_resource
 def jobs() -> dict[str, IndexJob]:
-    """The latest indexing job per knowledge base, visible to every session."""
+    """The latest indexing job per knowledge base, visible to every session (and after a reload)."""
     return {}
+
+
+@st.cache_resource
+def app_store() -> AppStore:
+    """Conversations, feedback and indexing runs in the data directory's app.sqlite."""
+    return AppStore.for_settings(base_settings())
+
+
+@st.cache_resource
+def workers() -> Workers:
+    """The answer workers of this process, one per conversation, shared by every session."""
+    return Workers(app_store())
 
 
 # -- sidebar ---------------------------------------------------------------------------------------
@@ -116,6 +131,8 @@ def kb_page(cfg: Settings, name: str) -> None:
                 st.error(str(exc))
     kb = knowledge_base(name)
     st.subheader(f"{name}")
+    st.caption(f"embedder {escape_markdown(kb.embedder.id)} · store {kb.manifest.store_backend if kb.manifest else '?'}"
+               f" · chunks of {cfg.chunk_size} characters ({cfg.chunk_overlap} overlap)")
     upload_panel(kb, cfg)
     documents_panel(kb)
     with st.expander("Delete this knowledge base"):
@@ -137,7 +154,9 @@ def upload_panel(kb: KnowledgeBase, cfg: Settings) -> None:
     job = jobs().get(kb.name)
     busy = job is not None and job.running
     if files and st.button(f"Index {len(files)} file(s)", type="primary", key="index", disabled=busy):
-        jobs()[kb.name] = start_index_job(kb, [(f.name, f.getvalue()) for f in files], cfg)
+        store = app_store()
+        jobs()[kb.name] = start_index_job(kb, [(f.name, f.getvalue()) for f in files], cfg, on_done=lambda job: (
+            store.record_index_run(job.kb_name, job.report, job.refused, job.error)))
     job_status(kb.name)
 
 
@@ -163,14 +182,24 @@ def job_status(name: str) -> None:
 
 def documents_panel(kb: KnowledgeBase) -> None:
     docs = kb.documents()
-    st.caption(f"{len(docs)} documents · {kb.count()} chunks")
+    rows = document_rows(docs)
+    gone = sum(1 for r in rows if r["on disk"] != "yes")
+    run = app_store().last_index_run(kb.name)
+    st.caption(f"{len(docs)} documents · {kb.count()} chunks · {last_indexed(kb, run)}"
+               + (f" · {gone} no longer on disk" if gone else ""))
+    if run is not None and (run.failed or run.error):
+        with st.expander(f"Failed in the last indexing run · {len(run.failed)}", expanded=False):
+            if run.error:
+                st.error(run.error)
+            st.dataframe([{"file": f.rsplit("/", 1)[-1], "reason": r} for f, r in run.failed], hide_index=True,
+                         width="stretch")
     if not docs:
         st.info("No documents yet: upload some above.")
         return
-    st.dataframe([{"document": d.source.rsplit("/", 1)[-1], "pages": d.pages or "", "chunks": d.chunks,
-                   "path": d.source} for d in docs], hide_index=True, width="stretch")
+    st.dataframe(rows, hide_index=True, width="stretch")
     col1, col2 = st.columns([3, 1])
-    target = col1.selectbox("Document", [d.source for d in docs], format_func=lambda s: s.rsplit("/", 1)[-1])
+    target = col1.selectbox("Document", [d.source for d in docs], format_func=lambda s: s.rsplit("/", 1)[-1],
+                            key="remove-target")
     if col2.button("Remove", key="remove-doc"):
         report = kb.remove([target])
         st.success(report.summary())
@@ -183,67 +212,157 @@ def documents_panel(kb: KnowledgeBase) -> None:
 
 # -- chat page -------------------------------------------------------------------------------------
 
-def render_sources(answer: Answer, anchor: str) -> None:
-    if not answer.found or not answer.sources:
+def current_conversation(store: AppStore, name: str) -> Conversation | None:
+    """The conversation in the address (``?c=``, so a reload keeps it) or this session's; none for a new visit.
+
+    A new visit starts a new conversation rather than joining the latest one: two people asking at
+    the same time must not get each other's questions as history. Older ones are in the picker.
+    """
+    wanted = st.query_params.get("c") or st.session_state.get(f"conversation:{name}")
+    conv = store.conversation(int(wanted)) if str(wanted or "").isdigit() else None
+    if conv is None or conv.kb != name:
+        st.query_params.pop("c", None)
+        return None
+    select(name, conv.id)
+    return conv
+
+
+def select(name: str, conversation_id: int | None) -> None:
+    """Make a conversation this session's and put it in the address, so a reload comes back to it."""
+    if conversation_id is None:
+        st.session_state.pop(f"conversation:{name}", None)
+        st.query_params.pop("c", None)
+    else:
+        st.session_state[f"conversation:{name}"] = conversation_id
+        st.query_params["c"] = str(conversation_id)
+
+
+def conversation_bar(store: AppStore, name: str, conv: Conversation | None) -> None:
+    """Pick, start, rename, delete and export conversations of this knowledge base."""
+    convs = store.conversations(name)
+    pick, new, export, feedback = st.columns([4, 2, 2, 2], vertical_alignment="bottom")
+    ids: list[int | None] = [c.id for c in convs] if conv is not None else [None, *(c.id for c in convs)]
+    titles = {c.id: c.title for c in convs}
+    chosen = pick.selectbox("Conversation", ids, index=ids.index(conv.id if conv else None),
+                            format_func=lambda i: titles.get(i, "New conversation") if i else "New conversation",
+                            key=f"pick-conversation-{conv.id if conv else 0}")
+    if chosen != (conv.id if conv else None):
+        select(name, chosen)
+        st.rerun()
+    if new.button("New conversation", key="new-conversation", icon=":material/add:", disabled=conv is None):
+        select(name, None)  # created with its first question
+        st.rerun()
+    rows = store.feedback(kb=name)
+    feedback.download_button(f"Feedback · {len(rows)}", lambda: feedback_jsonl(store.feedback(kb=name)),
+                             file_name=f"feedback-{name}.jsonl", mime="application/x-ndjson", key="export-feedback",
+                             on_click="ignore", disabled=not rows, icon=":material/download:",
+                             help="helpful / wrong ratings as JSONL: question and answer for kb finetune, "
+                                  "SQuAD-style context and answers (see kb feedback export for kb eval)")
+    if conv is None:
         return
-    cited = {c.number: c for c in answer.citations}
-    label = "Sources" if cited else "Sources (none matched the answer; shown for checking)"
-    with st.expander(f"{label} · {len(answer.sources)}", expanded=bool(cited)):
-        for n, s in enumerate(answer.sources, 1):
-            st.markdown(f'<a id="{anchor}-{n}"></a>', unsafe_allow_html=True)  # our own anchor only
-            mark = " · cited" if n in cited else ""
-            support = cited[n].support if n in cited else None
-            extra = f" · support {support:.2f}" if support is not None else ""
-            st.markdown(f"**\\[{n}\\] {escape_markdown(s.label)}** · relevance {s.score:.2f}{mark}{extra}")
-            st.markdown(passage_markdown(cited[n]) if n in cited else escape_markdown(s.text))
+    export.download_button("Markdown", lambda: conversation_markdown(conv, store.turns(conv.id)),
+                           file_name=f"conversation-{conv.id}.md", mime="text/markdown", key="export-conversation",
+                           on_click="ignore", icon=":material/download:",
+                           help="this conversation with its citations, as Markdown")
+    with st.expander("Rename · delete"):
+        title = st.text_input("Title", value=conv.title, key=f"title-{conv.id}")
+        if st.button("Rename", key="rename-conversation") and title.strip() != conv.title:
+            try:
+                store.rename(conv.id, title)
+                st.rerun()
+            except KBError as exc:
+                st.error(str(exc))
+        sure = st.checkbox("Yes, delete this conversation", key=f"confirm-delete-conversation-{conv.id}")
+        if st.button("Delete conversation", key="delete-conversation", disabled=not sure):
+            store.delete_conversation(conv.id)
+            select(name, None)
+            st.rerun()
+
+
+def model_caption(cfg: Settings, kb: KnowledgeBase, model: Any) -> None:
+    budget = cfg.context_window or model.context_window
+    name = cfg.model_path.name if getattr(cfg.model_path, "name", None) else (cfg.api_model or "bundled Qwen2.5-0.5B")
+    st.caption(f"Model {escape_markdown(str(name))} ({cfg.generator}) · embedder "
+               f"{escape_markdown(kb.embedder.id)} · context budget {budget} tokens, {cfg.max_new_tokens} of "
+               f"them for the answer · {cfg.retrieval_mode} retrieval, top {cfg.top_k}")
 
 
 def chat_page(cfg: Settings, name: str) -> None:
     kb = knowledge_base(name)
+    store = app_store()
     st.header(f"Chat · {name}")
-    key = f"history:{name}"
-    turns: list[tuple[str, Answer | str]] = st.session_state.setdefault(key, [])
-    col1, col2 = st.columns([1, 1])
-    if col1.button("Clear chat", key="clear"):
-        turns.clear()
-    regenerate = col2.button("Regenerate last answer", key="regenerate", disabled=not turns)
-    again = turns.pop()[0] if regenerate and turns else None
-    for i, (asked, answer) in enumerate(turns):
-        st.chat_message("user").text(asked)
-        with st.chat_message("assistant"):
-            show_answer(answer, f"a{i}")
-    question = st.chat_input("Ask a question about your documents") or again
-    if not question:
-        return
-    st.chat_message("user").text(question)
-    history = [m for q, a in turns if isinstance(a, Answer)
-               for m in (ChatMessage("user", q), ChatMessage("assistant", a.text))]
     model = json.dumps(cfg.model_dump(mode="json", include=set(MODEL_FIELDS)), sort_keys=True)
-    with st.chat_message("assistant"):
-        try:
-            stream = Assistant(kb, generator(model), cfg).ask(question, history)
-            placeholder = st.empty()
-            placeholder.write_stream(stream)
-            answer = stream.result()
-            placeholder.empty()
-            show_answer(answer, f"a{len(turns)}")
-            turns.append((question, answer))
-        except KBError as exc:
-            st.warning(str(exc))
-            turns.append((question, str(exc)))
+    try:
+        gen = generator(model)
+        model_caption(cfg, kb, gen)
+    except KBError as exc:
+        st.error(str(exc))
+        gen = None
+    conv = current_conversation(store, name)
+    conversation_bar(store, name, conv)
+    turns = store.turns(conv.id) if conv else []
+    for turn in turns:
+        if not turn.pending:  # pending ones (always the latest) are drawn live below
+            st.chat_message("user").text(turn.question)
+            with st.chat_message("assistant"):
+                show_turn(turn, store, kb)
+    pending = [t.id for t in turns if t.pending]
+    if conv is not None and pending:
+        live_turns(conv.id, tuple(pending))
+    last = turns[-1] if turns else None
+    if conv is not None and last is not None and not pending and gen is not None and st.button(
+            "Regenerate last answer", key="regenerate"):
+        store.delete_turn(last.id)
+        ask(store, conv.id, last.question, kb, gen, cfg)
+    question = st.chat_input("Ask a question about your documents (sent while an answer is written, it waits "
+                             "its turn)")
+    if question:
+        if gen is None:
+            st.error("No answer model is loaded: fix the model settings in the sidebar first.")
+            return
+        if conv is None:
+            conv = store.create_conversation(name)
+            select(name, conv.id)
+        ask(store, conv.id, question, kb, gen, cfg)
 
 
-def show_answer(answer: Answer | str, anchor: str) -> None:
-    if isinstance(answer, str):
-        st.warning(answer)
-        return
-    if not answer.found:
-        st.info(answer.text)
-        return
-    st.markdown(answer_markdown(answer, anchor))
-    with st.expander("Copy answer"):
-        st.code(answer.text, language=None)
-    render_sources(answer, anchor)
+def ask(store: AppStore, conversation_id: int, question: str, kb: KnowledgeBase, gen: Any, cfg: Settings) -> None:
+    """Store the question and queue it; a worker thread answers it, outliving this page run."""
+    settings = cfg.model_copy()  # the choices of this moment, for this question
+
+    def start(q: str, history: Any) -> Any:
+        return Assistant(kb, gen, settings).ask(q, history)
+
+    workers().get(conversation_id).submit(question, start, gen)
+    st.rerun()
+
+
+@st.fragment(run_every=0.5)
+def live_turns(conversation_id: int, pending: tuple[int, ...]) -> None:
+    """The answers being written, redrawn twice a second; the page reruns when one is finished."""
+    store = app_store()
+    for turn_id in pending:
+        turn = store.turn(turn_id)
+        if turn is None or not turn.pending:
+            st.rerun()  # finished (or deleted): draw it as a stored turn
+            return
+        live = workers().live(conversation_id, turn_id)
+        st.chat_message("user").text(turn.question)
+        with st.chat_message("assistant"):
+            if live is None:  # no worker of this process holds it: it was asked before a restart
+                store.mark_interrupted(turn_id)
+                st.rerun()
+                return
+            if live.text:
+                st.markdown(escape_markdown(live.text) + " ▌")
+            elif live.waiting_for_model:
+                st.info("Waiting for the model: another answer is being written…")
+            elif live.started:
+                st.caption("Searching the knowledge base and reading the sources…")
+            else:
+                st.info("Queued: it will be answered after the question before it.")
+            if st.button("Stop", key=f"stop-{turn_id}"):
+                workers().get(conversation_id).stop(turn_id)
 
 
 def main() -> None:

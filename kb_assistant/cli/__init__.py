@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import user_message
-from . import chat, doctor, evaluate, finetune, indexing, info, kbs, migrate
+from . import chat, doctor, evaluate, feedback, finetune, indexing, info, kbs, migrate
 
 EPILOG = """\
 examples:
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="where knowledge bases and models live (KB_DATA_DIR)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (indexing, chat, info, kbs, evaluate, migrate, finetune, doctor):
+    for module in (indexing, chat, info, kbs, evaluate, migrate, finetune, doctor, feedback):
         module.register(sub)
     return parser
 

@@ -204,6 +204,7 @@ class KnowledgeBase:
         Another writer is waited for up to ``wait`` seconds (then ``KBBusyError``)."""
         with self._writing(wait, progress) as ix:
             report = ix.index(paths, prune=prune)
+            self._record_change(report)
         if self.splitter_changed:
             report.notes.append(
                 f"chunk settings differ from those {self.name!r} was built with; run "
@@ -214,7 +215,9 @@ class KnowledgeBase:
     def remove(self, paths: Iterable[str | Path], *, wait: float = DEFAULT_WAIT) -> IndexReport:
         """Delete the chunks of these files (or of every document under a folder) from the store."""
         with self._writing(wait, None) as ix:
-            return ix.remove(paths)
+            report = ix.remove(paths)
+            self._record_change(report)
+        return report
 
     def rebuild(
         self, *, progress: ProgressFn | None = None, prune: bool = False, wait: float = DEFAULT_WAIT
@@ -224,10 +227,17 @@ class KnowledgeBase:
         records the new chunk settings."""
         with self._writing(wait, progress) as ix:
             report = ix.rebuild(prune=prune)
+            now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             self.manifest = replace(self.manifest, splitter=self.splitter.settings(), parser_version=PARSER_VERSION,
-                                    rebuilt=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                                    rebuilt=now, indexed=now)
             write_manifest(self.directory, self.manifest)
         return report
+
+    def _record_change(self, report: IndexReport) -> None:
+        """Note in the manifest when a run changed the documents (shown as "last indexed")."""
+        if any(o.status in ("added", "updated", "moved", "removed") for o in report.outcomes):
+            self.manifest = replace(self.manifest, indexed=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            write_manifest(self.directory, self.manifest)
 
     def set_store(self, record: StoreRecord) -> None:
         """Record that the knowledge base now lives in another store (``kb migrate``); reopen to use it."""

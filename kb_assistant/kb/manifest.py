@@ -52,6 +52,7 @@ class Manifest:
     parser_version: int = 0  # 0: built before the parser version was recorded
     created: str = field(default_factory=_now)
     rebuilt: str | None = None  # when `kb rebuild` last re-split every document
+    indexed: str | None = None  # when an indexing run last changed the documents (any door)
 
     @property
     def store_backend(self) -> str:
@@ -71,7 +72,7 @@ class Manifest:
             name=body["name"], embedder_id=body["embedder"]["id"], embedder_dim=int(body["embedder"]["dim"]),
             splitter=dict(body["splitter"]), store=StoreRecord(**body.get("store", {})),
             parser_version=int(body.get("parser_version", 0)), created=body.get("created") or _now(),
-            rebuilt=body.get("rebuilt"),
+            rebuilt=body.get("rebuilt"), indexed=body.get("indexed"),
         )
 
 

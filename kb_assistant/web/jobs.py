@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,11 @@ class IndexJob:
         self.done, self.total, self.current = done, total, current
 
 
-def start_index_job(kb: Any, files: list[tuple[str, bytes]], settings: Any) -> IndexJob:
-    """Save uploads safely and index them in a daemon thread; returns the job to poll."""
+def start_index_job(kb: Any, files: list[tuple[str, bytes]], settings: Any,
+                    on_done: Callable[[IndexJob], None] | None = None) -> IndexJob:
+    """Save uploads safely and index them in a daemon thread; returns the job to poll.
+
+    ``on_done(job)`` runs in the thread when it ends (the app records the run: time, failed files)."""
     from ..uploads import index_uploads
 
     job = IndexJob(kb.name, total=len(files))
@@ -47,6 +51,11 @@ def start_index_job(kb: Any, files: list[tuple[str, bytes]], settings: Any) -> I
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of killing the thread silently
             job.error = f"indexing stopped: {type(exc).__name__}: {exc}"
         finally:
+            if on_done is not None:
+                try:
+                    on_done(job)
+                except Exception as exc:  # noqa: BLE001 - the report stays on the page even if not recorded
+                    job.error = job.error or f"the run was not recorded: {exc}"
             job.finished.set()
 
     threading.Thread(target=work, name=f"index-{kb.name}", daemon=True).start()

@@ -231,3 +231,16 @@ def test_cli_index_summary_remove_rebuild(docs: Path, capsys: pytest.CaptureFixt
     assert "2 unchanged" in out and "(0 embedded" in out  # same settings: nothing to redo
     with pytest.raises(KBError):
         KnowledgeBase.create(load_settings(), "c", HashEmbedder(256))
+
+
+def test_manifest_records_when_documents_last_changed(kb: KnowledgeBase, docs: Path) -> None:
+    assert kb.manifest.indexed is None
+    kb.index_paths([docs])
+    first = read_manifest(kb.directory)
+    assert first is not None and first.indexed is not None
+    (kb.directory / "manifest.json").write_text(first.to_json().replace(first.indexed, "2000-01-01T00:00:00+0000"))
+    kb.manifest = read_manifest(kb.directory)  # type: ignore[assignment]
+    kb.index_paths([docs])  # nothing changed: nothing recorded
+    assert read_manifest(kb.directory).indexed == "2000-01-01T00:00:00+0000"  # type: ignore[union-attr]
+    kb.remove([docs / "vpn.md"])
+    assert read_manifest(kb.directory).indexed != "2000-01-01T00:00:00+0000"  # type: ignore[union-attr]

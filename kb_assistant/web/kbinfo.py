@@ -1,0 +1,34 @@
+"""What the knowledge-base page says about a knowledge base: its documents, whether their files are
+still there, and when it was last indexed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .store import IndexRun
+
+
+def document_rows(docs: Sequence[Any]) -> list[dict[str, Any]]:
+    """One table row per document; a file deleted or moved since indexing says so (its chunks stay)."""
+    return [{"document": Path(d.source).name, "pages": d.pages or None, "chunks": d.chunks,
+             "on disk": "yes" if Path(d.source).is_file() else "missing: re-index with prune to drop it",
+             "path": d.source} for d in docs]
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def last_indexed(kb: Any, run: IndexRun | None) -> str:
+    """``last indexed 2026-12-01 12:30`` from the app's own record of its latest run, or from the
+    knowledge base's manifest, which every door's indexing run updates (whichever is later)."""
+    recorded = kb.manifest.indexed
+    changed = time.mktime(time.strptime(recorded[:19], "%Y-%m-%dT%H:%M:%S")) if recorded else 0.0
+    if run is not None and run.finished >= changed - 5:
+        return f"last indexed {_when(run.finished)}"
+    if changed:
+        return f"last indexed {_when(changed)}"
+    return "never indexed"
