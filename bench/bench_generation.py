@@ -112,15 +112,16 @@ def bench_transformers(args: argparse.Namespace) -> None:
             for _ in range(args.repeats):
                 ttft, _, _ = timed_stream(_first(gen.stream_prompt(prompt, max_tokens=1, temperature=0)))
                 start = time.perf_counter()
-                with torch.inference_mode():  # fixed length: random weights may emit EOS at any step
-                    gen.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                       min_new_tokens=args.new_tokens, max_new_tokens=args.new_tokens,
-                                       pad_token_id=gen._eos[0])
+                with gen.exclusive_model() as model, torch.inference_mode():  # fixed length: EOS may come early
+                    model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                   min_new_tokens=args.new_tokens, max_new_tokens=args.new_tokens,
+                                   pad_token_id=gen._eos[0])
                 total = time.perf_counter() - start
                 ttfts.append(ttft)
                 rates.append((args.new_tokens - 1) / max(total - ttft, 1e-9))
-            weights = sum(p.numel() * p.element_size() for p in gen.model.parameters()) + sum(
-                b.numel() * b.element_size() for b in gen.model.buffers())
+            with gen.exclusive_model() as model:
+                weights = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
+                    b.numel() * b.element_size() for b in model.buffers())
             ttft, rate = statistics.median(ttfts), statistics.median(rates)
             base = base or (ttft, rate)
             label = {"none": "fp32"}.get(quantize, quantize)

@@ -115,14 +115,14 @@ class Assistant:
         mode = self.settings.cite_mode
         ask_to_cite = mode == "ask" or (mode == "auto" and self.generator.follows_citation_instructions)
         system = SYSTEM_PROMPT_CITE if ask_to_cite else SYSTEM_PROMPT_PLAIN
-        window = self.settings.context_window or self.generator.context_window
+        window = self.settings.model.context_window or self.generator.context_window
         return build_prompt(
             self.generator,
             question,
             sources,
             history=history,
             max_new_tokens=self.settings.max_new_tokens,
-            context_window=self.settings.context_window,
+            context_window=self.settings.model.context_window,
             system=system if sources else SYSTEM_PROMPT_NO_SOURCES,
             widen=self.retriever.widen if window >= LONG_CONTEXT else None,
         )

@@ -53,14 +53,14 @@ def prefix_dir(tiny_glm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def logits(gen: TransformersGenerator) -> torch.Tensor:
     ids = torch.tensor([gen.encode(gen.render(MESSAGES))])
     with torch.no_grad():
-        return gen.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        return gen._model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
 
 
 def test_lora_merged_matches_unmerged(tiny_glm: Path, lora_dir: Path) -> None:
     base = TransformersGenerator(tiny_glm)
     attached = TransformersGenerator(tiny_glm, adapter=lora_dir)
     merged = TransformersGenerator(tiny_glm, adapter=lora_dir, merge_adapter=True)
-    assert not any("lora" in n for n, _ in merged.model.named_parameters())
+    assert not any("lora" in n for n, _ in merged._model.named_parameters())
     assert not torch.allclose(logits(base), logits(attached), atol=1e-4)
     assert torch.allclose(logits(attached), logits(merged), atol=1e-4)
     assert attached.name == "tiny-glm+" + lora_dir.name
