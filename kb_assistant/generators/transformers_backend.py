@@ -96,7 +96,7 @@ class TransformersGenerator(Generator):
             import transformers
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModelUnavailableError("pip install torch transformers to run transformers checkpoints") from exc
-        from .adapters import attach_adapter
+        from .adapters import attach_adapter, is_lora
         from .quantize import convert_after_load, load_kwargs
 
         self.device = pick_device(device)
@@ -117,7 +117,10 @@ class TransformersGenerator(Generator):
         if "device_map" not in kwargs:
             model = model.to(self.device)
         if adapter is not None:
-            model = attach_adapter(model, adapter, merge=merge_adapter)
+            # torch's dynamic int8 swaps every Linear, LoRA's own A/B layers too, which PEFT then cannot call:
+            # merge first (exact for LoRA, see test_lora_merged_matches_unmerged).
+            cpu_int8 = quantize == "int8" and self.device == "cpu"
+            model = attach_adapter(model, adapter, merge=merge_adapter or (cpu_int8 and is_lora(Path(adapter))))
         model = convert_after_load(model, quantize, self.device)
         model.eval()
         self._model = model  # reached only under the guard: _stream_prompt, or exclusive_model()
