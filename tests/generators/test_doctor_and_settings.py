@@ -130,3 +130,17 @@ def test_kb_ask_with_the_transformers_backend(tiny_glm: Path, tmp_path: Path, mo
     assert out["prompt_tokens"] > 0
     assert main(["ask", "年假有几天？", "--kb", "t", "--adapter", str(tmp_path / "nope")]) == 1
     assert "no adapter directory" in capsys.readouterr().err
+
+
+def test_doctor_names_what_a_backend_misses(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    from kb_assistant import generators
+
+    ghost = dataclasses.replace(generators.BACKENDS["openai"], requires=("httpx", "no_such_module_kb"))
+    monkeypatch.setitem(generators.BACKENDS, "openai", ghost)
+    assert main(["doctor"]) == 0
+    assert "openai        missing no_such_module_kb" in capsys.readouterr().out
+    assert main(["doctor", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["backends"]["openai"] is False
