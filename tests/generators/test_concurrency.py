@@ -187,3 +187,29 @@ def test_counting_tokens_during_streams_on_the_gguf(bundled_gguf: Path) -> None:
     for t in streams:
         t.join()
     assert counted and all(c == expected for c in counted)
+
+
+def test_the_assistant_reports_waiting_for_the_model(tmp_path: Path) -> None:
+    """The doors (web app, CLI) learn through Assistant.ask(on_wait=) that an answer waits for the model."""
+    from kb_assistant.app import make_assistant, open_kb
+    from kb_assistant.settings import load_settings
+
+    settings = load_settings(min_relevance=0)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The server restarts every night at two o'clock.", encoding="utf-8")
+    with open_kb(settings, "t") as kb:
+        kb.index_paths([docs])
+        first, second = make_assistant(settings, kb), make_assistant(settings, kb)
+        assert first.generator is second.generator  # one loaded model for both
+        running = iter(first.ask("When does the server restart?"))
+        next(running)
+        waiting = threading.Event()
+        out: list[str] = []
+        t = threading.Thread(target=lambda: out.append(
+            second.ask("When does the server restart?", on_wait=waiting.set).result().text))
+        t.start()
+        assert waiting.wait(timeout=60)
+        rest = "".join(running)
+        t.join(timeout=60)
+        assert out and out[0] and rest
