@@ -168,25 +168,21 @@ def test_backends_cannot_bypass_the_guard() -> None:
                 yield prompt
 
 
-@pytest.mark.slow
-def test_counting_tokens_during_streams_on_the_gguf(bundled_gguf: Path) -> None:
-    """llama.cpp's tokenizer reads only the vocabulary: counts stay exact while other threads decode."""
-    from kb_assistant.generators.llama import LlamaCppGenerator
-
-    gen = LlamaCppGenerator(bundled_gguf, n_ctx=1024)
-    texts = ["北京是中华人民共和国的首都。", "Mixed 中文 and English 😀", gen.render(MESSAGES)]
-    expected = [gen.count_tokens(t) for t in texts]
-    done = threading.Event()
-    streams = [threading.Thread(target=lambda: (list(answer(gen)), done.set())) for _ in range(2)]
+def test_counting_tokens_during_streams(model: Generator) -> None:
+    """Budgeting a prompt does not wait for, or disturb, the running answers: llama.cpp's tokenizer reads only
+    the vocabulary, transformers' fast tokenizer is only read after loading; counts stay exact meanwhile."""
+    texts = ["北京是中华人民共和国的首都。", "Mixed 中文 and English 😀", model.render(MESSAGES)]
+    expected = [model.count_tokens(t) for t in texts]
+    streams = [threading.Thread(target=lambda: list(answer(model))) for _ in range(2)]
     for t in streams:
         t.start()
     counted = []
-    while not done.is_set() or any(t.is_alive() for t in streams):
-        counted.append([gen.count_tokens(t) for t in texts])
-        gen.render(MESSAGES)
+    while any(t.is_alive() for t in streams) or not counted:
+        counted.append([model.count_tokens(t) for t in texts])
+        assert model.render(MESSAGES) == texts[2]
     for t in streams:
         t.join()
-    assert counted and all(c == expected for c in counted)
+    assert all(c == expected for c in counted)
 
 
 def test_the_assistant_reports_waiting_for_the_model(tmp_path: Path) -> None:
