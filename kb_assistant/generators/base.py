@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -164,6 +165,11 @@ class Generator(ABC):
         me = threading.get_ident()
         if not self._slots.acquire(blocking=False):
             if me in self._holders and self.max_streams == 1:
+                gc.collect()  # an abandoned stream caught in a reference cycle is closed by the collector
+                if self._slots.acquire(blocking=False):
+                    with self._count_lock:
+                        self._holders.append(me)
+                    return me
                 raise RuntimeError(f"this thread is already streaming from {self.name}: finish or close that "
                                    "stream before starting another")
             if on_wait is not None:

@@ -209,3 +209,23 @@ def test_the_assistant_reports_waiting_for_the_model(tmp_path: Path) -> None:
         rest = "".join(running)
         t.join(timeout=60)
         assert out and out[0] and rest
+
+
+def test_a_stream_abandoned_in_a_reference_cycle_does_not_block_its_thread() -> None:
+    gen = EchoGenerator()
+
+    class Holder:
+        pass
+
+    gc.disable()  # no automatic collection in between: only the guard's own collect may free the cycle
+    try:
+        holder = Holder()
+        holder.me = holder  # type: ignore[attr-defined]  # a cycle: only the collector frees it
+        holder.stream = answer(gen)  # type: ignore[attr-defined]
+        next(holder.stream)  # type: ignore[attr-defined]
+        del holder
+        assert gen.busy
+        assert "".join(answer(gen))  # the same thread asks again: the cycle is collected, not a deadlock
+        assert not gen.busy
+    finally:
+        gc.enable()
