@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import streamlit as st
 
-from kb_assistant.app import load_generator, open_kb
+from kb_assistant.app import open_kb
 from kb_assistant.assistant import Assistant
 from kb_assistant.errors import KBError
+from kb_assistant.generators import BACKENDS, make_generator, offered_backends
 from kb_assistant.kb import KnowledgeBase, delete_kb, kb_names, validate_name
-from kb_assistant.settings import Settings, load_settings
+from kb_assistant.settings import ModelSettings, Settings, load_settings
 from kb_assistant.web.answers import Workers
 from kb_assistant.web.export import conversation_markdown, feedback_jsonl
 from kb_assistant.web.jobs import IndexJob, start_index_job
@@ -21,9 +21,6 @@ from kb_assistant.web.store import AppStore, Conversation
 from kb_assistant.web.views import show_turn
 
 st.set_page_config(page_title="kb-assistant", page_icon="📚", layout="wide")
-MODEL_FIELDS = ("generator", "model_path", "n_ctx", "n_threads", "quantize", "device", "adapter",
-                "merge_adapter", "lora_path", "base_url", "api_model", "api_key", "tokenizer_path", "context_window")
-BACKENDS = ["llama-cpp", "transformers", "openai"]
 
 
 @st.cache_resource
@@ -38,10 +35,9 @@ def knowledge_base(name: str) -> KnowledgeBase:
 
 
 @st.cache_resource(show_spinner="Loading the answer model…")
-def generator(model_json: str) -> Any:
-    """One loaded model per model configuration, shared by every session."""
-    base = base_settings().model_dump()
-    return load_generator(Settings.model_validate({**base, **json.loads(model_json)}))
+def generator(model_key: str) -> Any:
+    """One loaded model per model configuration (the whole ``ModelSettings``), shared by every session."""
+    return make_generator(ModelSettings.model_validate_json(model_key), models_dir=base_settings().models_dir)
 
 
 @st.cache_resource
@@ -85,26 +81,28 @@ def sidebar(cfg: Settings) -> tuple[str, str]:
             help="0..1, higher = more relevant. Sources below it are dropped; if none is left, the answer "
                  "says the knowledge base does not contain it.")
     with st.sidebar.expander("Model", expanded=False):
-        backends = BACKENDS if cfg.generator in BACKENDS else [cfg.generator, *BACKENDS]
-        cfg.generator = st.selectbox("Backend", backends, index=backends.index(cfg.generator), key="backend")
-        if cfg.generator == "openai":
-            cfg.base_url = st.text_input("Server URL", value=cfg.base_url or "", key="base-url").strip() or None
-            cfg.api_model = st.text_input("Model name", value=cfg.api_model or "").strip() or None
-        else:
-            gguf = cfg.generator == "llama-cpp"
-            label = "GGUF file (empty = bundled Qwen2.5-0.5B)" if gguf else "Checkpoint directory"
-            model = st.text_input(label, value=str(cfg.model_path or ""), key="model-path")
-            cfg.model_path = model.strip() or None  # type: ignore[assignment]
-        if cfg.generator == "transformers":
-            adapter = st.text_input("Adapter directory (kb finetune)", value=str(cfg.adapter or ""), key="adapter")
-            cfg.adapter = adapter.strip() or None  # type: ignore[assignment]
-            cfg.quantize = st.selectbox("Quantization", ["none", "bf16", "int8", "int4"],
-                                        index=["none", "bf16", "int8", "int4"].index(cfg.quantize))
+        m = cfg.model
+        backends = offered_backends(m.generator)
+        chosen = st.selectbox("Backend", backends, index=backends.index(m.generator), key="backend")
+        uses, typed = BACKENDS[chosen].uses, dict[str, Any](generator=chosen)
+        if "base_url" in uses:
+            typed["base_url"] = st.text_input("Server URL", value=m.base_url or "", key="base-url").strip() or None
+            typed["api_model"] = st.text_input("Model name", value=m.api_model or "").strip() or None
+        if "model_path" in uses:
+            label = "GGUF file (empty = bundled Qwen2.5-0.5B)" if chosen == "llama-cpp" else "Checkpoint directory"
+            typed["model_path"] = st.text_input(label, value=str(m.model_path or ""), key="model-path").strip() or None
+        if "adapter" in uses:
+            typed["adapter"] = st.text_input("Adapter directory (kb finetune)", value=str(m.adapter or ""),
+                                             key="adapter").strip() or None
+        for field, label in (("quantize", "Quantization"), ("device", "Device")):
+            if field in uses:
+                options = ModelSettings.choices(field)
+                typed[field] = st.selectbox(label, options, index=options.index(getattr(m, field)), key=field)
         cfg.temperature = st.slider("Temperature", 0.0, 1.5, cfg.temperature, 0.05)
         cfg.max_new_tokens = st.number_input("Max answer tokens", 16, 4096, cfg.max_new_tokens, 16)
         window = st.number_input("Context budget (0 = the model's window)", 0, 131072,
-                                 cfg.context_window or 0, 256)
-        cfg.context_window = window or None
+                                 m.context_window or 0, 256)
+        cfg.model = m.updated(**typed, context_window=window or None)
     return page, kb
 
 
@@ -219,7 +217,7 @@ def current_conversation(store: AppStore, name: str) -> Conversation | None:
     the same time must not get each other's questions as history. Older ones are in the picker.
     """
     wanted = st.query_params.get("c") or st.session_state.get(f"conversation:{name}")
-    conv = store.conversation(int(wanted)) if str(wanted or "").isdigit() else None
+    conv = store.conversation(int(str(wanted))) if str(wanted or "").isdigit() else None
     if conv is None or conv.kb != name:
         st.query_params.pop("c", None)
         return None
@@ -280,9 +278,10 @@ def conversation_bar(store: AppStore, name: str, conv: Conversation | None) -> N
 
 
 def model_caption(cfg: Settings, kb: KnowledgeBase, model: Any) -> None:
-    budget = cfg.context_window or model.context_window
-    name = cfg.model_path.name if getattr(cfg.model_path, "name", None) else (cfg.api_model or "bundled Qwen2.5-0.5B")
-    st.caption(f"Model {escape_markdown(str(name))} ({cfg.generator}) · embedder "
+    budget = cfg.model.context_window or model.context_window
+    m = cfg.model
+    name = m.model_path.name if m.model_path is not None else (m.api_model or "bundled Qwen2.5-0.5B")
+    st.caption(f"Model {escape_markdown(str(name))} ({m.generator}) · embedder "
                f"{escape_markdown(kb.embedder.id)} · context budget {budget} tokens, {cfg.max_new_tokens} of "
                f"them for the answer · {cfg.retrieval_mode} retrieval, top {cfg.top_k}")
 
@@ -291,9 +290,8 @@ def chat_page(cfg: Settings, name: str) -> None:
     kb = knowledge_base(name)
     store = app_store()
     st.header(f"Chat · {name}")
-    model = json.dumps(cfg.model_dump(mode="json", include=set(MODEL_FIELDS)), sort_keys=True)
     try:
-        gen = generator(model)
+        gen = generator(cfg.model.cache_key())
         model_caption(cfg, kb, gen)
     except KBError as exc:
         st.error(str(exc))

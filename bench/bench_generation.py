@@ -2,10 +2,13 @@
 
 1. The bundled GGUF (Qwen2.5-0.5B, Q4) on the same ~2,000-token prompt: time to first token and tokens/s
    through LlamaCppGenerator.stream_prompt vs raw llama-cpp-python create_completion; overhead as a ratio.
+   Then the same model shared by N threads at once (the web app's case): the guard runs one stream at a
+   time, so each later request waits for the earlier answers; printed: each one's wait and total time.
 2. A small random GLM built here (hidden 512, 8 layers) through TransformersGenerator: fp32 vs int8 (torch
    dynamic) vs bf16 vs int4 (bitsandbytes NF4), time to first token on a ~500-token prompt and decode tokens/s.
 
     python bench/bench_generation.py [--prompt-tokens 2000] [--new-tokens 64] [--repeats 2] [--skip-gguf]
+                                     [--concurrent 3]
 """
 
 from __future__ import annotations
@@ -82,8 +85,40 @@ def bench_gguf(args: argparse.Namespace) -> None:
         print(row.format(name, ttft, rate, runs[-1][2]))
     (a_ttft, a_rate), (b_ttft, b_rate) = summary["kb-assistant"], summary["raw llama-cpp"]
     print(f"  overhead: ttft x{a_ttft / b_ttft:.3f}, decode speed x{a_rate / b_rate:.3f} (1.0 = none)")
-    ours._llm.close()
     raw.close()
+    if args.concurrent > 1:
+        bench_shared(ours, args)
+    ours._llm.close()
+
+
+def bench_shared(gen, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """N threads ask at once; each waits its turn on the one loaded model (none crashes)."""
+    import threading
+
+    prompt = gen.render(long_messages(gen.count_prompt, args.small_prompt_tokens))
+    alone = timed_stream(gen.stream_prompt(prompt, max_tokens=args.new_tokens, temperature=0))[1]
+    barrier = threading.Barrier(args.concurrent)
+    times: list[tuple[float, float, bool]] = []
+
+    def ask() -> None:
+        waited = threading.Event()
+        barrier.wait()
+        ttft, total, _ = timed_stream(gen.stream_prompt(prompt, max_tokens=args.new_tokens, temperature=0,
+                                                        on_wait=waited.set))
+        times.append((ttft, total, waited.is_set()))
+
+    threads = [threading.Thread(target=ask) for _ in range(args.concurrent)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    print(f"  {args.concurrent} requests at once on one model (prompt ~{args.small_prompt_tokens} tokens): one alone "
+          f"takes {alone:.2f} s; together {wall:.2f} s (x{wall / alone:.2f})")
+    for ttft, total, waited in sorted(times):
+        note = "  (waited its turn)" if waited else ""
+        print(f"    first piece after {ttft:6.2f} s, done after {total:6.2f} s{note}")
 
 
 def bench_transformers(args: argparse.Namespace) -> None:
@@ -112,15 +147,16 @@ def bench_transformers(args: argparse.Namespace) -> None:
             for _ in range(args.repeats):
                 ttft, _, _ = timed_stream(_first(gen.stream_prompt(prompt, max_tokens=1, temperature=0)))
                 start = time.perf_counter()
-                with torch.inference_mode():  # fixed length: random weights may emit EOS at any step
-                    gen.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                       min_new_tokens=args.new_tokens, max_new_tokens=args.new_tokens,
-                                       pad_token_id=gen._eos[0])
+                with gen.exclusive_model() as model, torch.inference_mode():  # fixed length: EOS may come early
+                    model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                   min_new_tokens=args.new_tokens, max_new_tokens=args.new_tokens,
+                                   pad_token_id=gen._eos[0])
                 total = time.perf_counter() - start
                 ttfts.append(ttft)
                 rates.append((args.new_tokens - 1) / max(total - ttft, 1e-9))
-            weights = sum(p.numel() * p.element_size() for p in gen.model.parameters()) + sum(
-                b.numel() * b.element_size() for b in gen.model.buffers())
+            with gen.exclusive_model() as model:
+                weights = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
+                    b.numel() * b.element_size() for b in model.buffers())
             ttft, rate = statistics.median(ttfts), statistics.median(rates)
             base = base or (ttft, rate)
             label = {"none": "fp32"}.get(quantize, quantize)
@@ -142,6 +178,7 @@ def main() -> None:
     ap.add_argument("--small-prompt-tokens", type=int, default=500)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--concurrent", type=int, default=3, help="threads sharing the GGUF model at once (1 = skip)")
     ap.add_argument("--skip-gguf", action="store_true")
     ap.add_argument("--skip-transformers", action="store_true")
     args = ap.parse_args()

@@ -15,24 +15,8 @@ def open_kb(settings: Settings, name: str | None = None, *, create: bool = True)
 
 
 def load_generator(settings: Settings) -> Generator:
-    """The configured answer model, loaded once per process."""
-    return make_generator(
-        settings.generator,
-        settings.model_path,
-        models_dir=settings.models_dir,
-        n_ctx=settings.n_ctx,
-        n_threads=settings.n_threads,
-        context_window=settings.context_window,
-        quantize=settings.quantize,
-        adapter=settings.adapter,
-        merge_adapter=settings.merge_adapter,
-        lora_path=settings.lora_path,
-        device=settings.device,
-        base_url=settings.base_url,
-        api_model=settings.api_model,
-        api_key=settings.api_key,
-        tokenizer_path=settings.tokenizer_path,
-    )
+    """The configured answer model, loaded once per process and model configuration."""
+    return make_generator(settings.model, models_dir=settings.models_dir)
 
 
 def make_assistant(settings: Settings, kb: KnowledgeBase) -> Assistant:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from .attribution import attribute, best_span, insert_markers, sentences
 from .citations import cited_numbers, resolve_citations
@@ -114,24 +114,26 @@ class Assistant:
         mode = self.settings.cite_mode
         ask_to_cite = mode == "ask" or (mode == "auto" and self.generator.follows_citation_instructions)
         system = SYSTEM_PROMPT_CITE if ask_to_cite else SYSTEM_PROMPT_PLAIN
-        window = self.settings.context_window or self.generator.context_window
+        window = self.settings.model.context_window or self.generator.context_window
         return build_prompt(
             self.generator,
             question,
             sources,
             history=history,
             max_new_tokens=self.settings.max_new_tokens,
-            context_window=self.settings.context_window,
+            context_window=self.settings.model.context_window,
             system=system if sources else SYSTEM_PROMPT_NO_SOURCES,
             widen=self.retriever.widen if window >= LONG_CONTEXT else None,
         )
 
-    def ask(self, question: str, history: Sequence[ChatMessage] = ()) -> AnswerStream:
+    def ask(self, question: str, history: Sequence[ChatMessage] = (), *,
+            on_wait: Callable[[], None] | None = None) -> AnswerStream:
         """Start answering; iterate the returned stream for tokens.
 
         When no source passes the relevance threshold the model is not called: the answer says the
         knowledge base does not contain it (unless ``answer_without_sources`` is on, in which case
-        the model answers under a clear note)."""
+        the model answers under a clear note). ``on_wait`` is called if the model is busy with another
+        answer and this one must wait its turn (see ``Generator.stream``)."""
         prompt = self.prepare(question, history)
         zh = is_chinese(question)
         if not prompt.sources and not self.settings.answer_without_sources:
@@ -142,6 +144,7 @@ class Assistant:
             max_tokens=prompt.max_new_tokens,
             temperature=self.settings.temperature,
             stop_event=stop,
+            on_wait=on_wait,
         )
         note = "" if prompt.sources else (NO_SOURCES_NOTE_ZH if zh else NO_SOURCES_NOTE_EN)
         return AnswerStream(question, prompt, pieces, found=bool(prompt.sources), prefix=note, stop_event=stop)

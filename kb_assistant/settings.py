@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+GeneratorName = Literal["llama-cpp", "transformers", "openai", "echo"]
+Quantize = Literal["none", "bf16", "int8", "int4"]
+Device = Literal["auto", "cpu", "cuda"]
 
 
 def default_data_dir() -> Path:
@@ -25,6 +29,103 @@ def default_config_file() -> Path:
     return Path(base) / "kb-assistant" / "config.toml"
 
 
+class ModelSettings(BaseModel):
+    """Which model answers and everything that shapes it once loaded; see `kb doctor` for the backends.
+
+    Frozen and hashable: one loaded model per distinct value, so the whole object is the cache key and no
+    field can be left out of it. Per-answer choices (temperature, answer length) live on ``Settings``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    generator: GeneratorName = Field(
+        default="llama-cpp",
+        description="Answer backend: llama-cpp (GGUF), transformers (a local checkpoint directory), openai "
+        "(an OpenAI-compatible server), or echo (a stand-in for tests).",
+    )
+    model_path: Path | None = Field(
+        default=None, description="A local GGUF file (llama-cpp) or checkpoint directory (transformers); empty = the "
+        "bundled Qwen2.5-0.5B-Instruct GGUF."
+    )
+    context_window: int | None = Field(
+        default=None, ge=256, description="Prompt + answer tokens; empty = the model's own window (capped by n_ctx)."
+    )
+    n_ctx: int = Field(default=4096, ge=256, description="Context the llama.cpp backend allocates.")
+    n_threads: int | None = Field(default=None, ge=1, description="llama-cpp backend: CPU threads; empty = up to 8.")
+    quantize: Quantize = Field(
+        default="none", description="transformers backend: bf16, int8 (torch on CPU, bitsandbytes on CUDA) or int4 "
+        "(bitsandbytes NF4)."
+    )
+    device: Device = Field(default="auto", description="transformers backend: where to run.")
+    adapter: Path | None = Field(
+        default=None,
+        description="transformers backend: a LoRA / prefix-tuning / freeze adapter directory (kb finetune).",
+    )
+    merge_adapter: bool = Field(default=False, description="Merge a LoRA adapter into the weights when loading.")
+    lora_path: Path | None = Field(default=None, description="llama-cpp backend: a GGUF LoRA adapter file.")
+    base_url: str | None = Field(default=None, description="openai backend: server URL, e.g. http://127.0.0.1:8000/v1.")
+    api_model: str | None = Field(default=None, description="openai backend: model name; empty = the server's first.")
+    api_key: str | None = Field(default=None, description="openai backend: bearer token, if the server needs one.")
+    tokenizer_path: Path | None = Field(
+        default=None, description="openai backend: a local tokenizer directory for exact prompt counting."
+    )
+
+    def updated(self, **changes: Any) -> ModelSettings:
+        """A validated copy with ``changes`` applied (``model_copy`` would skip validation)."""
+        return ModelSettings.model_validate({**self.model_dump(), **changes})
+
+    def cache_key(self) -> str:
+        """A string naming this configuration, for caches keyed by text (the web app's model cache)."""
+        return self.model_dump_json()
+
+    @classmethod
+    def choices(cls, field: str) -> tuple[str, ...]:
+        """The allowed values of a ``Literal`` field, for choice lists (``choices("quantize")``)."""
+        return tuple(get_args(cls.model_fields[field].annotation))
+
+
+def nest_model_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Move flat model keys (``n_ctx``, ``model_path`` ...) into ``values["model"]``, which wins on a clash.
+
+    Keeps the flat spellings of earlier versions (``KB_N_CTX``, ``n_ctx = 8192`` in the TOML file) working.
+    """
+    flat = {k: values[k] for k in ModelSettings.model_fields if k in values}
+    if not flat:
+        return values
+    rest = {k: v for k, v in values.items() if k not in flat}
+    nested = rest.get("model")
+    if isinstance(nested, ModelSettings):
+        return rest
+    rest["model"] = {**flat, **(nested if isinstance(nested, dict) else {})}
+    return rest
+
+
+class _Nested(PydanticBaseSettingsSource):
+    """Wraps a settings source so that its flat model keys land in ``model`` before sources are merged."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return nest_model_keys(self.inner())
+
+
+class _FlatModelEnv(PydanticBaseSettingsSource):
+    """``KB_<FIELD>`` for each model field (KB_GENERATOR, KB_MODEL_PATH, KB_N_CTX ...), case-insensitive."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.upper(): v for k, v in os.environ.items()}
+        found = {name: env[f"KB_{name.upper()}"] for name in ModelSettings.model_fields if f"KB_{name.upper()}" in env}
+        return {"model": found} if found else {}
+
+
 class Settings(BaseSettings):
     """Everything a user can tune. Set any field as ``KB_<FIELD>`` or in the TOML config file."""
 
@@ -39,40 +140,13 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(16, ge=1)
 
-    generator: Literal["llama-cpp", "transformers", "openai", "echo"] = Field(
-        "llama-cpp",
-        description="Answer backend: llama-cpp (GGUF), transformers (a local checkpoint directory), openai "
-        "(an OpenAI-compatible server), or echo (a stand-in for tests).",
+    model: ModelSettings = Field(
+        default=ModelSettings(),  # frozen, so one shared default is safe
+        description="Which model answers and how it is loaded; its fields are also read flat (KB_N_CTX, "
+        "n_ctx = 8192 in the TOML file) or from a [model] table.",
     )
-    model_path: Path | None = Field(
-        None, description="A local GGUF file (llama-cpp) or checkpoint directory (transformers); empty = the "
-        "bundled Qwen2.5-0.5B-Instruct GGUF."
-    )
-    context_window: int | None = Field(
-        None, ge=256, description="Prompt + answer tokens; empty = the model's own window (capped by n_ctx)."
-    )
-    n_ctx: int = Field(4096, ge=256, description="Context the llama.cpp backend allocates.")
-    n_threads: int | None = Field(None, ge=1)
     max_new_tokens: int = Field(512, ge=16, description="Room reserved for the answer.")
     temperature: float = Field(0.1, ge=0.0, le=2.0)
-    # -- model backends: transformers, adapters, OpenAI-compatible servers (see `kb doctor`) ----------
-    quantize: Literal["none", "bf16", "int8", "int4"] = Field(
-        "none", description="transformers backend: bf16, int8 (torch on CPU, bitsandbytes on CUDA) or int4 "
-        "(bitsandbytes NF4)."
-    )
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="transformers backend: where to run.")
-    adapter: Path | None = Field(
-        None, description="transformers backend: a LoRA / prefix-tuning / freeze adapter directory (kb finetune)."
-    )
-    merge_adapter: bool = Field(False, description="Merge a LoRA adapter into the weights when loading.")
-    lora_path: Path | None = Field(None, description="llama-cpp backend: a GGUF LoRA adapter file.")
-    base_url: str | None = Field(None, description="openai backend: server URL, e.g. http://127.0.0.1:8000/v1.")
-    api_model: str | None = Field(None, description="openai backend: model name; empty = the server's first.")
-    api_key: str | None = Field(None, description="openai backend: bearer token, if the server needs one.")
-    tokenizer_path: Path | None = Field(
-        None, description="openai backend: a local tokenizer directory for exact prompt counting."
-    )
-
     cite_mode: Literal["auto", "ask", "attribute"] = Field(
         "auto",
         description="ask: the model is told to cite [n]; attribute: it answers plainly and sentences are "
@@ -141,7 +215,8 @@ class Settings(BaseSettings):
         from pydantic_settings import TomlConfigSettingsSource
 
         toml = TomlConfigSettingsSource(settings_cls, toml_file=default_config_file())
-        return (init_settings, env_settings, toml)
+        return (_Nested(settings_cls, init_settings), _FlatModelEnv(settings_cls), env_settings,
+                _Nested(settings_cls, toml))
 
     @property
     def kb_root(self) -> Path:
@@ -154,6 +229,8 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings object; ``None`` overrides are ignored so CLI flags can pass through.
+
+    Model fields may be given flat (``load_settings(generator="echo", n_ctx=2048)``) or as ``model=``.
     A bad value, an unknown key or an unreadable config file is a ``SettingsError`` naming it."""
     import tomllib
     from pydantic import ValidationError
@@ -188,5 +265,6 @@ def describe_invalid(exc: Any) -> str:
             continue
         value = err.get("input")
         shown = f" = {value!r}" if not isinstance(value, dict) else ""
-        parts.append(f"setting {name} (KB_{'_'.join(loc).upper()}){shown}: {msg}")
+        env = "KB_" + loc[-1].upper()  # model settings too are set flat: KB_N_CTX for model.n_ctx
+        parts.append(f"setting {name} ({env}){shown}: {msg}")
     return "invalid settings: " + "; ".join(parts)

@@ -35,7 +35,7 @@ def _assistant(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if getattr(args, "top_k", None):
         settings.top_k = args.top_k
     if getattr(args, "adapter", None):
-        settings.adapter = args.adapter
+        settings.model = settings.model.updated(adapter=args.adapter)
     kb = open_kb(settings, args.kb, create=False)
     return make_assistant(settings, kb)
 

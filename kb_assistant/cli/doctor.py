@@ -158,9 +158,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     packages = package_report()
     mem = memory_gb()
     gpu_list = gpus()
-    usable = {m: (packages[m] is not None) if m in packages else _importable(m)
-              for b in BACKENDS.values() for m in b.requires}
-    backends = {name: all(usable[m] for m in b.requires) for name, b in BACKENDS.items()}
+    missing = {name: b.missing() for name, b in BACKENDS.items()}
+    backends = {name: not gone for name, gone in missing.items()}
     try:
         from ..bundled import part_paths
 
@@ -194,8 +193,8 @@ def run_doctor(args: argparse.Namespace) -> int:
                      "none (CPU only: GGUF via llama-cpp is the fast path; transformers runs fp32/bf16/int8/int4)"))
     print("backends:")
     for name, ok in backends.items():
-        print(f"  {name:13} {'usable' if ok else 'missing ' + ', '.join(BACKENDS[name].requires)}  "
-              f"({BACKENDS[name].loads})")
+        print(f"  {name:13} {'usable' if ok else 'missing ' + ', '.join(missing[name])}  ({BACKENDS[name].loads}; "
+              f"settings: {', '.join(BACKENDS[name].uses)})")
     print(f"vector stores (new knowledge bases use {settings.store}):")
     for name, state in report["stores"]["backends"].items():
         print(f"  {name:13} {state}")
@@ -219,11 +218,3 @@ def run_doctor(args: argparse.Namespace) -> int:
             print(f"  note: on the CPU --quantize int8 loads fp32 first (peak ~{estimate_gb(params, 'fp32'):.1f} GB); "
                   "a Q8_0 / Q4_K_M GGUF loads without that peak")
     return 0
-
-
-def _importable(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except Exception:
-        return False
-    return True

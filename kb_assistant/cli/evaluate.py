@@ -39,11 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def tokenizer_for(settings: Any, window: int) -> Any:
     """The answer model's own tokenizer and template, without loading weights where possible."""
-    if settings.generator == "llama-cpp":
+    if settings.model.generator == "llama-cpp":
         from ..bundled import bundled_model_path
         from ..generators.llama import LlamaCppGenerator
 
-        path = settings.model_path or bundled_model_path(settings.models_dir)
+        path = settings.model.model_path or bundled_model_path(settings.models_dir)
         return LlamaCppGenerator(path, n_ctx=window, vocab_only=True)
     from ..app import load_generator
 
@@ -102,7 +102,8 @@ def answer_metrics(kb: Any, settings: Any, questions: list[Any], window: int) ->
     from ..app import make_assistant
     from ..evaluation import contains_answer, exact_match, f1_score
 
-    cfg = settings.model_copy(update={"context_window": window, "n_ctx": max(settings.n_ctx, window)})
+    model = settings.model.updated(context_window=window, n_ctx=max(settings.model.n_ctx, window))
+    cfg = settings.model_copy(update={"model": model})
     assistant = make_assistant(cfg, kb)
     em, f1, contains, cited, cited_good, tokens, overflows = [], [], [], 0, 0, [], 0
     for q in questions:

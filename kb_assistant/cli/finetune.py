@@ -45,7 +45,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     from ..finetune import FinetuneOptions, finetune, load_examples, qa_files_for
 
     settings = settings_from(args)
-    model = args.model or settings.model_path
+    model = args.model or settings.model.model_path
     if model is None or not Path(model).expanduser().is_dir():
         raise KBError("kb finetune needs a local transformers checkpoint directory: --model DIR (or KB_MODEL_PATH)")
     files = list(args.data)

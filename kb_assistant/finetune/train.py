@@ -166,7 +166,6 @@ def finetune(
 ) -> FinetuneResult:
     """Train an adapter on ``examples`` and save it to ``output_dir`` (loadable with ``adapter=``)."""
     import torch
-    from tqdm.auto import tqdm
 
     from ..generators.transformers_backend import TransformersGenerator
 
@@ -177,7 +176,15 @@ def finetune(
     torch.manual_seed(opts.seed)
     output_dir = Path(output_dir).expanduser()
     gen = TransformersGenerator(model_path, device=opts.device)  # full precision: training needs it
-    model = gen.model
+    with gen.exclusive_model() as model:
+        return _train(gen, model, model_path, examples, output_dir, opts, progress, started)
+
+
+def _train(gen: Any, model: Any, model_path: str | Path, examples: Sequence[Example], output_dir: Path,
+           opts: FinetuneOptions, progress: bool, started: float) -> FinetuneResult:
+    import torch
+    from tqdm.auto import tqdm
+
     model_type = str(getattr(gen.config, "model_type", ""))
     train_ex, held_ex = split_heldout(examples, opts.heldout_fraction)
     pad_id = gen.tokenizer.pad_token_id if gen.tokenizer.pad_token_id is not None else gen._eos[0]

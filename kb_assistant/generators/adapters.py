@@ -32,6 +32,12 @@ def peft_type(path: Path) -> str:
     return str(json.loads((path / PEFT_CONFIG).read_text(encoding="utf-8")).get("peft_type", "")).upper()
 
 
+def is_lora(path: Path) -> bool:
+    """Whether ``path`` holds a PEFT LoRA adapter (the kind that can be merged into the weights)."""
+    path = path.expanduser()
+    return (path / PEFT_CONFIG).is_file() and peft_type(path) == "LORA"
+
+
 def attach_adapter(model: Any, path: str | Path, *, merge: bool = False) -> Any:
     """Return ``model`` with the adapter in ``path`` applied (LoRA merged into the weights if ``merge``)."""
     path = Path(path).expanduser()

@@ -25,13 +25,8 @@ class EchoGenerator(Generator):
     def count_tokens(self, text: str) -> int:
         return len(text)
 
-    def stream_prompt(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        temperature: float = 0.1,
-        stop_event: threading.Event | None = None,
+    def _stream_prompt(
+        self, prompt: str, *, max_tokens: int, temperature: float, stop_event: threading.Event | None,
     ) -> Iterator[str]:
         last_user = prompt.rsplit("<user>", 1)[-1]
         match = _SOURCE_RE.search(last_user)

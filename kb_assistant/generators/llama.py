@@ -69,7 +69,10 @@ class LlamaCppGenerator(Generator):
         bos = model.token_get_text(bos_id) if bos_id >= 0 else ""
         template = self._llm.metadata.get("tokenizer.chat_template") or _FALLBACK_TEMPLATE
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        # Fixed once here, so that render() changes no state a running stream reads.
+        probe = self._formatter(messages=[{"role": "user", "content": ""}])
         self._stop = [eos] if eos else []
+        self._stop += [s for s in probe.stop or [] if isinstance(s, str) and s not in self._stop]
 
     def _trained_context(self) -> int | None:
         meta = self._llm.metadata
@@ -79,29 +82,25 @@ class LlamaCppGenerator(Generator):
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         chat: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
-        result = self._formatter(messages=chat)
-        for stop in result.stop or []:
-            if isinstance(stop, str) and stop not in self._stop:
-                self._stop.append(stop)
-        return result.prompt
+        return self._formatter(messages=chat).prompt
 
     def count_tokens(self, text: str) -> int:
+        # Safe beside a running stream: llama_tokenize only reads the vocabulary (per-call tokenizer session),
+        # it never touches the context that decodes; tests/generators/test_concurrency.py counts during streams.
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def stream_prompt(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        temperature: float = 0.1,
-        stop_event: threading.Event | None = None,
+    def _stream_prompt(
+        self, prompt: str, *, max_tokens: int, temperature: float, stop_event: threading.Event | None,
     ) -> Iterator[str]:
         chunks = self._llm.create_completion(
-            prompt, max_tokens=max_tokens, temperature=temperature, stream=True, stop=self._stop
+            prompt, max_tokens=max_tokens, temperature=temperature, stream=True, stop=list(self._stop)
         )
-        for chunk in chunks:
-            if stop_event is not None and stop_event.is_set():
-                break
-            text = chunk["choices"][0]["text"]  # type: ignore[index]
-            if text:
-                yield text
+        try:
+            for chunk in chunks:
+                if stop_event is not None and stop_event.is_set():
+                    break
+                text = chunk["choices"][0]["text"]  # type: ignore[index]
+                if text:
+                    yield text
+        finally:
+            chunks.close()  # type: ignore[union-attr]  # end llama.cpp's decode loop before the guard is released

@@ -30,6 +30,10 @@ def approximate_tokens(text: str) -> int:
 class OpenAICompatGenerator(Generator):
     """Streams chat completions (server-side template) or raw completions over HTTP with SSE."""
 
+    # The server schedules concurrent requests itself (vLLM batches them); the bound keeps one process from
+    # flooding it. Only the HTTP client is shared here, and httpx.Client is thread-safe.
+    max_streams = 4
+
     def __init__(
         self,
         base_url: str,
@@ -101,18 +105,17 @@ class OpenAICompatGenerator(Generator):
             return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
         return approximate_tokens(text) + APPROX_PER_MESSAGE * max(1, text.count("<|im_start|>"))
 
-    def stream(self, messages: Sequence[ChatMessage], **kw: Any) -> Iterator[str]:
+    def _stream_messages(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float,
+        stop_event: threading.Event | None,
+    ) -> Iterator[str]:
         """Chat completions: the server applies the model's own chat template."""
         body = {"messages": [{"role": m.role, "content": m.content} for m in messages]}
-        return self._stream("/chat/completions", body, **kw)
+        return self._stream("/chat/completions", body, max_tokens=max_tokens, temperature=temperature,
+                            stop_event=stop_event)
 
-    def stream_prompt(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        temperature: float = 0.1,
-        stop_event: threading.Event | None = None,
+    def _stream_prompt(
+        self, prompt: str, *, max_tokens: int, temperature: float, stop_event: threading.Event | None,
     ) -> Iterator[str]:
         """Raw completions of an already rendered prompt."""
         return self._stream("/completions", {"prompt": prompt}, max_tokens=max_tokens, temperature=temperature,

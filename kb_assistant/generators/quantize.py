@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any, get_args
 
 from ..errors import ModelUnavailableError
+from ..settings import Quantize
 
-Quantize = Literal["none", "bf16", "int8", "int4"]
-QUANTIZE_CHOICES: tuple[str, ...] = ("none", "bf16", "int8", "int4")
+QUANTIZE_CHOICES: tuple[str, ...] = get_args(Quantize)
 
 # Memory per parameter to *run* a model (weights + unquantized embeddings + KV cache + runtime), calibrated on
 # the figures quoted for ChatGLM-6B (6.2B parameters): FP16 ~13 GB, INT8 ~8 GB, INT4 ~6 GB.

@@ -6,6 +6,7 @@ import json
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ class TransformersGenerator(Generator):
             import transformers
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModelUnavailableError("pip install torch transformers to run transformers checkpoints") from exc
-        from .adapters import attach_adapter
+        from .adapters import attach_adapter, is_lora
         from .quantize import convert_after_load, load_kwargs
 
         self.device = pick_device(device)
@@ -116,10 +117,13 @@ class TransformersGenerator(Generator):
         if "device_map" not in kwargs:
             model = model.to(self.device)
         if adapter is not None:
-            model = attach_adapter(model, adapter, merge=merge_adapter)
+            # torch's dynamic int8 swaps every Linear, LoRA's own A/B layers too, which PEFT then cannot call:
+            # merge first (exact for LoRA, see test_lora_merged_matches_unmerged).
+            cpu_int8 = quantize == "int8" and self.device == "cpu"
+            model = attach_adapter(model, adapter, merge=merge_adapter or (cpu_int8 and is_lora(Path(adapter))))
         model = convert_after_load(model, quantize, self.device)
         model.eval()
-        self.model = model
+        self._model = model  # reached only under the guard: _stream_prompt, or exclusive_model()
         self.path = path
         self.name = path.name + (f"+{Path(adapter).name}" if adapter else "")
         self.trained_window = config_window(self.config) or profile_window(path.name) or 2048
@@ -142,7 +146,7 @@ class TransformersGenerator(Generator):
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []
-        gen = getattr(self.model, "generation_config", None)
+        gen = getattr(self._model, "generation_config", None)
         for source in (getattr(gen, "eos_token_id", None), self.tokenizer.eos_token_id):
             for i in source if isinstance(source, (list, tuple)) else [source]:
                 if isinstance(i, int) and i not in ids:
@@ -169,13 +173,8 @@ class TransformersGenerator(Generator):
     def count_tokens(self, text: str) -> int:
         return len(self.encode(text))
 
-    def stream_prompt(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        temperature: float = 0.1,
-        stop_event: threading.Event | None = None,
+    def _stream_prompt(
+        self, prompt: str, *, max_tokens: int, temperature: float, stop_event: threading.Event | None,
     ) -> Iterator[str]:
         import torch
         from transformers import StoppingCriteriaList, TextIteratorStreamer
@@ -203,7 +202,7 @@ class TransformersGenerator(Generator):
             try:
                 with torch.inference_mode(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # generation-config chatter; errors still raise
-                    self.model.generate(**kwargs)
+                    self._model.generate(**kwargs)
             except BaseException as exc:  # re-raised in the consumer's thread
                 failure.append(exc)
                 streamer.end()
@@ -222,9 +221,15 @@ class TransformersGenerator(Generator):
         if failure:
             raise failure[0]
 
+    @contextmanager
+    def exclusive_model(self) -> Iterator[Any]:
+        """The torch model, held under the generation guard (training, logits in tests)."""
+        with self.exclusive():
+            yield self._model
+
     def _input_device(self) -> Any:
         try:
-            return next(p.device for p in self.model.parameters())
+            return next(p.device for p in self._model.parameters())
         except StopIteration:  # pragma: no cover
             return "cpu"
 

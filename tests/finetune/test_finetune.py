@@ -47,9 +47,9 @@ def test_loss_goes_down_and_adapter_reloads_exactly(
     assert record["method"] == method and record["steps"] == result.steps
 
     reloaded = TransformersGenerator(tiny_glm, adapter=tmp_path / method)
-    assert torch.equal(probe_logits(result.model, reloaded), probe_logits(reloaded.model, reloaded))
+    assert torch.equal(probe_logits(result.model, reloaded), probe_logits(reloaded._model, reloaded))
     base = TransformersGenerator(tiny_glm)
-    assert not torch.allclose(probe_logits(base.model, base), probe_logits(reloaded.model, reloaded))
+    assert not torch.allclose(probe_logits(base._model, base), probe_logits(reloaded._model, reloaded))
     if method == "freeze":
         saved = json.loads((tmp_path / method / "kb_freeze_adapter.json").read_text())["parameters"]
         assert saved and all(".mlp." in n and n.startswith("model.layers.1.") for n in saved)

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +11,12 @@ from kb_assistant.errors import ModelUnavailableError
 from kb_assistant.generators import make_generator
 from kb_assistant.generators.base import ChatMessage
 from kb_assistant.generators.openai_compat import OpenAICompatGenerator, approximate_tokens
+from kb_assistant.settings import ModelSettings
+
+from .conftest import free_port
 
 MESSAGES = [ChatMessage("system", "You are a helpful assistant."),
             ChatMessage("user", "北京是哪个国家的首都？Answer in one short sentence.")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
@@ -38,47 +30,10 @@ def test_approximate_count() -> None:
     assert approximate_tokens("abcdef") == 3  # 6 characters / 3, +10%
 
 
-@pytest.fixture(scope="module")
-def server(bundled_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from kb_assistant.bundled import bundled_model_path
-
-    model = bundled_model_path(bundled_models_dir)
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = open(log_path, "wb")  # a file, not a pipe: a full pipe would block the server's logging
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "bundled-qwen"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    import httpx
-
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                if httpx.get(url + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start: {log_path.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 @pytest.mark.slow
 def test_streams_chat_and_raw_completions_from_a_real_server(server: str, bundled_models_dir: Path) -> None:
-    gen = make_generator("openai", None, models_dir=bundled_models_dir, base_url=server, context_window=2048)
+    gen = make_generator(ModelSettings(generator="openai", base_url=server, context_window=2048),
+                         models_dir=bundled_models_dir)
     assert isinstance(gen, OpenAICompatGenerator)
     assert gen.model == "bundled-qwen" and gen.context_window == 2048
     assert gen.token_counting.startswith("approximate")

@@ -12,6 +12,7 @@ from kb_assistant.errors import ModelUnavailableError
 from kb_assistant.generators import make_generator
 from kb_assistant.generators.base import ChatMessage
 from kb_assistant.generators.transformers_backend import TransformersGenerator, chatglm_prompt
+from kb_assistant.settings import ModelSettings
 
 MESSAGES = [
     ChatMessage("system", "You answer from sources."),
@@ -27,7 +28,7 @@ def gen(tiny_glm: Path) -> TransformersGenerator:
 def greedy_reference(gen: TransformersGenerator, prompt: str, n: int) -> str:
     ids = torch.tensor([gen.encode(prompt)])
     with torch.no_grad():
-        out = gen.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+        out = gen._model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
                                  do_sample=False, eos_token_id=gen._eos, pad_token_id=gen._eos[0])
     return str(gen.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
 
@@ -80,14 +81,14 @@ def test_closing_the_stream_ends_the_generation_thread(gen: TransformersGenerato
 
 def test_int8_on_cpu_loads_and_generates(tiny_glm: Path) -> None:
     q = TransformersGenerator(tiny_glm, quantize="int8", device="cpu")
-    assert any("quantized.dynamic" in type(m).__module__ for m in q.model.modules())
+    assert any("quantized.dynamic" in type(m).__module__ for m in q._model.modules())
     text = q.generate(MESSAGES, max_tokens=10, temperature=0)
     assert isinstance(text, str) and q.count_prompt(MESSAGES) > 0
 
 
 def test_bf16_loads_and_generates(tiny_glm: Path) -> None:
     b = TransformersGenerator(tiny_glm, quantize="bf16", device="cpu")
-    assert next(b.model.parameters()).dtype == torch.bfloat16
+    assert next(b._model.parameters()).dtype == torch.bfloat16
     assert isinstance(b.generate(MESSAGES, max_tokens=6, temperature=0), str)
 
 
@@ -99,7 +100,7 @@ def test_int4_on_cpu_uses_bitsandbytes_or_says_why_not(tiny_glm: Path) -> None:
             TransformersGenerator(tiny_glm, quantize="int4", device="cpu")
         return
     q = TransformersGenerator(tiny_glm, quantize="int4", device="cpu")
-    assert any(type(m).__name__ == "Linear4bit" for m in q.model.modules())
+    assert any(type(m).__name__ == "Linear4bit" for m in q._model.modules())
     assert isinstance(q.generate(MESSAGES, max_tokens=6, temperature=0), str)
 
 
@@ -120,10 +121,12 @@ def test_context_window_detection_order() -> None:
 
 
 def test_registry_builds_it_and_missing_path_is_clear(tiny_glm: Path, tmp_path: Path) -> None:
-    gen = make_generator("transformers", tiny_glm, models_dir=tmp_path, quantize="none")
+    model = ModelSettings(generator="transformers", model_path=tiny_glm, quantize="none")
+    gen = make_generator(model, models_dir=tmp_path)
     assert isinstance(gen, TransformersGenerator) and gen.name == "tiny-glm"
+    assert make_generator(ModelSettings(generator="transformers", model_path=tiny_glm), models_dir=tmp_path) is gen
     with pytest.raises(ModelUnavailableError, match="model_path"):
-        make_generator("transformers", None, models_dir=tmp_path)
+        make_generator(ModelSettings(generator="transformers"), models_dir=tmp_path)
     with pytest.raises(ModelUnavailableError, match="config.json"):
         TransformersGenerator(tmp_path)
 

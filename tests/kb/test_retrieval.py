@@ -53,7 +53,7 @@ def milvus_kb(tmp_path: Path) -> Iterator[KnowledgeBase]:
 
 
 class NeverCalled(EchoGenerator):
-    def stream_prompt(self, prompt: str, **kw: object) -> Iterator[str]:  # type: ignore[override]
+    def _stream_prompt(self, prompt: str, **kw: object) -> Iterator[str]:  # type: ignore[override]
         raise AssertionError("the model must not be called")
 
 
