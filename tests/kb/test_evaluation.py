@@ -282,9 +282,11 @@ def test_kb_eval_generate_with_the_bundled_models(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("KB_MODEL_PATH", str(bundled_model_path(tmp_path / "models")))
     monkeypatch.setenv("KB_MAX_NEW_TOKENS", "64")
     monkeypatch.setenv("KB_TEMPERATURE", "0")
+    records = tmp_path / "records.jsonl"
     assert main(["eval", str(DATA / "english_squad.json"), "--generate", "--limit", "3", "--json",
-                 "--workdir", str(tmp_path / "work")]) == 0
+                 "--workdir", str(tmp_path / "work"), "--records", str(records)]) == 0
     [result] = json.loads(capsys.readouterr().out)["answers"]
     assert result["questions"] == 3 and result["ttft_s"]["mean"] > 0
-    assert result["total_s"]["mean"] >= result["ttft_s"]["mean"]
+    rows = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
+    assert all(0 < r["ttft"] <= r["total"] for r in rows) and rows[0]["qid"] == "hr-1-q1"
     assert result["contains_gold"] > 0  # "25 days": the 0.5B model answers the first one
