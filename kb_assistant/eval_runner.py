@@ -69,7 +69,15 @@ class AnswerEvaluation:
         self.scratch_seconds: list[float] = []  # building each per-question knowledge base
         self._full: Any = None
 
+    def reset(self) -> None:
+        """Forget the whole-set assistant and the timings of the previous run."""
+        if self._full is not None:
+            self._full.retriever.close()
+            self._full = None
+        self.scratch_seconds.clear()
+
     def close(self) -> None:
+        self.reset()
         self.kb.close()
 
     def __enter__(self) -> AnswerEvaluation:
@@ -146,8 +154,7 @@ def evaluate_answers(ev: AnswerEvaluation, questions: Sequence[EvalQuestion], wi
                                          **(overrides or {})})
     cases, how = build_cases(ev, questions, noise=noise, unanswerable=unanswerable, seed=seed,
                              unanswered=unanswered)
-    ev._full = None
-    ev.scratch_seconds.clear()
+    ev.reset()
     records = run_cases(cases, lambda c: ev.ask(c, cfg), progress=progress)
     summary = {"window": window, **how, **summarise(records)}
     if ev.scratch_seconds:
