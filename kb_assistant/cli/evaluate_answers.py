@@ -14,17 +14,21 @@ COLUMNS = (  # (header, summary key, format)
     ("q", "questions", "{}"),
     ("gold", "contains_gold", "{:.3f}"),
     ("F1", "f1", "{:.3f}"),
-    ("cite cov", "citation_coverage", "{:.3f}"),
-    ("cite prec", "citation_precision", "{:.3f}"),
-    ("uncited", "uncited_answers", "{:.3f}"),
-    ("unsupp", "unsupported_rate", "{:.3f}"),
-    ("not found", "not_found_rate", "{:.3f}"),
+    ("cov", "citation_coverage", "{:.3f}"),
+    ("prec", "citation_precision", "{:.3f}"),
+    ("uncit", "uncited_answers", "{:.3f}"),
+    ("unsup", "unsupported_rate", "{:.3f}"),
+    ("nf", "not_found_rate", "{:.3f}"),
     ("unans", "unanswerable", "{}"),
-    ("rejected", "honest_rejection", "{:.3f}"),
-    ("TTFT s", "ttft_s", "{mean:.2f}/{p50:.2f}"),
-    ("total s", "total_s", "{mean:.2f}/{p50:.2f}"),
+    ("rej", "honest_rejection", "{:.3f}"),
+    ("TTFT", "ttft_s", "{mean:.2f}/{p50:.2f}"),
+    ("total", "total_s", "{mean:.2f}/{p50:.2f}"),
     ("prompt", "mean_prompt_tokens", "{:.0f}"),
 )
+LEGEND = ("q: answerable questions; gold: answer contains a gold text; F1: character/word F1; cov: citation "
+          "coverage; prec: citation precision; uncit: answers without a citation; unsup: unsupported "
+          "sentences; nf: false 'not found'; unans: unanswerable questions; rej: their honest rejection; "
+          "TTFT/total: seconds, mean/median; prompt: mean prompt tokens")
 
 
 def cell(summary: dict[str, Any], key: str, fmt: str) -> str:
@@ -38,10 +42,11 @@ def cell(summary: dict[str, Any], key: str, fmt: str) -> str:
 
 def answer_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     """One line per (label, summary): the metrics of ``answer_eval.summarise``; "-" where not measured."""
-    width = max([len(label) for label, _ in rows] + [12])
-    lines = [f"{'run':<{width}}  " + "  ".join(f"{h:>9}" for h, _, _ in COLUMNS)]
-    for label, s in rows:
-        lines.append(f"{label:<{width}}  " + "  ".join(f"{cell(s, k, f):>9}" for _, k, f in COLUMNS))
+    cells = [[label, *(cell(s, k, f) for _, k, f in COLUMNS)] for label, s in rows]
+    head = ["run", *(h for h, _, _ in COLUMNS)]
+    widths = [max(len(r[i]) for r in [head, *cells]) for i in range(len(head))]
+    lines = [" ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [head, *cells]]
     return "\n".join(lines)
 
 
@@ -83,4 +88,5 @@ def run_answers(args: argparse.Namespace, settings: Any, data: Any, workdir: Pat
     else:
         print(f"{Path(results['data']).name}: {results['paragraphs']} paragraphs")
         print(answer_table([(f"{s['kind']} @{s['window']}", s) for s in results["answers"]]))
+        print(LEGEND)
     return 0
