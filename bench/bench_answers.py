@@ -16,7 +16,7 @@ Baseline, today's pipeline (December; bundled e5-small + Qwen2.5-0.5B Q4, 2 shar
 window, default settings: hybrid, top_k 5, min_relevance 0.2, temperature 0.1), --limit 30. Whole run
 31 min, 12 of them indexing CMRC (256 paragraphs) and DRCD (300) once; an answer over Chinese sources
 takes 9-10 s on average (median 5-6 s), a "not found" about 0.1 s. TTFT is over the answers the model
-wrote, total time over all; "unans"/"rejected": unanswerable questions and the share answered "not found"
+wrote, total time over all; "unans"/"rej": unanswerable questions and the share answered "not found"
 or refused.
 
     run                        q  gold    F1   cov  prec uncit unsup    nf unans   rej      TTFT      total prompt
