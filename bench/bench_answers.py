@@ -57,9 +57,9 @@ sys.path.insert(0, str(ROOT))
 
 from kb_assistant.cli.evaluate_answers import LEGEND, answer_table  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/data")
+# the shared CMRC/DRCD files: in the checkout's shared/ or beside it (worktrees sit one level deeper)
+SHARED = next((p / "shared" / "data" for p in (ROOT, ROOT.parent, ROOT.parent.parent)
+               if (p / "shared" / "data").is_dir()), ROOT.parent / "shared" / "data")
 DATA = ROOT / "tests" / "data"
 
 # name -> settings overrides. Today's pipeline is "baseline"; a new one is one more line here.

@@ -73,9 +73,13 @@ def run_answers(args: argparse.Namespace, settings: Any, data: Any, workdir: Pat
             for window in windows:
                 with tqdm(total=len(questions), desc=f"answers @{window}", unit="q", disable=quiet,
                           file=sys.stderr) as qbar:
+
+                    def advance(done: int, total: int, qbar: Any = qbar) -> None:
+                        qbar.update(done - qbar.n)
+
                     summary, records = evaluate_answers(
                         ev, questions, window, noise=args.noise, unanswerable=args.unanswerable, seed=args.seed,
-                        unanswered=unanswered, progress=lambda d, t, qbar=qbar: qbar.update(d - qbar.n))
+                        unanswered=unanswered, progress=advance)
                 results["answers"].append(summary)
                 if records_out:
                     for r in records:
