@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import statistics
-import string
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,26 +25,71 @@ BUDGET_CANDIDATES = 30  # sources offered to the packer when measuring budget re
 @dataclass(frozen=True)
 class EvalQuestion:
     text: str
-    answers: tuple[str, ...]
+    answers: tuple[str, ...]  # gold texts: any one counts, or every one for a multi-part question
     doc: str  # file name of the paragraph the question was asked about
+    qid: str = ""
+    docs: tuple[str, ...] = ()  # every paragraph holding a part of the answer (multi-part questions)
+    all_parts: bool = False  # the answer must hold every entry of ``answers`` (a qa id ending "-multi")
+
+    @property
+    def gold_docs(self) -> tuple[str, ...]:
+        return self.docs or (self.doc,)
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A SQuAD file as documents: paragraph ``i`` is file ``p{i:05d}.txt`` of article ``articles[i]``."""
+
+    paragraphs: list[str]
+    articles: list[int]
+    questions: list[EvalQuestion]  # answerable ones
+    unanswerable: list[EvalQuestion]  # qas with no answer text: asked over their own paragraph
+
+    @property
+    def names(self) -> list[str]:
+        return [paragraph_name(i) for i in range(len(self.paragraphs))]
+
+
+def paragraph_name(i: int) -> str:
+    return f"p{i:05d}.txt"
+
+
+def load_squad_set(path: str | Path, *, limit_paragraphs: int | None = None) -> EvalSet:
+    """Read a SQuAD-format file. A qa id ending ``-multi`` needs every answer entry; an entry may name
+    the paragraph it lies in (``"context_id"``, a paragraph's ``id``) when that is not the qa's own."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        articles = data["data"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KBError(f"{path}: not a readable SQuAD-format JSON file ({exc}); expected data -> paragraphs "
+                      "-> context, qas") from None
+    out = EvalSet([], [], [], [])
+    ids: dict[str, str] = {}
+    pending: list[tuple[dict[str, Any], str]] = []
+    for a, article in enumerate(articles):
+        for para in article["paragraphs"]:
+            if limit_paragraphs is not None and len(out.paragraphs) >= limit_paragraphs:
+                break
+            name = paragraph_name(len(out.paragraphs))
+            out.paragraphs.append(para["context"])
+            out.articles.append(a)
+            if "id" in para:
+                ids[str(para["id"])] = name
+            pending.extend((qa, name) for qa in para["qas"])
+    for qa, name in pending:
+        answers = tuple(dict.fromkeys(x["text"].strip() for x in qa.get("answers", []) if x["text"].strip()))
+        qid = str(qa.get("id", ""))
+        docs = tuple(dict.fromkeys(ids.get(str(x.get("context_id")), name) for x in qa.get("answers", [])))
+        multi = qid.endswith("-multi")
+        q = EvalQuestion(qa["question"], answers, name, qid, docs if multi else (), multi)
+        (out.questions if answers else out.unanswerable).append(q)
+    return out
 
 
 def load_squad(path: str | Path, *, limit_paragraphs: int | None = None) -> tuple[list[str], list[EvalQuestion]]:
     """Paragraph texts (paragraph ``i`` becomes file ``p{i:05d}.txt``) and questions with gold answers."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    paragraphs: list[str] = []
-    questions: list[EvalQuestion] = []
-    for article in data["data"]:
-        for para in article["paragraphs"]:
-            if limit_paragraphs is not None and len(paragraphs) >= limit_paragraphs:
-                return paragraphs, questions
-            name = f"p{len(paragraphs):05d}.txt"
-            paragraphs.append(para["context"])
-            for qa in para["qas"]:
-                answers = tuple(dict.fromkeys(a["text"].strip() for a in qa["answers"] if a["text"].strip()))
-                if answers:
-                    questions.append(EvalQuestion(qa["question"], answers, name))
-    return paragraphs, questions
+    data = load_squad_set(path, limit_paragraphs=limit_paragraphs)
+    return data.paragraphs, data.questions
 
 
 def write_paragraphs(paragraphs: Sequence[str], folder: Path) -> Path:
@@ -147,19 +192,30 @@ def kb_search(kb: KnowledgeBase, mode: str) -> SearchFn:
     return retriever.search
 
 
-# -- answer metrics (SQuAD-style, character level for Chinese) --------------------------------------
+# -- answer metrics --------------------------------------------------------------------------------
+# Gold and answer are compared after the same normalisation: NFKC (full-width letters, digits and
+# punctuation become their ASCII forms), lower case, citation markers, punctuation and spacing removed.
+# F1 counts CJK characters one by one and other text by words (letters/digits runs), the usual
+# CMRC/DRCD and SQuAD scoring: a Chinese word split into characters, an English one kept whole, so
+# "port 1194" against "1194" is 2/3 and not a near-miss by shared letters.
 
-_PUNCT = set(string.punctuation) | set("，。！？；：、“”‘’（）《》【】—…·「」『』")
+_MARKER = re.compile(r"[\[【]\d+(?:[,，、\s]*\d+)*[\]】]")
+_ARTICLES = {"a", "an", "the"}
+
+
+def _fold(text: str) -> str:
+    return _MARKER.sub("", unicodedata.normalize("NFKC", text)).lower()
 
 
 def normalise_answer(text: str) -> str:
-    text = re.sub(r"\[\d+\]", "", text.lower())
-    return "".join(ch for ch in text if ch not in _PUNCT and not ch.isspace())
+    """Width-folded, lower-cased, without markers, punctuation, symbols like quotes, or spaces."""
+    return "".join(ch for ch in _fold(text) if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
 
 
 def _tokens(text: str) -> list[str]:
-    """Characters for CJK, words for the rest (the usual CMRC/DRCD scoring)."""
-    return re.findall(r"[\u3400-\u9fff]|[a-z0-9]+", re.sub(r"\[\d+\]", "", text.lower()))
+    """Characters for CJK, words for the rest, English articles dropped (SQuAD)."""
+    cjk = "\u3400-\u9fff\uf900-\ufaff"
+    return [t for t in re.findall(f"[{cjk}]|[^\\W_{cjk}]+", _fold(text)) if t not in _ARTICLES]
 
 
 def f1_score(prediction: str, gold: str) -> float:
