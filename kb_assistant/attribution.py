@@ -26,7 +26,7 @@ class Attribution:
 def support(claim: str, source_text: str) -> float:
     """Share of the claim's features found in the source, 0..1."""
     feats = _features(claim)
-    return len(feats & _features(source_text)) / len(feats) if feats else 0.0
+    return len(feats & _features(source_text, unigrams=True)) / len(feats) if feats else 0.0
 
 
 sentences = split_sentences  # one splitter for answers, sources and prompts (kb_assistant/sentences.py)

@@ -23,6 +23,7 @@ NUMBER_ABBREVIATIONS = frozenset("no nos nr art sec ch p pt op".split())
 AMBIGUOUS_ABBREVIATIONS = frozenset("etc".split())
 
 _WORD_BEFORE = re.compile(r"([A-Za-z](?:[A-Za-z.]*[A-Za-z])?)$")
+_ENUMERATOR = re.compile(r"(?:^|\n)[ \t]*\d{1,2}$")
 _CLOSE = re.escape(_CLOSERS)
 _SENTENCE_PIECE = re.compile(rf"[{_HARD_END}]+[{_CLOSE}]*|\.+[{_CLOSE}]*|\n")
 
@@ -34,14 +35,16 @@ def _dot_ends_sentence(text: str, dot: int, dots: int, after: int) -> bool:
         return False  # "3.5", "v1.2.3", "example.org", "U.S" mid-token
     if dots > 1:
         return True  # an ellipsis "..."
+    if _ENUMERATOR.search(text, max(0, dot - 8), dot):
+        return False  # "1. " opening a list item
     m = _WORD_BEFORE.search(text, max(0, dot - 40), dot)
     if m is None:
         return True
     word = m.group(1)
     low = word.lower()
     following = text[after:].lstrip(" \t")
-    if "." in word or low in ALWAYS_ABBREVIATIONS:
-        return False  # "U.S.", "e.g.", "Ph.D.", "Mr."
+    if low in ALWAYS_ABBREVIATIONS or ("." in word and all(len(p) <= 2 for p in word.split("."))):
+        return False  # "Mr.", "U.S.", "e.g.", "Ph.D." (but "example.org." ends a sentence)
     if len(word) == 1 and word.isupper():
         return False  # an initial: "J. R. R. Tolkien"
     if low in NUMBER_ABBREVIATIONS and following[:1].isdigit():

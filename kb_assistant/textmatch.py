@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .embedders import Embedder
-from .tokenize import tokenize
+from .tokenize import STOPWORDS, tokenize
 
 _CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff\uf900-\ufaff]", re.IGNORECASE)
@@ -39,6 +39,11 @@ _EN_NUMBERS = {w: i for i, w in enumerate(
     "seventeen eighteen nineteen twenty".split())}
 _EN_NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
                     "hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000})
+_QUESTION_WORDS = re.compile(
+    r"什么|什麼|多少|哪[一个個些里裡儿兒位年天]?|谁|誰|几|幾|何时|何時|如何|怎样|怎樣|怎么|怎麼|为什么|為什麼|是否|吗|嗎|呢|"
+    r"\b(?:what|which|who|whom|whose|when|where|how|why|many|much)\b",
+    re.IGNORECASE,
+)
 _QUOTED = re.compile(r"[“「『《\"]([^”」』》\"]{1,40})[”」』》\"]")
 _LATIN_NAME = re.compile(r"\b(?:[A-Z][A-Za-z0-9]*[A-Za-z0-9_-]*|[A-Za-z]+[_\d][A-Za-z0-9_]*)\b")
 
@@ -57,15 +62,21 @@ def claim_text(text: str) -> str:
     return _ENUMERATOR.sub("", strip_markers(text)).strip()
 
 
-def features(text: str) -> set[str]:
-    """Lower-cased words plus CJK character bigrams (single characters for one- or two-character runs):
-    robust to word segmentation differences between an answer and its source."""
+def features(text: str, *, unigrams: bool = False) -> set[str]:
+    """Lower-cased words plus CJK character bigrams: robust to word segmentation differences between an
+    answer and its source. Single characters are added for a short text (one or two CJK characters, so
+    "万条" still has features) and, with ``unigrams``, always: give it for the text searched in."""
     tokens = [t.lower() for t in _WORD.findall(text)]
     feats = {t for t in tokens if t.isascii()}
     cjk = [t for t in tokens if not t.isascii()]
     feats.update(a + b for a, b in zip(cjk, cjk[1:]))
-    feats.update(cjk if len(cjk) < 3 else [])
+    feats.update(cjk if len(cjk) < 3 or unigrams else [])
     return feats
+
+
+def content_features(text: str, *, unigrams: bool = False) -> set[str]:
+    """``features`` without stopwords and question words, which match everywhere and carry nothing."""
+    return features(_QUESTION_WORDS.sub(" ", text), unigrams=unigrams) - STOPWORDS
 
 
 def coverage(part: set[str], whole: set[str]) -> float:

@@ -12,6 +12,8 @@ def test_chinese_and_english_ends() -> None:
     assert pieces("“你好。”他说。a 设为 8；b 取 32") == ["“你好。”", "他说。", "a 设为 8；", "b 取 32"]
     assert pieces("He said \"Stop.\" Then left. Ok? Yes!") == ['He said "Stop."', "Then left.", "Ok?", "Yes!"]
     assert pieces("- one\n- two\n\n") == ["- one", "- two"]
+    assert pieces("Go to vpn.example.org. It works.") == ["Go to vpn.example.org.", "It works."]
+    assert pieces("1. 年假十五天。\n2. Port 1194.") == ["1. 年假十五天。", "2. Port 1194."]
 
 
 @pytest.mark.parametrize("text", [

