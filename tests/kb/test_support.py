@@ -89,3 +89,17 @@ def test_english_answer_over_chinese_source(e5) -> None:
     _, _, wrong = attach_support("The data was collected from social media in 2015.", "Where is the data from?",
                                  [TENNIS, DATA], e5)
     assert [c.supported for c in wrong] == [False]
+
+
+def test_finish_answer_hook_checks_every_sentence() -> None:
+    from kb_assistant.assistant import finish_answer
+    from kb_assistant.generators.base import ChatMessage
+    from kb_assistant.prompt import BuiltPrompt
+
+    prompt = BuiltPrompt((ChatMessage("user", "q"),), (DATA, TENNIS), 10, 5, 100)
+    reply = "本项目共收集了25万条对话数据。其中医疗对话有12万条。"
+    answer = finish_answer("数据集有多少条？", reply, prompt, embedder=HashEmbedder())
+    assert answer.text == "本项目共收集了25万条对话数据。[1]其中医疗对话有12万条。"
+    assert [c.supported for c in answer.claims] == [True, False]
+    assert [c["supported"] for c in answer.to_dict()["claims"]] == [True, False]
+    assert finish_answer("数据集有多少条？", reply, prompt).claims == ()  # without the hook: as before
