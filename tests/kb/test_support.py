@@ -103,3 +103,13 @@ def test_finish_answer_hook_checks_every_sentence() -> None:
     assert [c.supported for c in answer.claims] == [True, False]
     assert [c["supported"] for c in answer.to_dict()["claims"]] == [True, False]
     assert finish_answer("数据集有多少条？", reply, prompt).claims == ()  # without the hook: as before
+
+
+def test_empty_and_odd_input() -> None:
+    emb = HashEmbedder()
+    assert attach_support("", "q", [DATA], emb) == ("", (), ())
+    assert attach_support("   \n", "q", [DATA], emb)[2] == ()
+    text, citations, claims = attach_support("年假十五天。", "年假几天？", [], emb)
+    assert text == "年假十五天。" and citations == () and [c.supported for c in claims] == [False]
+    emoji = "🎉 25万条 🎉"
+    assert attach_support(emoji, "数据集有多少条？", [DATA], emb)[0].startswith(emoji)
