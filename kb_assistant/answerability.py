@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from .embedders import Embedder
 from .evidence import ScoredSentence, score_sentences
-from .textmatch import content_features, has_cjk, number_values
-from .tokenize import tokenize
+from .textmatch import content_features, coverage, has_cjk, number_values
+from .tokenize import STOPWORDS, tokenize
 from .types import Source
 
 # (kind, question pattern), first match wins: "哪一年" asks for a date before "几" asks for a number.
@@ -43,11 +43,27 @@ _PLACE_HINT = re.compile(r"[省市县縣区區州国國镇鎮村岛島山河湖�
 _LATIN_CAPS = re.compile(r"(?<![.!?]\s)\b[A-Z][a-z]+")
 _NUMERAL = re.compile(r"[两兩二三四五六七八九十百千万萬亿億]")
 
+# Question words, the function words around them, and focus words too generic to check ("什么地方").
+_QUESTION_TOKENS = frozenset("什么 什麼 谁 誰 哪 哪里 哪裡 哪儿 哪兒 哪个 哪個 哪些 哪位 哪年 何时 何時 为什么 為什麼 "
+                             "为何 為何 如何 怎么 怎麼 怎样 怎樣 多少 几 幾".split())
+_AROUND = frozenset("的 是 了 有 为 為 个 個 项 項 位 种 種 一 吗 嗎 呢 会 會 被 在 由 于 於 以 和 与 與 都 又 要 能"
+                    .split())
+_GENERIC = frozenset("地方 时候 時候 时间 時間 原因 意思 东西 東西 事 人 样 樣 方面 情况 情況".split())
+_EN_FOCUS = re.compile(
+    r"\b(?:what|which|who|whom|whose|how (?:many|much)|how)\b(?:\s+(?:is|are|was|were|does|do|did|the|a|an|of|"
+    r"kind|type|sort))*\s+([A-Za-z][\w-]*)", re.IGNORECASE)
+_MEASURE = re.compile(r"[一两兩几幾]?[个個种種位项項家所座条條只张張部本]")
+_SIMPLIFY = str.maketrans({"麼": "么", "為": "为", "誰": "谁", "幾": "几", "個": "个", "裡": "里", "兒": "儿"})
+# Bigrams holding a function character match everywhere ("是的", "赛的"): not compared.
+_STOP_CHARS = frozenset("的是了在和与與被为為会會吗嗎呢吧也都就又还還之其此这這那有个個把对對于於从從向到由等些所"
+                        "将將能可要让讓给給但则則即及或而且并並")
+
 # Terms compared: "bigrams" (words and character bigrams, robust to Traditional script and segmentation)
 # or "words" (jieba words).
 TERMS = "bigrams"
 TOP_SENTENCES = 3  # windows examined, by evidence score
 CONTEXT = 1
+FOCUS_WEIGHT = 0.0  # the word the question word asks about ("原名" in "原名是什么") present in the window
 COVERAGE_WEIGHT = 0.6
 TYPE_WEIGHT = 0.25
 SEMANTIC_WEIGHT = 0.15
@@ -108,6 +124,8 @@ def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
         return Answerability(0.0, False, kind, ("no source text",), ())
     feats = {(s.source, s.index): _terms(s.text, searched=True) for s in scored}
     weights = _term_weights(question, list(feats.values()))
+    focus_word = focus_term(question)
+    focus = content_features(focus_word) if focus_word else None
     total = sum(weights.values())
     cross_lingual = has_cjk(question) != any(has_cjk(s.text) for s in scored)
     by_pos = {(s.source, s.index): s for s in scored}
@@ -122,7 +140,9 @@ def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
         semantic = min(1.0, max(0.0, (top.semantic - low) / (high - low)))
         cover = semantic if cross_lingual or not total else sum(w for t, w in weights.items() if t in tokens) / total
         typed = has_kind(text, kind)
-        score = COVERAGE_WEIGHT * cover + TYPE_WEIGHT * typed + SEMANTIC_WEIGHT * semantic
+        focused = cover if focus is None or cross_lingual else coverage(focus, content_features(text, unigrams=True))
+        score = (COVERAGE_WEIGHT * cover + TYPE_WEIGHT * typed + SEMANTIC_WEIGHT * semantic
+                 + FOCUS_WEIGHT * focused)
         if best is None or score > best[0]:
             best = (score, top, missing, typed)
     assert best is not None
@@ -130,6 +150,8 @@ def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
     reasons = []
     if missing and not cross_lingual:
         reasons.append("key terms not found together: " + ", ".join(sorted(missing, key=lambda t: -weights[t])[:5]))
+    if focus_word and focus and not cross_lingual:
+        reasons.append(f"asks about {focus_word!r}")
     if kind != "other":
         reasons.append(f"asks for a {kind}; the best passage {'has' if typed else 'has no'} {kind}")
     passages = tuple(
@@ -138,10 +160,48 @@ def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
     return Answerability(round(float(score), 4), score >= threshold, kind, tuple(reasons), passages)
 
 
+def focus_term(question: str) -> str | None:
+    """The word a question word asks about: the content word after it ("多少分钟" -> 分钟, "什么目的" -> 目的),
+    else the one before it ("原名是什么" -> 原名); None when there is none or it is too generic."""
+    if not has_cjk(question):
+        m = _EN_FOCUS.search(question)
+        word = m.group(1).lower() if m else None
+        return word if word and word not in STOPWORDS else None
+    from .tokenize import _segmenter
+
+    words = [w for w in _segmenter().lcut(question.translate(_SIMPLIFY), HMM=False) if re.search(r"\w", w)]
+    for i, w in enumerate(words):
+        if w in _QUESTION_TOKENS or w.startswith(("哪", "几", "多少")):
+            after = _content_run(words[i + 1:])
+            if after and after not in _QUESTION_TOKENS and after not in _GENERIC:
+                return after
+            before = _content_run(words[:i][::-1], backwards=True)
+            return before if before and before not in _GENERIC and before not in _QUESTION_TOKENS else None
+    return None
+
+
+def _content_run(words: list[str], *, backwards: bool = False) -> str | None:
+    """The first content word, with the single characters next to it when jieba split a word it does not
+    know (Traditional script: "書寫系統" comes as 書/寫/系/統)."""
+    run: list[str] = []
+    for w in words:
+        if w in _AROUND or _MEASURE.fullmatch(w):
+            if run:
+                break
+            continue
+        run.append(w)
+        if len(w) > 1 or len(run) == 4:
+            break
+    if backwards:
+        run.reverse()
+    return "".join(run) or None
+
+
 def _terms(text: str, *, searched: bool = False) -> set[str]:
     if TERMS == "words":
         return set(tokenize(text))
-    return content_features(text, unigrams=searched)
+    feats = content_features(text, unigrams=searched)
+    return {t for t in feats if not (len(t) == 2 and set(t) & _STOP_CHARS)}
 
 
 def _term_weights(question: str, sentences: Sequence[set[str]]) -> dict[str, float]:

