@@ -48,8 +48,8 @@ def finish_answer(question: str, raw: str, prompt: BuiltPrompt, *, found: bool =
     Given an ``embedder``, every sentence is checked instead (support.attach_support): supported ones
     are cited, unsupported ones left unmarked, and ``Answer.claims`` says which is which."""
     if embedder is not None and prompt.sources and found:
-        text, cited, claims = attach_support(raw, question, prompt.sources, embedder)
-        return Answer(question, text, prompt.sources, cited, prompt.prompt_tokens, found=found, claims=claims)
+        text, cited, checked = attach_support(raw, question, prompt.sources, embedder)
+        return Answer(question, text, prompt.sources, cited, prompt.prompt_tokens, found=found, claims=checked)
     text, citations = resolve_citations(raw, prompt.sources)
     if citations:
         claims: dict[int, str] = {}

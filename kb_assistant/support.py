@@ -2,7 +2,9 @@
 
 Each claim (answer sentence) is scored against every source sentence by meaning (the embedder, claim
 as query, source sentence as passage) and by lexical evidence (character bigrams for Chinese, words for
-English, over the sentence and its next neighbour). A short answer ("25万条") carries too little to
+English): the claim's own terms in the sentence, the question's terms it repeats there or in the
+sentence before ("It is 330 metres tall" after "The Eiffel Tower ..."), its figures there or in the next
+one. Across languages only meaning and figures count. A short answer ("25万条") carries too little to
 match alone, so it is embedded together with the question it answers. A claim with a figure that no
 source (nor the question) contains is unsupported whatever its similarity: that is the invented number
 users must see. Weights and threshold come from bench/calibrate_support.py.
@@ -188,8 +190,9 @@ def attach_support(answer_text: str, question: str, sources: Sequence[Source], e
     returned text.
     """
     resolved, _ = resolve_citations(answer_text, sources)
-    model_cited = {}
-    clean_parts, last = [], 0
+    model_cited: dict[int, set[int]] = {}
+    clean_parts: list[str] = []
+    last = 0
     for a, b in split_sentences(resolved):
         model_cited[len("".join(clean_parts)) + len(resolved[last:a])] = set(cited_numbers(resolved[a:b]))
         clean_parts.append(resolved[last:a] + _drop_markers(resolved[a:b]))
