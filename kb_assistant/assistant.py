@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator, Sequence
 
 from .attribution import attribute, best_span, insert_markers, sentences
 from .citations import cited_numbers, resolve_citations
+from .embedders import Embedder
 from .errors import EmptyKnowledgeBaseError
 from .generators.base import ChatMessage, Generator
 from .kb import KnowledgeBase, Retriever, retrieval_query
 from .prompt import SYSTEM_PROMPT_CITE, SYSTEM_PROMPT_PLAIN, BuiltPrompt, build_prompt
 from .settings import Settings
+from .support import attach_support
 from .types import Answer, Citation
 
 NOT_FOUND_ZH = "知识库中没有找到与这个问题相关的内容。"
@@ -36,10 +38,17 @@ def _with_spans(citation: Citation, claim: str) -> Citation:
     return Citation(citation.number, citation.source, citation.inferred, support, start, end)
 
 
-def finish_answer(question: str, raw: str, prompt: BuiltPrompt, *, found: bool = True) -> Answer:
+def finish_answer(question: str, raw: str, prompt: BuiltPrompt, *, found: bool = True,
+                  embedder: Embedder | None = None) -> Answer:
     """Resolve the model's markers (dropping those that point at nothing); if it cited nothing,
     attribute each sentence to its best-supporting source. Each citation gets its support score and
-    the span of the sentence in the source that supports it best."""
+    the span of the sentence in the source that supports it best.
+
+    Given an ``embedder``, every sentence is checked instead (support.attach_support): supported ones
+    are cited, unsupported ones left unmarked, and ``Answer.claims`` says which is which."""
+    if embedder is not None and prompt.sources and found:
+        text, cited, checked = attach_support(raw, question, prompt.sources, embedder)
+        return Answer(question, text, prompt.sources, cited, prompt.prompt_tokens, found=found, claims=checked)
     text, citations = resolve_citations(raw, prompt.sources)
     if citations:
         claims: dict[int, str] = {}

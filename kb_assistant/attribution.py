@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .sentences import split_sentences
+from .textmatch import features as _features
 from .types import Source
 
-_WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]", re.IGNORECASE)
 SHORT_ANSWER_CHARS = 12
 MIN_SUPPORT = 0.5
 
@@ -23,28 +23,13 @@ class Attribution:
     support: float
 
 
-def _features(text: str) -> set[str]:
-    """Lower-cased words plus CJK character bigrams: robust to word segmentation differences."""
-    tokens = [t.lower() for t in _WORD.findall(text)]
-    feats = {t for t in tokens if t.isascii()}
-    cjk = [t for t in tokens if not t.isascii()]
-    feats.update(a + b for a, b in zip(cjk, cjk[1:]))
-    feats.update(cjk if len(cjk) < 3 else [])
-    return feats
-
-
 def support(claim: str, source_text: str) -> float:
     """Share of the claim's features found in the source, 0..1."""
     feats = _features(claim)
-    return len(feats & _features(source_text)) / len(feats) if feats else 0.0
+    return len(feats & _features(source_text, unigrams=True)) / len(feats) if feats else 0.0
 
 
-def sentences(text: str) -> list[tuple[int, int]]:
-    spans = []
-    for m in re.finditer(r"[^。！？!?\n]*?(?:[。！？!?]+|\.(?=\s|$)|\n|$)", text):
-        if m.group().strip():
-            spans.append((m.start(), m.end()))
-    return spans
+sentences = split_sentences  # one splitter for answers, sources and prompts (kb_assistant/sentences.py)
 
 
 def attribute(answer: str, question: str, sources: Sequence[Source]) -> list[Attribution]:
@@ -64,17 +49,28 @@ def attribute(answer: str, question: str, sources: Sequence[Source]) -> list[Att
     return result
 
 
+def marker_position(answer: str, end: int) -> int:
+    """Where a marker for a sentence ending near ``end`` goes: after the sentence's last character,
+    before trailing spaces and line breaks, and never inside an abbreviation ("U.S.[1] Open" would
+    read as a citation of "U.S."): a position that is no sentence end moves on to the next one."""
+    while end > 0 and answer[end - 1].isspace():
+        end -= 1
+    ends = [e for _, e in split_sentences(answer)]
+    return next((e for e in ends if e >= end), end)
+
+
 def insert_markers(answer: str, attributions: Sequence[Attribution]) -> str:
-    """Append ``[n]`` after each supported sentence (before a trailing line break)."""
-    out, last = [], 0
+    """Append ``[n]`` after each supported sentence, at a real sentence end (see ``marker_position``)."""
+    at: dict[int, list[int]] = {}
     for a in attributions:
-        out.append(answer[last:a.start])
-        sentence = answer[a.start:a.end]
         if a.number:
-            stripped = sentence.rstrip("\n")
-            sentence = f"{stripped}[{a.number}]{sentence[len(stripped):]}"
-        out.append(sentence)
-        last = a.end
+            numbers = at.setdefault(marker_position(answer, a.end), [])
+            if a.number not in numbers:
+                numbers.append(a.number)
+    out, last = [], 0
+    for pos in sorted(at):
+        out.append(answer[last:pos] + "".join(f"[{n}]" for n in at[pos]))
+        last = pos
     out.append(answer[last:])
     return "".join(out)
 

@@ -58,6 +58,31 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One sentence of an answer and whether the sources support it.
+
+    ``start:end`` is the sentence in the answer text; ``sources`` the supporting source numbers (best
+    first, empty when unsupported); ``quote_start:quote_end`` the document offsets of the supporting
+    sentence in the best source; ``reason`` says why an unsupported claim was judged so.
+    """
+
+    start: int
+    end: int
+    text: str
+    supported: bool
+    sources: tuple[int, ...] = ()
+    support: float = 0.0
+    quote_start: int | None = None
+    quote_end: int | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end, "supported": self.supported,
+                "sources": list(self.sources), "support": round(self.support, 3),
+                "quote": [self.quote_start, self.quote_end], "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Answer:
     """A finished answer: text, the numbered sources it was given, and which of them it cites."""
 
@@ -67,6 +92,7 @@ class Answer:
     citations: tuple[Citation, ...]
     prompt_tokens: int
     found: bool = True
+    claims: tuple[Claim, ...] = ()  # per-sentence support, when it was checked
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +102,7 @@ class Answer:
             "sources": [{"number": i, **s.to_dict()} for i, s in enumerate(self.sources, 1)],
             "prompt_tokens": self.prompt_tokens,
             "found": self.found,
+            "claims": [c.to_dict() for c in self.claims],
         }
 
 

@@ -37,3 +37,25 @@ def test_model_markers_win_over_attribution() -> None:
     inferred = finish_answer("员工每年有多少天带薪年假？", "十五天。", prompt)
     assert [(c.number, c.inferred) for c in inferred.citations] == [(1, True)]
     assert inferred.text == "十五天。[1]"
+
+
+TENNIS = Source(3, "Serena Williams won the women's singles U.S. Open in 1999. She was year-end No. 1 in 2002.",
+                "/d/tennis.md", 0, 92, 0.7)
+
+
+def test_markers_never_land_inside_abbreviations() -> None:
+    answer = "She won the women's singles U.S. Open. She was year-end No. 1 in 2002."
+    spans = attribute(answer, "What did she win?", [TENNIS])
+    marked = insert_markers(answer, spans)
+    assert "U.S.[" not in marked and "No.[" not in marked
+    assert marked == "She won the women's singles U.S. Open.[1] She was year-end No. 1 in 2002.[1]"
+
+
+def test_a_span_ending_inside_an_abbreviation_moves_to_the_sentence_end() -> None:
+    from kb_assistant.attribution import Attribution
+
+    answer = "She won the U.S. Open. Then she rested."
+    cut = answer.index("U.S.") + len("U.S.")  # where a naive splitter would end the sentence
+    assert insert_markers(answer, [Attribution(0, cut, 2, 0.9)]) == "She won the U.S. Open.[2] Then she rested."
+    assert insert_markers(answer, [Attribution(0, cut, 2, 0.9), Attribution(0, 22, 1, 0.8)]) == (
+        "She won the U.S. Open.[2][1] Then she rested.")

