@@ -5,20 +5,30 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
+from .answerability import Answerability, assess
 from .attribution import attribute, best_span, insert_markers, sentences
 from .citations import cited_numbers, resolve_citations
 from .embedders import Embedder
-from .errors import EmptyKnowledgeBaseError
+from .errors import EmptyKnowledgeBaseError, KBError
+from .evidence import select_evidence
 from .generators.base import ChatMessage, Generator
-from .kb import KnowledgeBase, Retriever, retrieval_query
+from .kb import KnowledgeBase, Retriever
 from .prompt import SYSTEM_PROMPT_CITE, SYSTEM_PROMPT_PLAIN, BuiltPrompt, build_prompt
 from .settings import Settings
 from .support import attach_support
-from .types import Answer, Citation
+from .textmatch import MemoEmbedder
+from .turns import TurnPlan, plan_turn
+from .types import Answer, Citation, Source
 
 NOT_FOUND_ZH = "知识库中没有找到与这个问题相关的内容。"
 NOT_FOUND_EN = "The knowledge base does not contain anything relevant to this question."
+NOT_ANSWERED_ZH = "找到的资料与问题相关，但没有给出这个问题的答案。下面列出最接近的段落。"
+NOT_ANSWERED_EN = ("The documents found are related, but they do not answer this question; the closest "
+                   "passages are listed below.")
+REFUSALS = (NOT_FOUND_ZH, NOT_FOUND_EN, NOT_ANSWERED_ZH, NOT_ANSWERED_EN)
+MAX_QUERY_CHARS = 1000  # a longer question is searched by its beginning (the embedder reads 512 tokens)
 NO_SOURCES_NOTE_ZH = "（知识库中没有相关内容，以下回答来自模型自身知识，未经资料核实。）\n"
 NO_SOURCES_NOTE_EN = "(Nothing relevant in the knowledge base; this answer comes from the model itself, unchecked.)\n"
 SYSTEM_PROMPT_NO_SOURCES = (
@@ -39,17 +49,21 @@ def _with_spans(citation: Citation, claim: str) -> Citation:
 
 
 def finish_answer(question: str, raw: str, prompt: BuiltPrompt, *, found: bool = True,
-                  embedder: Embedder | None = None) -> Answer:
+                  embedder: Embedder | None = None, sources: Sequence[Source] | None = None) -> Answer:
     """Resolve the model's markers (dropping those that point at nothing); if it cited nothing,
     attribute each sentence to its best-supporting source. Each citation gets its support score and
     the span of the sentence in the source that supports it best.
 
     Given an ``embedder``, every sentence is checked instead (support.attach_support): supported ones
-    are cited, unsupported ones left unmarked, and ``Answer.claims`` says which is which."""
-    if embedder is not None and prompt.sources and found:
-        text, cited, checked = attach_support(raw, question, prompt.sources, embedder)
-        return Answer(question, text, prompt.sources, cited, prompt.prompt_tokens, found=found, claims=checked)
-    text, citations = resolve_citations(raw, prompt.sources)
+    are cited, unsupported ones left unmarked, and ``Answer.claims`` says which is which.
+
+    ``sources``: the sources as shown to the user, numbered as in the prompt (whole, where the model
+    read only their best sentences); default the prompt's own."""
+    shown = tuple(sources) if sources is not None else prompt.sources
+    if embedder is not None and shown and found:
+        text, cited, checked = attach_support(raw, question, shown, embedder)
+        return Answer(question, text, shown, cited, prompt.prompt_tokens, found=found, claims=checked)
+    text, citations = resolve_citations(raw, shown)
     if citations:
         claims: dict[int, str] = {}
         for start, end in sentences(text):
@@ -57,28 +71,31 @@ def finish_answer(question: str, raw: str, prompt: BuiltPrompt, *, found: bool =
             for n in cited_numbers(sentence):
                 claims.setdefault(n, re.sub(r"[\[【][^\]】]*[\]】]", "", sentence))
         citations = tuple(_with_spans(c, claims.get(c.number, text)) for c in citations)
-    elif prompt.sources and found:
-        spans = attribute(text, question, prompt.sources)
+    elif shown and found:
+        spans = attribute(text, question, shown)
         text = insert_markers(text, spans)
         best: dict[int, tuple[float, str]] = {}
         for a in spans:
             if a.number and a.support > best.get(a.number, (0.0, ""))[0]:
                 best[a.number] = (a.support, text[a.start:a.end])
         citations = tuple(
-            _with_spans(Citation(n, prompt.sources[n - 1], inferred=True, support=round(s, 3)), claim)
+            _with_spans(Citation(n, shown[n - 1], inferred=True, support=round(s, 3)), claim)
             for n, (s, claim) in best.items()
         )
-    return Answer(question, text, prompt.sources, citations, prompt.prompt_tokens, found=found)
+    return Answer(question, text, shown, citations, prompt.prompt_tokens, found=found)
 
 
 class AnswerStream:
     """Iterate for text pieces as the model writes; ``answer`` is set once iteration ends."""
 
     def __init__(self, question: str, prompt: BuiltPrompt, pieces: Iterator[str], *, found: bool = True,
-                 prefix: str = "", stop_event: threading.Event | None = None) -> None:
+                 prefix: str = "", stop_event: threading.Event | None = None,
+                 sources: Sequence[Source] | None = None, embedder: Embedder | None = None) -> None:
         self.question = question
         self.prompt = prompt
         self.found = found
+        self.sources = sources
+        self.embedder = embedder
         self._pieces = pieces
         self._prefix = prefix
         self.stop_event = stop_event or threading.Event()  # set it to stop the model early
@@ -91,7 +108,8 @@ class AnswerStream:
         for piece in self._pieces:
             text.append(piece)
             yield piece
-        self.answer = finish_answer(self.question, "".join(text), self.prompt, found=self.found)
+        self.answer = finish_answer(self.question, "".join(text), self.prompt, found=self.found,
+                                    embedder=self.embedder, sources=self.sources)
 
     def result(self) -> Answer:
         """Drain the stream (if not yet) and return the finished answer."""
@@ -100,6 +118,18 @@ class AnswerStream:
                 pass
         assert self.answer is not None
         return self.answer
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One turn prepared: the prompt, the sources as shown (whole, numbered as in the prompt), whether
+    the evidence answers the question, the turn's search, and the embedder that shares their work."""
+
+    prompt: BuiltPrompt
+    shown: tuple[Source, ...]
+    verdict: Answerability | None
+    turn: TurnPlan
+    embedder: Embedder
 
 
 class Assistant:
@@ -114,39 +144,63 @@ class Assistant:
 
     def prepare(self, question: str, history: Sequence[ChatMessage] = ()) -> BuiltPrompt:
         """Retrieve and pack the prompt, without calling the model."""
+        return self.plan(question, history).prompt
+
+    def plan(self, question: str, history: Sequence[ChatMessage] = ()) -> Plan:
+        """Search (alone or as a follow-up), judge whether the evidence answers, pick what the model
+        reads (focused sentences for small models) and pack it into the window."""
+        if not question.strip():
+            raise KBError("the question is empty: type a question")
         if self.kb.count() == 0:
             raise EmptyKnowledgeBaseError(
                 f"knowledge base {self.kb.name!r} is empty: add documents with "
                 f"`kb index PATH --kb {self.kb.name}` first"
             )
-        sources = self.retriever.search(retrieval_query(question, history), self.settings.top_k)
-        mode = self.settings.cite_mode
+        cfg = self.settings
+        turn = plan_turn(self.retriever.search, question[:MAX_QUERY_CHARS], history, cfg.top_k, refusals=REFUSALS)
+        sources = turn.sources
+        memo = MemoEmbedder(self.kb.embedder)
+        verdict = assess(question, sources, memo) if sources and cfg.check_answerable else None
+        mode = cfg.cite_mode
         ask_to_cite = mode == "ask" or (mode == "auto" and self.generator.follows_citation_instructions)
+        focused = cfg.evidence == "sentences" or (
+            cfg.evidence == "auto" and not self.generator.follows_citation_instructions)
+        whole = {s.id: s for s in sources}
+        if sources and focused:
+            sources = [e.as_source() for e in select_evidence(
+                question, sources, memo, count_tokens=self.generator.count_tokens, budget=cfg.evidence_budget)]
+        window = cfg.model.context_window or self.generator.context_window
         system = SYSTEM_PROMPT_CITE if ask_to_cite else SYSTEM_PROMPT_PLAIN
-        window = self.settings.model.context_window or self.generator.context_window
-        return build_prompt(
+        prompt = build_prompt(
             self.generator,
             question,
             sources,
-            history=history,
-            max_new_tokens=self.settings.max_new_tokens,
-            context_window=self.settings.model.context_window,
+            history=turn.history,
+            max_new_tokens=cfg.max_new_tokens,
+            context_window=cfg.model.context_window,
             system=system if sources else SYSTEM_PROMPT_NO_SOURCES,
-            widen=self.retriever.widen if window >= LONG_CONTEXT else None,
+            widen=self.retriever.widen if window >= LONG_CONTEXT and not focused else None,
         )
+        shown = tuple(whole.get(s.id, s) if focused else s for s in prompt.sources)
+        return Plan(prompt, shown, verdict, turn, memo)
 
     def ask(self, question: str, history: Sequence[ChatMessage] = (), *,
             on_wait: Callable[[], None] | None = None) -> AnswerStream:
         """Start answering; iterate the returned stream for tokens.
 
-        When no source passes the relevance threshold the model is not called: the answer says the
-        knowledge base does not contain it (unless ``answer_without_sources`` is on, in which case
-        the model answers under a clear note). ``on_wait`` is called if the model is busy with another
+        When no source passes the relevance threshold, or the sources found do not answer the question
+        (``check_answerable``), the model is not called: the answer says so, and in the second case lists
+        the closest passages as its (related, not answering) sources. With ``answer_without_sources`` the
+        model answers anyway, under a clear note. ``on_wait`` is called if the model is busy with another
         answer and this one must wait its turn (see ``Generator.stream``)."""
-        prompt = self.prepare(question, history)
+        plan = self.plan(question, history)
+        prompt = plan.prompt
         zh = is_chinese(question)
         if not prompt.sources and not self.settings.answer_without_sources:
             return AnswerStream(question, prompt, iter([NOT_FOUND_ZH if zh else NOT_FOUND_EN]), found=False)
+        if plan.verdict is not None and not plan.verdict.answerable and not self.settings.answer_without_sources:
+            return AnswerStream(question, prompt, iter([NOT_ANSWERED_ZH if zh else NOT_ANSWERED_EN]), found=False,
+                                sources=plan.shown)
         stop = threading.Event()
         pieces = self.generator.stream(
             prompt.messages,
@@ -156,4 +210,5 @@ class Assistant:
             on_wait=on_wait,
         )
         note = "" if prompt.sources else (NO_SOURCES_NOTE_ZH if zh else NO_SOURCES_NOTE_EN)
-        return AnswerStream(question, prompt, pieces, found=bool(prompt.sources), prefix=note, stop_event=stop)
+        return AnswerStream(question, prompt, pieces, found=bool(prompt.sources), prefix=note, stop_event=stop,
+                            sources=plan.shown, embedder=plan.embedder if self.settings.check_support else None)

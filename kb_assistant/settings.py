@@ -162,6 +162,12 @@ class Settings(BaseSettings):
         description="Relevance threshold, 0..1, higher = more relevant; sources below it are dropped "
         "(0 keeps everything; 0.2 keeps ~95% of answerable questions with the bundled embedder).",
     )
+    fusion: Literal["relevance", "minmax", "rrf"] = Field(
+        "relevance",
+        description="How hybrid candidates are ranked: relevance (one absolute 0..1 score from the dense and "
+        "keyword evidence, the score shown and gated on; per language pair), or the earlier minmax (convex "
+        "fusion of min-max normalised scores) and rrf (reciprocal rank), which gate on the dense score alone.",
+    )
     keyword_index: Literal["auto", "jieba", "milvus"] = Field(
         "auto",
         description="BM25 for the keyword leg: jieba (ours, in SQLite beside any store), milvus (the Milvus "
@@ -169,6 +175,21 @@ class Settings(BaseSettings):
     )
     reranker_path: Path | None = Field(
         None, description="A local sentence-transformers CrossEncoder directory; empty = no reranking."
+    )
+    evidence: Literal["auto", "sentences", "chunks"] = Field(
+        "auto",
+        description="What the model reads: sentences (the best sentences of each source, with a little "
+        "context, within evidence_budget), chunks (whole sources) or auto (sentences for models that do not "
+        "follow citation instructions, i.e. small ones; chunks for the rest).",
+    )
+    evidence_budget: int = Field(512, ge=64, description="Tokens of focused evidence given to a small model.")
+    check_answerable: bool = Field(
+        True, description="Refuse, showing the closest passages, when the sources found are on topic but do "
+        "not answer the question (the asked-for kind of answer and the question's key terms are missing).",
+    )
+    check_support: bool = Field(
+        True, description="Check every answer sentence against the sources: supported ones are cited, "
+        "unsupported ones (e.g. a figure no source has) are marked.",
     )
     answer_without_sources: bool = Field(
         False, description="When nothing relevant is found, let the model answer from its own knowledge."

@@ -15,7 +15,7 @@ from .catalog import KBSummary, delete_kb, exists, kb_names, kb_summaries, valid
 from .indexer import ProgressFn
 from .knowledge_base import DEFAULT_WAIT, DocumentInfo, KnowledgeBase
 from .manifest import Manifest, StoreRecord, read_manifest
-from .retriever import Retriever, retrieval_query
+from .retriever import Retriever
 from .storage import KBBusyError
 
 __all__ = [
@@ -33,6 +33,5 @@ __all__ = [
     "kb_names",
     "kb_summaries",
     "read_manifest",
-    "retrieval_query",
     "validate_name",
 ]

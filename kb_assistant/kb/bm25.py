@@ -269,6 +269,19 @@ class BM25Index:
             finally:
                 self._conn.execute("COMMIT")
 
+    def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """``(chunks in the index, {term: chunks containing it})`` for the given terms (absent: 0)."""
+        unique = sorted(set(terms))
+        with self._lock:
+            (n,) = self._conn.execute("SELECT n FROM stats").fetchone()
+            if not unique:
+                return int(n), {}
+            marks = ",".join("?" * len(unique))
+            found = dict(self._conn.execute(
+                f"SELECT term, COUNT(*) FROM postings WHERE term IN ({marks}) GROUP BY term", unique
+            ).fetchall())
+        return int(n), {t: int(found.get(t, 0)) for t in unique}
+
     def _score(self, terms: list[str], k: int) -> list[tuple[int, float]]:
         n, total = self._conn.execute("SELECT n, total_length FROM stats").fetchone()
         if not n or not total:

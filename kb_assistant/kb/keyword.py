@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 
 from vectorstore import VectorStore
@@ -24,6 +25,11 @@ class KeywordIndex(ABC):
     @abstractmethod
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best keyword matches for ``query``."""
+
+    def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]] | None:
+        """Corpus statistics for keyword coverage: ``(chunks, {term: chunks with it})``, or None when
+        the index does not expose them (coverage then uses the candidates as the corpus)."""
+        return None
 
     def close(self) -> None:
         return None
@@ -67,6 +73,9 @@ class JiebaKeywordIndex(KeywordIndex):
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.index.search(query, k)
+
+    def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]] | None:
+        return self.index.doc_freqs(terms)
 
     def close(self) -> None:
         with self._lock:

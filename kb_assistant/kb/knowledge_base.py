@@ -159,7 +159,8 @@ class KnowledgeBase:
         """A retriever over this knowledge base as ``settings`` describe it (mode, threshold, keyword
         index, optional local reranker); keyword arguments override single options."""
         cfg = settings or self.settings
-        options: dict[str, Any] = {"mode": cfg.retrieval_mode, "min_relevance": cfg.min_relevance}
+        options: dict[str, Any] = {"mode": cfg.retrieval_mode, "min_relevance": cfg.min_relevance,
+                                   "fusion": cfg.fusion}
         if cfg.reranker_path is not None:
             from .reranker import load_reranker
 

