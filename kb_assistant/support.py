@@ -202,7 +202,7 @@ def attach_support(answer_text: str, question: str, sources: Sequence[Source], e
 
     out, shift, pos = [], 0, 0
     final: list[Claim] = []
-    best: dict[int, tuple[float, Claim, bool]] = {}
+    best: dict[int, tuple[float, int, Claim, bool]] = {}
     for c in claims:
         marks = "".join(f"[{n}]" for n in c.sources)
         out.append(clean[pos:c.end] + marks)
@@ -210,13 +210,13 @@ def attach_support(answer_text: str, question: str, sources: Sequence[Source], e
         final.append(_shifted(c, shift))
         shift += len(marks)
         cited_by_model = model_cited.get(c.start, set())
-        for n in c.sources:
-            if c.support > best.get(n, (-1.0,))[0]:
-                best[n] = (c.support, c, n in cited_by_model)
+        for n in c.sources:  # each source quotes its best-supported claim; on a tie the fuller one
+            if (c.support, len(c.text)) > best.get(n, (-1.0, 0))[:2]:
+                best[n] = (c.support, len(c.text), c, n in cited_by_model)
     out.append(clean[pos:])
     citations = []
     for n in sorted(best, key=lambda k: min(i for i, c in enumerate(claims) if k in c.sources)):
-        score, claim, by_model = best[n]
+        score, _, claim, by_model = best[n]
         quote = (claim.quote_start, claim.quote_end) if claim.sources[0] == n else _quote(claim, n, sources)
         citations.append(Citation(n, sources[n - 1], inferred=not by_model, support=round(score, 3),
                                   quote_start=quote[0], quote_end=quote[1]))

@@ -81,12 +81,11 @@ def test_flat_env_and_toml_keys_still_fill_the_model_settings(monkeypatch: pytes
 @pytest.mark.parametrize(("var", "value"), [("KB_N_CTX", "100"), ("KB_CONTEXT_WINDOW", "8"), ("KB_QUANTIZE", "int3"),
                                             ("KB_GENERATOR", "gpt"), ("KB_MAX_NEW_TOKENS", "8"), ("KB_N_THREADS", "0")])
 def test_bad_model_values_are_refused(var: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pydantic import ValidationError
-
+    from kb_assistant.errors import SettingsError
     from kb_assistant.settings import load_settings
 
     monkeypatch.setenv(var, value)
-    with pytest.raises(ValidationError, match=var.removeprefix("KB_").lower()):
+    with pytest.raises(SettingsError, match=f"{var.removeprefix('KB_').lower()} \\({var}\\) = '{value}'"):
         load_settings()
 
 

@@ -39,7 +39,7 @@ def new_session(**query: str) -> AppTest:
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     """The echo model holds every answer after its first piece until the gate opens."""
     opened = threading.Event()
-    original = EchoGenerator.stream_prompt
+    original = EchoGenerator._stream_prompt
 
     def held(self: EchoGenerator, prompt: str, **kw: Any) -> Iterator[str]:
         for i, piece in enumerate(original(self, prompt, **kw)):
@@ -47,7 +47,7 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
             if i == 0:
                 opened.wait(30)
 
-    monkeypatch.setattr(EchoGenerator, "stream_prompt", held)
+    monkeypatch.setattr(EchoGenerator, "_stream_prompt", held)
     yield opened
     opened.set()
 
