@@ -75,6 +75,12 @@ def test_index_and_answer_with_cited_file_and_page(
 
     result = ask("食堂几点开门？", capsys)
     assert "canteen_gbk.txt" in [Path(c["file"]).name for c in result["citations"]], result
+    # every sentence was checked: each supported one carries a citation, marked with "supported"
+    assert result["claims"] and all(isinstance(c["supported"], bool) for c in result["claims"]), result
+    assert all(c["sources"] for c in result["claims"] if c["supported"]), result
+
+    result = ask("What is the stock ticker of the company?", capsys)  # nothing here says
+    assert not result["found"] and result["citations"] == [], result
 
 
 def test_streaming_yields_several_pieces(real_models: None, mixed_folder: Path,

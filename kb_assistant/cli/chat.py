@@ -41,9 +41,22 @@ def _assistant(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def print_sources(answer: Answer) -> None:
+    """The cited sources under a streamed answer, then every sentence no source supports, marked;
+    for a refusal over related passages, those passages as "related, but not an answer"."""
     out = sys.stdout
+    if not answer.found and answer.sources:
+        print("related, but not an answer:", file=out)
+        for n, s in enumerate(answer.sources, 1):
+            print(f"  [{n}] {s.label}  (relevance {s.score:.2f})  {' '.join(s.text.split())[:120]}", file=out)
+        return
     if not answer.found or not answer.sources:
         return
+    unsupported = [c for c in answer.claims if not c.supported]
+    if answer.claims:
+        print(f"checked: {len(answer.claims) - len(unsupported)} of {len(answer.claims)} sentences supported by "
+              "the sources" + (" (cited below)" if len(unsupported) < len(answer.claims) else ""), file=out)
+    for c in unsupported:
+        print(f"  ⚠ not supported by the sources: {' '.join(c.text.split())}", file=out)
     cited = {c.number for c in answer.citations}
     if not cited:
         heading = "sources (none supports the answer; shown for checking):"

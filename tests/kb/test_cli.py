@@ -142,3 +142,19 @@ def test_store_chosen_per_knowledge_base(folder: Path, tmp_path: Path, capsys: p
     assert json.loads(capsys.readouterr().out)[0]["file"].endswith("b.md")
     assert main(["kb", "list"]) == 0
     assert "milvus" in capsys.readouterr().out
+
+
+def test_ask_marks_unsupported_sentences_and_related_passages(capsys: pytest.CaptureFixture[str]) -> None:
+    from kb_assistant.cli.chat import print_sources
+    from kb_assistant.types import Answer, Citation, Claim, Source
+
+    src = Source(1, "The VPN server uses port 1194.", "/d/vpn.md", 0, 30, 0.8)
+    text = "The VPN uses port 1194.[1] It was installed in 2019."
+    claims = (Claim(0, 26, "The VPN uses port 1194.[1]", True, (1,), 0.9),
+              Claim(27, len(text), "It was installed in 2019.", False, reason="2019 is in no source"))
+    print_sources(Answer("q", text, (src,), (Citation(1, src, inferred=True),), 10, claims=claims))
+    out = capsys.readouterr().out
+    assert "checked: 1 of 2 sentences supported" in out
+    assert "⚠ not supported by the sources: It was installed in 2019." in out and "[1] vpn.md" in out
+    print_sources(Answer("q", "not answered", (src,), (), 10, found=False))
+    assert "related, but not an answer:" in capsys.readouterr().out
