@@ -300,3 +300,20 @@ def test_stop_event_ends_the_stream_early(kb: KnowledgeBase) -> None:
         pieces.append(piece)
         stream.stop_event.set()
     assert len(pieces) == 1 and len("".join(pieces)) < len(full)
+
+
+def test_bad_questions_get_clear_behaviour(kb: KnowledgeBase) -> None:
+    assistant = Assistant(kb, EchoGenerator(context_window=2048), kb.settings)
+    for empty in ("", "   \n"):
+        with pytest.raises(KBError, match="the question is empty"):
+            assistant.ask(empty)
+    huge = "年假有几天？" + "请详细说明。" * 900  # ~5,000 characters
+    with pytest.raises(KBError, match="the question alone is longer"):
+        assistant.ask(huge)  # echo counts characters: it cannot fit a 2,048-token window
+    wide = Assistant(kb, EchoGenerator(context_window=16384), kb.settings).ask(huge).result()
+    assert wide.text and wide.prompt_tokens <= 16384 - kb.settings.max_new_tokens  # searched by its beginning
+    history = [ChatMessage(role, f"第{i}轮：年假怎么休？" if role == "user" else "十五天。")
+               for i in range(100) for role in ("user", "assistant")]
+    answer = assistant.ask("那病假呢？", history).result()
+    assert answer.prompt_tokens <= 2048 - kb.settings.max_new_tokens
+    assert answer.sources[0].file_name == "leave.txt"
