@@ -8,7 +8,7 @@ import streamlit as st
 
 from kb_assistant.app import open_kb
 from kb_assistant.assistant import Assistant
-from kb_assistant.errors import KBError
+from kb_assistant.errors import KBError, user_message
 from kb_assistant.generators import BACKENDS, make_generator, offered_backends
 from kb_assistant.kb import KnowledgeBase, delete_kb, kb_names, validate_name
 from kb_assistant.settings import ModelSettings, Settings, load_settings
@@ -372,4 +372,16 @@ def main() -> None:
         chat_page(cfg, name)
 
 
-main()
+def run_page() -> None:
+    """The door's one error boundary: an expected failure (a bad setting, a store or model that cannot
+    be opened, a busy knowledge base) is one message that says what to do; a bug keeps its traceback."""
+    try:
+        main()
+    except Exception as exc:
+        message = user_message(exc)
+        if message is None:
+            raise
+        st.error(message)
+
+
+run_page()

@@ -148,3 +148,15 @@ def test_model_sidebar_shows_backend_specific_fields(app: AppTest) -> None:
     assert app.sidebar.text_input(key="adapter") is not None
     app.sidebar.selectbox(key="backend").set_value("openai").run()
     assert app.sidebar.text_input(key="base-url") is not None
+
+
+def test_a_bad_setting_is_one_message_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit as st
+
+    monkeypatch.setenv("KB_TOP_K", "-1")
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "invalid settings: setting top_k (KB_TOP_K) = '-1': Input should be greater than or equal to 1"]
