@@ -96,12 +96,9 @@ class SentenceTransformerEmbedder(Embedder):
     """Any sentence-transformers model from a local directory (never downloads)."""
 
     def __init__(self, path: str | Path) -> None:
-        path = Path(path).expanduser()
-        if not (path / "config.json").exists() and not (path / "modules.json").exists():
-            raise ModelUnavailableError(
-                f"no sentence-transformers model in {path}: give a local directory holding config.json "
-                "(models are never downloaded)"
-            )
+        path = local_model_dir(path, ("config.json", "modules.json"),
+                               "no sentence-transformers model in {path}: give a local directory holding "
+                               "config.json (models are never downloaded)")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover
@@ -130,6 +127,15 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+|[\u3400-\u9fff\uf900-\ufaff]", re.IGNORECASE)
+
+
+def local_model_dir(path: str | Path, markers: Sequence[str], missing: str) -> Path:
+    """``path`` expanded, when it holds one of the ``markers`` files; else ``ModelUnavailableError``
+    with ``missing`` (formatted with ``path``): local models only, nothing is ever downloaded."""
+    path = Path(path).expanduser()
+    if not any((path / name).exists() for name in markers):
+        raise ModelUnavailableError(missing.format(path=path))
+    return path
 
 
 class HashEmbedder(Embedder):

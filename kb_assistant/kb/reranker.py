@@ -14,12 +14,11 @@ class CrossEncoderReranker:
     """A sentence-transformers ``CrossEncoder`` loaded from disk (never downloaded)."""
 
     def __init__(self, path: str | Path) -> None:
-        path = Path(path).expanduser()
-        if not (path / "config.json").exists():
-            raise ModelUnavailableError(
-                f"no cross-encoder in {path}: give a local directory holding config.json (e.g. a "
-                "bge-reranker or ms-marco MiniLM cross-encoder); models are never downloaded"
-            )
+        from ..embedders import local_model_dir
+
+        path = local_model_dir(path, ("config.json",),
+                               "no cross-encoder in {path}: give a local directory holding config.json (e.g. a "
+                               "bge-reranker or ms-marco MiniLM cross-encoder); models are never downloaded")
         try:
             from sentence_transformers import CrossEncoder
         except ImportError as exc:  # pragma: no cover
