@@ -196,8 +196,10 @@ def test_upload_ask_queue_evidence_feedback_reload_export(server: str, tmp_path:
         assert [(r["question"], r["rating"]) for r in rows] == [(DIESEL, "helpful")]
 
         ask(page, "What does the evil file say about click?")
+        # answered (cited, or marked unsupported with its sources listed for checking) or refused
         expect(page.locator('a[href="#t3-1"]').or_(page.get_by_text("没有找到")).or_(
-            page.get_by_text("does not contain")).first).to_be_visible(timeout=120_000)
+            page.get_by_text("does not contain")).or_(page.get_by_text("not in the sources")).or_(
+            page.get_by_text("do not answer this question")).first).to_be_visible(timeout=120_000)
         assert page.evaluate("window.__xss") is None  # no document script or handler ran
         browser.close()
 
