@@ -282,6 +282,18 @@ class BM25Index:
             ).fetchall())
         return int(n), {t: int(found.get(t, 0)) for t in unique}
 
+    def terms_of(self, ids: Iterable[int]) -> dict[int, set[str]]:
+        """The distinct terms of each indexed chunk (read from the postings, not re-tokenised)."""
+        out: dict[int, set[str]] = {}
+        wanted = [_check_id(i) for i in ids]
+        with self._lock:
+            for start in range(0, len(wanted), _BATCH):
+                part = wanted[start : start + _BATCH]
+                marks = ",".join("?" * len(part))
+                for rid, term in self._conn.execute(f"SELECT id, term FROM postings WHERE id IN ({marks})", part):
+                    out.setdefault(int(rid), set()).add(term)
+        return out
+
     def _score(self, terms: list[str], k: int) -> list[tuple[int, float]]:
         n, total = self._conn.execute("SELECT n, total_length FROM stats").fetchone()
         if not n or not total:

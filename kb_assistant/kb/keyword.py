@@ -31,6 +31,10 @@ class KeywordIndex(ABC):
         the index does not expose them (coverage then uses the candidates as the corpus)."""
         return None
 
+    def terms_of(self, ids: Sequence[int]) -> dict[int, set[str]] | None:
+        """Each chunk's distinct terms if the index keeps them (else None: the caller tokenises)."""
+        return None
+
     def close(self) -> None:
         return None
 
@@ -76,6 +80,9 @@ class JiebaKeywordIndex(KeywordIndex):
 
     def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]] | None:
         return self.index.doc_freqs(terms)
+
+    def terms_of(self, ids: Sequence[int]) -> dict[int, set[str]] | None:
+        return self.index.terms_of(ids)
 
     def close(self) -> None:
         with self._lock:

@@ -112,7 +112,10 @@ class Retriever:
         by how much of the question the corpus knows), best first."""
         terms = tokenize(query)
         stats = self.keyword.doc_freqs(terms) if terms and self.mode != "dense" else None
-        chunk_terms = {i: set(tokenize(t)) for i, t in texts.items()} if terms else {}
+        chunk_terms: dict[int, set[str]] = {}
+        if terms:
+            known = (self.keyword.terms_of(list(texts)) if self.mode != "dense" else None) or {}
+            chunk_terms = {i: known[i] if i in known else set(tokenize(t)) for i, t in texts.items()}
         if stats is None:  # the candidates stand in for the corpus
             stats = (len(texts), {t: sum(t in ts for ts in chunk_terms.values()) for t in set(terms)})
         n, df = stats
@@ -125,7 +128,9 @@ class Retriever:
             cover = coverage(weights, chunk_terms.get(i, set()))
             value = {"dense": dense, "bm25": cover}.get(self.mode, fuse(dense, cover, seen, self.dense_weight))
             scored.append((i, value))
-        return sorted(scored, key=lambda t: (-t[1], t[0]))
+        # equal relevance (e.g. both clipped at 1.0) is ordered by the raw cosine: the order shown still
+        # never rises
+        return sorted(scored, key=lambda t: (-t[1], -cosines[t[0]], t[0]))
 
     def _convex(self, cosines: dict[int, float], bm25: dict[int, float]) -> list[int]:
         """Candidates ranked by the weighted sum of min-max normalised cosine and BM25 scores."""
