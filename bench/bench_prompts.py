@@ -1,0 +1,200 @@
+"""Issue 17 item 2: prompt styles and decoding for the small model, compared by measured answer accuracy.
+
+Each question is retrieved once ("full" run: the whole set is the knowledge base, bundled embedder,
+hybrid, top_k 5), then every variant packs the same sources with its prompt style (kb_assistant.prompt
+PROMPT_STYLES) at a 2,048-token window and the bundled Qwen2.5-0.5B answers; scored as `kb eval
+--generate` scores it: the answer contains a gold entry (normalised), character/word F1. Variants that
+render the same prompt share the model's prefix cache, and identical prompt+decoding pairs are answered
+once. Results are appended to --out (JSON lines) as they come, so a run can be stopped and resumed.
+
+    python bench/bench_prompts.py --sets cmrc,drcd,english --limit 15 --workdir /tmp/prompt-bench
+    python bench/bench_prompts.py --variants plain@0.1,short --limit 30        # more questions, two variants
+    python bench/bench_prompts.py --variants short,plain --evidence 384        # focused evidence (evidence.py)
+    python bench/bench_prompts.py --table                                      # print the table of --out only
+
+RESULTS: see the table below (filled in from the run recorded in the issue-17 report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_answers import SETS  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Variant:
+    style: str
+    temperature: float = 0.0
+    repeat_penalty: float = 1.0
+
+
+# name -> variant. Styles are compared under greedy decoding (deterministic, so a difference is the
+# prompt's); "plain@0.1" is today's pipeline (plain style, temperature 0.1).
+VARIANTS: dict[str, Variant] = {
+    "plain@0.1": Variant("plain", 0.1),
+    "plain": Variant("plain"),
+    "plain+rp1.1": Variant("plain", 0.0, 1.1),
+    "plain-en": Variant("plain-en"),
+    "plain-zh": Variant("plain-zh"),
+    "plain-both": Variant("plain-both"),
+    "plain-match": Variant("plain-match"),
+    "short": Variant("short"),
+    "answer-first": Variant("answer-first"),
+    "example": Variant("example"),
+    "short-example": Variant("short-example"),
+    "question-first": Variant("question-first"),
+    "short-question-first": Variant("short-question-first"),
+    "short+rp1.1": Variant("short", 0.0, 1.1),
+}
+
+
+def load_questions(set_name: str, limit: int) -> tuple[Any, list[Any]]:
+    from kb_assistant.evaluation import load_squad_set
+
+    path, paragraphs, _, spread = SETS[set_name]
+    data = load_squad_set(path, limit_paragraphs=paragraphs)
+    questions = data.questions[:limit]
+    if spread and len(data.questions) > limit:  # as bench_answers: evenly spaced over our grouped sets
+        step = len(data.questions) / limit
+        questions = [data.questions[int(i * step)] for i in range(limit)]
+    return data, questions
+
+
+def answer(gen: Any, messages: Any, v: Variant, max_tokens: int) -> tuple[str, float]:
+    """The model's whole answer and its seconds. Calls llama.cpp directly (not Generator.stream) so
+    that decoding options the Generator seam does not have yet can be measured before adding them."""
+    start = time.perf_counter()
+    out = gen._llm.create_completion(gen.render(messages), max_tokens=max_tokens, temperature=v.temperature,
+                                     repeat_penalty=v.repeat_penalty, stop=list(gen._stop))
+    return out["choices"][0]["text"].strip(), time.perf_counter() - start
+
+
+def run(args: argparse.Namespace, names: list[str], out: Path) -> None:
+    from kb_assistant.app import load_generator
+    from kb_assistant.embedders import make_embedder
+    from kb_assistant.eval_runner import AnswerEvaluation
+    from kb_assistant.evaluation import contains_answer, f1_score
+    from kb_assistant.prompt import build_prompt, prompt_style
+    from kb_assistant.settings import load_settings
+
+    done = set()
+    if out.exists():
+        for line in out.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            done.add((r["set"], r["qid"], r["variant"], r["evidence"]))
+    base = load_settings()
+    if args.min_relevance is not None:
+        base = base.model_copy(update={"min_relevance": args.min_relevance})
+    model = base.model.updated(n_ctx=max(base.model.n_ctx, args.window), context_window=args.window)
+    base = base.model_copy(update={"model": model})
+    embedder = make_embedder(base.embedder)
+    gen = load_generator(base)
+    for set_name in args.sets.split(","):
+        data, questions = load_questions(set_name, args.limit)
+        with AnswerEvaluation(base, data, Path(args.workdir) / set_name, embedder, gen) as ev:
+            retriever = ev.kb.retriever(ev.settings)
+            for q in questions:
+                todo = [n for n in names if (set_name, q.qid, n, args.evidence) not in done]
+                if not todo:
+                    continue
+                sources = retriever.search(q.text, base.top_k)
+                if args.evidence and sources:
+                    from kb_assistant.evidence import select_evidence
+
+                    kept = select_evidence(q.text, sources, ev.embedder, count_tokens=gen.count_tokens,
+                                           budget=args.evidence)
+                    sources = [e.as_source() for e in kept]
+                memo: dict[tuple[Any, ...], tuple[str, float]] = {}
+                for name in todo:
+                    v = VARIANTS[name]
+                    if sources:
+                        built = build_prompt(gen, q.text, sources, max_new_tokens=base.max_new_tokens,
+                                             context_window=args.window, style=prompt_style(v.style))
+                        key = (built.messages, v)
+                        if key not in memo:
+                            memo[key] = answer(gen, built.messages, v, args.max_tokens)
+                        text, seconds = memo[key]
+                        in_prompt = any(contains_answer(m.content, g) for m in built.messages[-1:]
+                                        for g in q.answers)
+                        tokens = built.prompt_tokens
+                    else:
+                        text, seconds, in_prompt, tokens = "", 0.0, False, 0
+                    record = {
+                        "set": set_name, "qid": q.qid, "variant": name, "evidence": args.evidence,
+                        "answer": text, "gold": any(contains_answer(text, g) for g in q.answers),
+                        "f1": max((f1_score(text, g) for g in q.answers), default=0.0),
+                        "in_prompt": in_prompt, "prompt_tokens": tokens, "seconds": round(seconds, 2),
+                    }
+                    with out.open("a", encoding="utf-8") as f:
+                        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                print(f"{set_name} {q.qid}: {len(todo)} variants", file=sys.stderr, flush=True)
+
+
+def table(out: Path, names: list[str] | None = None) -> str:
+    """Per variant (and evidence budget): contains gold and F1 per set and over all, mean seconds.
+    Only questions every listed variant answered are counted, so the columns compare like with like."""
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    keys = sorted({(r["variant"], r["evidence"]) for r in records if names is None or r["variant"] in names},
+                  key=lambda k: (k[1], list(VARIANTS).index(k[0]) if k[0] in VARIANTS else 99))
+    by = {(r["variant"], r["evidence"], r["set"], r["qid"]): r for r in records}
+    sets = list(dict.fromkeys(r["set"] for r in records))
+    common = {s: sorted({r["qid"] for r in records if r["set"] == s
+                         and all((k[0], k[1], s, r["qid"]) in by for k in keys)}) for s in sets}
+    head = f"{'variant':24} {'ev':>4} " + " ".join(f"{s + ' gold/F1':>16}" for s in sets) + \
+        f" {'all gold/F1':>16} {'s/ans':>6}"
+    lines = [head, "  N = " + ", ".join(f"{s} {len(common[s])}" for s in sets)]
+    for variant, ev in keys:
+        cells, every = [], []
+        for s in sets:
+            rows = [by[(variant, ev, s, q)] for q in common[s]]
+            every += rows
+            cells.append(f"{_mean(rows, 'gold'):.3f}/{_mean(rows, 'f1'):.3f}" if rows else "-")
+        secs = [r["seconds"] for r in every if r["seconds"]]
+        lines.append(f"{variant:24} {ev or '-':>4} " + " ".join(f"{c:>16}" for c in cells)
+                     + f" {_mean(every, 'gold'):.3f}/{_mean(every, 'f1'):.3f}".rjust(17)
+                     + f" {statistics.mean(secs) if secs else 0:6.1f}")
+    return "\n".join(lines)
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float:
+    return statistics.mean(float(r[key]) for r in rows) if rows else 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {list(VARIANTS)}")
+    parser.add_argument("--sets", default="cmrc,drcd,english")
+    parser.add_argument("--limit", type=int, default=15, help="questions per set")
+    parser.add_argument("--window", type=int, default=2048)
+    parser.add_argument("--max-tokens", type=int, default=128, help="answer cap (the same for every variant)")
+    parser.add_argument("--min-relevance", type=float, default=None,
+                        help="relevance gate (default: the setting's, as users get it; 0 keeps all top_k)")
+    parser.add_argument("--evidence", type=int, default=0, help="focused evidence budget in tokens (0: chunks)")
+    parser.add_argument("--workdir", default="/tmp/kb-bench-answers")
+    parser.add_argument("--out", default="/tmp/bench_prompts.jsonl")
+    parser.add_argument("--table", action="store_true", help="only print the table of --out")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
+    out = Path(args.out)
+    if not args.table:
+        run(args, names, out)
+    print(table(out, names if not args.table else None))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
