@@ -141,11 +141,12 @@ def run(args: argparse.Namespace, names: list[str], out: Path) -> None:
                 print(f"{set_name} {q.qid}: {len(todo)} variants", file=sys.stderr, flush=True)
 
 
-def table(out: Path, names: list[str] | None = None) -> str:
+def table(out: Path, names: list[str] | None = None, evidence: int | None = None) -> str:
     """Per variant (and evidence budget): contains gold and F1 per set and over all, mean seconds.
     Only questions every listed variant answered are counted, so the columns compare like with like."""
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    keys = sorted({(r["variant"], r["evidence"]) for r in records if names is None or r["variant"] in names},
+    keys = sorted({(r["variant"], r["evidence"]) for r in records if (names is None or r["variant"] in names)
+                   and (evidence is None or r["evidence"] == evidence)},
                   key=lambda k: (k[1], list(VARIANTS).index(k[0]) if k[0] in VARIANTS else 99))
     by = {(r["variant"], r["evidence"], r["set"], r["qid"]): r for r in records}
     sets = list(dict.fromkeys(r["set"] for r in records))
@@ -173,26 +174,28 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {list(VARIANTS)}")
+    parser.add_argument("--variants", help=f"comma-separated, of {list(VARIANTS)} (default: all)")
     parser.add_argument("--sets", default="cmrc,drcd,english")
     parser.add_argument("--limit", type=int, default=15, help="questions per set")
     parser.add_argument("--window", type=int, default=2048)
     parser.add_argument("--max-tokens", type=int, default=128, help="answer cap (the same for every variant)")
     parser.add_argument("--min-relevance", type=float, default=None,
                         help="relevance gate (default: the setting's, as users get it; 0 keeps all top_k)")
-    parser.add_argument("--evidence", type=int, default=0, help="focused evidence budget in tokens (0: chunks)")
+    parser.add_argument("--evidence", type=int,
+                        help="focused evidence budget in tokens (default 0: whole chunks; --table: this mode only)")
     parser.add_argument("--workdir", default="/tmp/kb-bench-answers")
     parser.add_argument("--out", default="/tmp/bench_prompts.jsonl")
     parser.add_argument("--table", action="store_true", help="only print the table of --out")
     args = parser.parse_args()
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    names = [n.strip() for n in (args.variants or ",".join(VARIANTS)).split(",") if n.strip()]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
     out = Path(args.out)
     if not args.table:
+        args.evidence = args.evidence or 0
         run(args, names, out)
-    print(table(out, names if not args.table else None))
+    print(table(out, names if args.variants else None, args.evidence))
     return 0
 
 
