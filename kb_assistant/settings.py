@@ -13,8 +13,8 @@ GeneratorName = Literal["llama-cpp", "transformers", "openai", "echo"]
 Quantize = Literal["none", "bf16", "int8", "int4"]
 Device = Literal["auto", "cpu", "cuda"]
 # kb_assistant.prompt.PROMPT_STYLES, plus "auto"; bench/bench_prompts.py has the measurements.
-PromptStyleName = Literal["auto", "cite", "plain", "plain-en", "plain-zh", "plain-both", "plain-match", "short",
-                          "answer-first", "example", "short-example", "question-first", "short-question-first"]
+PromptStyleName = Literal["auto", "cite", "plain", "plain-zh", "plain-both", "plain-match", "short",
+                          "answer-first", "example", "question-first"]
 
 
 def default_data_dir() -> Path:
