@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 GeneratorName = Literal["llama-cpp", "transformers", "openai", "echo"]
 Quantize = Literal["none", "bf16", "int8", "int4"]
 Device = Literal["auto", "cpu", "cuda"]
+# kb_assistant.prompt.PROMPT_STYLES, plus "auto"; bench/bench_prompts.py has the measurements.
+PromptStyleName = Literal["auto", "cite", "plain", "plain-zh", "plain-both", "plain-match", "short",
+                          "answer-first", "example", "question-first"]
 
 
 def default_data_dir() -> Path:
@@ -151,6 +154,11 @@ class Settings(BaseSettings):
         "auto",
         description="ask: the model is told to cite [n]; attribute: it answers plainly and sentences are "
         "matched to sources; auto: ask models that follow such instructions (>= 3B parameters).",
+    )
+    prompt_style: PromptStyleName = Field(
+        "auto",
+        description="How the model is asked (kb_assistant/prompt.py PROMPT_STYLES); auto: 'cite' for models "
+        "that follow citation instructions, the best measured small-model style (bench/bench_prompts.py) otherwise.",
     )
     # -- retrieval ---------------------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=100, description="Sources retrieved per question.")
