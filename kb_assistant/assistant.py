@@ -15,7 +15,7 @@ from .errors import EmptyKnowledgeBaseError, KBError
 from .evidence import select_evidence
 from .generators.base import ChatMessage, Generator
 from .kb import KnowledgeBase, Retriever
-from .prompt import SYSTEM_PROMPT_CITE, SYSTEM_PROMPT_PLAIN, BuiltPrompt, build_prompt
+from .prompt import BuiltPrompt, build_prompt, prompt_style
 from .settings import Settings
 from .support import attach_support
 from .textmatch import MemoEmbedder
@@ -170,7 +170,7 @@ class Assistant:
             sources = [e.as_source() for e in select_evidence(
                 question, sources, memo, count_tokens=self.generator.count_tokens, budget=cfg.evidence_budget)]
         window = cfg.model.context_window or self.generator.context_window
-        system = SYSTEM_PROMPT_CITE if ask_to_cite else SYSTEM_PROMPT_PLAIN
+        style = prompt_style(cfg.prompt_style, follows_citation_instructions=ask_to_cite)
         prompt = build_prompt(
             self.generator,
             question,
@@ -178,7 +178,8 @@ class Assistant:
             history=turn.history,
             max_new_tokens=cfg.max_new_tokens,
             context_window=cfg.model.context_window,
-            system=system if sources else SYSTEM_PROMPT_NO_SOURCES,
+            system=None if sources else SYSTEM_PROMPT_NO_SOURCES,
+            style=style,
             widen=self.retriever.widen if window >= LONG_CONTEXT and not focused else None,
         )
         shown = tuple(whole.get(s.id, s) if focused else s for s in prompt.sources)

@@ -190,6 +190,8 @@ def attach_support(answer_text: str, question: str, sources: Sequence[Source], e
     returned text.
     """
     resolved, _ = resolve_citations(answer_text, sources)
+    # "…八点。 [1]" / "… 1194. [2]": a marker after the sentence end belongs to that sentence
+    resolved = _TRAILING_MARKERS.sub(r"\3\1", resolved)
     model_cited: dict[int, set[int]] = {}
     clean_parts: list[str] = []
     last = 0
@@ -221,6 +223,9 @@ def attach_support(answer_text: str, question: str, sources: Sequence[Source], e
         citations.append(Citation(n, sources[n - 1], inferred=not by_model, support=round(score, 3),
                                   quote_start=quote[0], quote_end=quote[1]))
     return "".join(out), tuple(citations), tuple(final)
+
+
+_TRAILING_MARKERS = re.compile(r"([。！？!?.])(\s*)((?:\[\d+\])+)")
 
 
 def _drop_markers(sentence: str) -> str:

@@ -113,3 +113,15 @@ def test_empty_and_odd_input() -> None:
     assert text == "年假十五天。" and citations == () and [c.supported for c in claims] == [False]
     emoji = "🎉 25万条 🎉"
     assert attach_support(emoji, "数据集有多少条？", [DATA], emb)[0].startswith(emoji)
+
+
+def test_a_model_marker_after_the_full_stop_counts_for_that_sentence() -> None:
+    from kb_assistant.embedders import HashEmbedder
+    from kb_assistant.support import attach_support
+    from kb_assistant.types import Source
+
+    src = Source(1, "食堂开放时间为每天上午七点到晚上八点。", "/d/canteen.txt", 0, 19, 0.5)
+    for reply in ("食堂开放时间为每天上午七点到晚上八点。 [1]", "食堂开放时间为每天上午七点到晚上八点。[1]"):
+        text, citations, claims = attach_support(reply, "食堂几点开放？", [src], HashEmbedder())
+        assert [c.inferred for c in citations] == [False], reply  # the model's own marker, confirmed
+        assert text.count("[1]") == 1 and len(claims) == 1
