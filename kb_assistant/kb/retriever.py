@@ -110,11 +110,11 @@ class Retriever:
     def _relevance(self, query: str, cosines: dict[int, float], texts: dict[int, str]) -> list[tuple[int, float]]:
         """Every candidate with its relevance (dense band per language pair, keyword coverage, fused
         by how much of the question the corpus knows), best first."""
-        terms = tokenize(query)
-        stats = self.keyword.doc_freqs(terms) if terms and self.mode != "dense" else None
+        terms = tokenize(query) if self.mode != "dense" else []  # dense mode needs no keyword evidence
+        stats = self.keyword.doc_freqs(terms) if terms else None
         chunk_terms: dict[int, set[str]] = {}
         if terms:
-            known = (self.keyword.terms_of(list(texts)) if self.mode != "dense" else None) or {}
+            known = self.keyword.terms_of(list(texts)) or {}
             chunk_terms = {i: known[i] if i in known else set(tokenize(t)) for i, t in texts.items()}
         if stats is None:  # the candidates stand in for the corpus
             stats = (len(texts), {t: sum(t in ts for ts in chunk_terms.values()) for t in set(terms)})
