@@ -120,8 +120,16 @@ def _split_sentences(text: str) -> list[str] | None:
     if len(pieces) < 2:
         return None
     zh = is_chinese(text)
+    joined = [bool((_ZH_JOINER if zh else _EN_JOINER).match(p.strip(" ，,"))) for p in pieces]
+    # a piece asks when it ends in ？ or holds a question word; after "；另外，" the first piece may be a
+    # DRCD-style fill-in ("…的目的為；另外，…是誰？")
+    # after a bare "；" the next piece may be context of the same question ("…攻入哪裡；鄭成功奉敕南下勤王?"):
+    # it must hold a question word of its own
+    asks = [(p.rstrip().endswith(("？", "?")) and (i == 0 or pieces[i - 1].rstrip().endswith(("？", "?"))
+                                                   or joined[i]))
+            or _asks(p) or (i + 1 < len(pieces) and joined[i + 1]) for i, p in enumerate(pieces)]
     parts = [_finish(p, zh) for p in pieces]
-    if all(len(p) >= MIN_PART_CHARS and _asks(p) for p in parts):
+    if all(len(p) >= MIN_PART_CHARS for p in parts) and all(asks):
         return parts
     return None
 
