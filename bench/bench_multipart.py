@@ -117,18 +117,20 @@ def evaluate(name: str, path: Path, paragraphs: int | None, args: argparse.Names
         print(f"{name}: {len(data.paragraphs)} paragraphs ready in {time.perf_counter() - start:.0f}s "
               f"({ev.embedder.computed} embedded), {len(pairs)} joined questions "
               f"({sum(p[0] == 'frame' for p in pairs)} shared-frame)", file=sys.stderr)
-        retriever = ev.kb.retriever(ev.settings)
+        gated = ev.kb.retriever(ev.settings)
+        ungated = ev.kb.retriever(ev.settings, min_relevance=0.0)
         k = ev.settings.top_k
         rows = []
         for kind, text, q1, q2 in pairs:
             parts = split_question(text)
-            ways = {
-                "plain": retriever.search(text, k),
-                f"plain k={k + 1}": retriever.search(text, k + 1),
-                "parts": retrieve_parts(retriever.search, text, k, parts=parts)[0],
-            }
+            ways = {}
+            for gate, retriever in ((f" gate {gated.min_relevance}", gated), (" no gate", ungated)):
+                ways[f"plain{gate}"] = retriever.search(text, k)
+                ways[f"plain k={k + 1}{gate}"] = retriever.search(text, k + 1)
+                ways[f"parts{gate}"] = retrieve_parts(retriever.search, text, k, parts=parts)[0]
             row: dict[str, Any] = {"kind": kind, "split": len(parts) == 2}
             for way, sources in ways.items():
+                row[f"{way} n"] = len(sources)
                 names = {Path(s.source).name for s in sources}
                 texts = [s.text for s in sources]
                 row[f"{way} docs"] = q1.doc in names and q2.doc in names
@@ -144,16 +146,17 @@ def evaluate(name: str, path: Path, paragraphs: int | None, args: argparse.Names
     return rows
 
 
-def report(name: str, rows: list[dict[str, Any]], k: int) -> None:
-    for kind in ("two", "frame", "all"):
+def report(name: str, rows: list[dict[str, Any]]) -> None:
+    for kind in ("two", "frame", "all"):  # "all" also when a set has no shared-frame pairs
         sel = [r for r in rows if kind == "all" or r["kind"] == kind]
         if not sel:
             continue
         n = len(sel)
         print(f"  {name} {kind:5s} n={n:3d}  split into 2 parts {sum(r['split'] for r in sel) / n:.3f}")
-        for way in ("plain", f"plain k={k + 1}", "parts"):
+        ways = [w[: -len(" docs")] for w in sel[0] if w.endswith(" docs")]
+        for way in ways:
             cells = "  ".join(f"{m} {sum(r[f'{way} {m}'] for r in sel) / n:.3f}" for m in ("docs", "answers", "packed"))
-            print(f"      {way:12s} both {cells}")
+            print(f"      {way:22s} sources {sum(r[f'{way} n'] for r in sel) / n:4.1f}  both {cells}")
 
 
 def main() -> int:
@@ -180,7 +183,7 @@ def main() -> int:
         if not path.exists():
             print(f"  {name}: {path} not found, skipped")
             continue
-        report(name, evaluate(name, path, paragraphs, args), k)
+        report(name, evaluate(name, path, paragraphs, args))
     return 0
 
 

@@ -33,8 +33,8 @@ _ZH_JOINER = re.compile(r"^(另外|此外|还有|還有|以及|并且|並且|同
 _EN_JOINER = re.compile(r"^(and also|and|also|plus|additionally|besides)[, ]+", re.I)
 _SENTENCE_SPLIT = re.compile(r"(?<=[？?])\s*(?=\S)|[；;]\s*")
 # "How many days …, and how many weeks …?"
-_EN_CLAUSE_AND = re.compile(r",?\s+and\s+(?:(?:at|in|on|for|by|from|to|with|since|until)\s+)?"
-                            r"(?=(?:what|who|whom|whose|when|where|which|why|how)\b)", re.I)
+_EN_CLAUSE_AND = re.compile(r",?\s+and\s+(?=(?:(?:at|in|on|for|by|from|to|with|since|until)\s+)?"
+                            r"(?:what|who|whom|whose|when|where|which|why|how)\b)", re.I)
 
 # -- coordinated items in one frame -----------------------------------------------------------------
 _ZH_CONJ = r"以及|和|与|與|跟|、"  # not 及: 埃及, 奈及利亞, 及第
