@@ -119,7 +119,7 @@ def evaluate(name: str, path: Path, paragraphs: int | None, args: argparse.Names
               f"({sum(p[0] == 'frame' for p in pairs)} shared-frame)", file=sys.stderr)
         gated = ev.kb.retriever(ev.settings)
         ungated = ev.kb.retriever(ev.settings, min_relevance=0.0)
-        k = ev.settings.top_k
+        k = args.top_k or ev.settings.top_k
         rows = []
         for kind, text, q1, q2 in pairs:
             parts = split_question(text)
@@ -127,7 +127,7 @@ def evaluate(name: str, path: Path, paragraphs: int | None, args: argparse.Names
             for gate, retriever in ((f" gate {gated.min_relevance}", gated), (" no gate", ungated)):
                 ways[f"plain{gate}"] = retriever.search(text, k)
                 ways[f"plain k={k + 1}{gate}"] = retriever.search(text, k + 1)
-                ways[f"parts{gate}"] = retrieve_parts(retriever.search, text, k, parts=parts)[0]
+                ways[f"parts{gate}"] = retrieve_parts(retriever.search, text, k, parts=parts).sources
             row: dict[str, Any] = {"kind": kind, "split": len(parts) == 2}
             for way, sources in ways.items():
                 row[f"{way} n"] = len(sources)
@@ -143,7 +143,49 @@ def evaluate(name: str, path: Path, paragraphs: int | None, args: argparse.Names
                     packed = []
                 row[f"{way} packed"] = all(any(a in t for a in q.answers for t in packed) for q in (q1, q2))
             rows.append(row)
+        if args.answers:
+            answer_pairs(ev, [p for p in pairs if p[0] == "two"][: args.answers], args)
     return rows
+
+
+def answer_pairs(ev: Any, pairs: list[tuple[str, str, EvalQuestion, EvalQuestion]], args: argparse.Namespace) -> None:
+    """Joined questions answered by today's assistant and by one that searches per part and appends the
+    parts hint: how many answers hold both gold answers, at least one, and how many say "not found"."""
+    from kb_assistant.assistant import Assistant
+    from kb_assistant.evaluation import contains_answer
+    from kb_assistant.multipart import parts_hint
+    from kb_assistant.prompt import SYSTEM_PROMPT_PLAIN, build_prompt
+
+    class PartsAssistant(Assistant):
+        def prepare(self, question, history=()):  # type: ignore[no-untyped-def]
+            parts = split_question(question)
+            if len(parts) < 2:
+                return super().prepare(question, history)
+            found = retrieve_parts(self.retriever.search, question, self.settings.top_k, parts=parts)
+            # packed once to learn which sources fit, then with the hint naming each part's sources
+            kw = {"history": history, "max_new_tokens": self.settings.max_new_tokens,
+                  "context_window": self.settings.model.context_window, "system": SYSTEM_PROMPT_PLAIN}
+            hint = parts_hint(question, parts, found.serves)
+            built = build_prompt(self.generator, f"{question}\n{hint}", found.sources, **kw)
+            hint = parts_hint(question, parts, found.serves[: len(built.sources)])
+            return build_prompt(self.generator, f"{question}\n{hint}", found.sources, **kw)
+
+    model = ev.settings.model.updated(context_window=args.window, n_ctx=max(ev.settings.model.n_ctx, args.window))
+    cfg = ev.settings.model_copy(update={"model": model, **({"top_k": args.top_k} if args.top_k else {})})
+    print(f"  answers to {len(pairs)} joined questions of this set:", flush=True)
+    for label, cls in (("plain", Assistant), ("parts+hint", PartsAssistant)):
+        assistant = cls(ev.kb, ev.generator, cfg)
+        both = one = not_found = 0
+        seconds = 0.0
+        for _, text, q1, q2 in pairs:
+            t0 = time.perf_counter()
+            answer = assistant.ask(text).result()
+            seconds += time.perf_counter() - t0
+            hits = [any(contains_answer(answer.text, a) for a in q.answers) for q in (q1, q2)]
+            both, one, not_found = both + all(hits), one + any(hits), not_found + (not answer.found)
+        n = max(len(pairs), 1)
+        print(f"      answers {label:10s} n={len(pairs)}  both parts {both / n:.3f}  at least one {one / n:.3f}  "
+              f"not found {not_found / n:.3f}  {seconds / n:.1f} s/answer", flush=True)
 
 
 def report(name: str, rows: list[dict[str, Any]]) -> None:
@@ -167,6 +209,10 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=2048)
     parser.add_argument("--workdir", default="/tmp/evalsets/bench",
                         help="whole-set knowledge bases, shared with bench_answers (built when missing)")
+    parser.add_argument("--top-k", type=int, default=0, help="sources per question (default: the settings' top_k)")
+    parser.add_argument("--answers", type=int, default=0,
+                        help="also answer the first N 'two questions' pairs of each set with the bundled model, "
+                             "plain vs per part with the parts hint (5-10 s an answer)")
     parser.add_argument("--splits-only", action="store_true", help="only the false-split figures (no models)")
     args = parser.parse_args()
     false_splits(SETS)
@@ -174,7 +220,7 @@ def main() -> int:
         return 0
     from kb_assistant.settings import load_settings
 
-    k = load_settings().top_k
+    k = args.top_k or load_settings().top_k
     print(f"\n2. joined questions: both parts' evidence, top_k {k}, packed at a {args.window}-token window")
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         if name not in SETS:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from .types import Source
 
@@ -288,18 +289,29 @@ def _split_items_en(text: str) -> list[str] | None:
 SearchFn = Callable[[str, int], list[Source]]
 
 
+class PartSources(NamedTuple):
+    """What ``retrieve_parts`` found: the merged sources, the part questions (``[question]`` for a
+    single part) and, for each source, the index of the part it serves (for labels in the prompt)."""
+
+    sources: list[Source]
+    parts: list[str]
+    serves: list[int]
+
+
 def retrieve_parts(search: SearchFn, question: str, k: int, *,
-                   parts: Sequence[str] | None = None) -> tuple[list[Source], list[int]]:
-    """Sources for ``question`` and, for each, the index of the part it serves (0 for a single part).
+                   parts: Sequence[str] | None = None) -> PartSources:
+    """Sources for ``question``, searched per part when it asks for several things.
 
     A single-part question is searched once, unchanged. Otherwise each part is searched for ``k``
     sources and the lists are merged round-robin by rank (every part's best source first), dropping
     chunks already taken, up to ``k + len(parts) - 1`` sources: every part keeps at least its best one
-    even when ``k`` is smaller than the number of parts. Each source keeps its own relevance score.
+    even when ``k`` is smaller than the number of parts. Each source keeps its own relevance score
+    (from its part's search), so the relevance gate and the strength badges mean what they meant.
     """
     parts = list(parts) if parts is not None else split_question(question)
     if len(parts) < 2:
-        return (found := search(question, k)), [0] * len(found)
+        found = search(question, k)
+        return PartSources(found, [question], [0] * len(found))
     limit = k + len(parts) - 1
     ranked = [search(p, k) for p in parts]
     sources: list[Source] = []
@@ -311,17 +323,25 @@ def retrieve_parts(search: SearchFn, question: str, k: int, *,
                 seen.add(found[rank].id)
                 sources.append(found[rank])
                 serves.append(part)
-    return sources, serves
+    return PartSources(sources, parts, serves)
 
 
-def parts_hint(question: str, parts: Sequence[str]) -> str:
+def parts_hint(question: str, parts: Sequence[str], serves: Sequence[int] = ()) -> str:
     """An instruction to append to the user message of a multi-part question ("" for one part): answer
-    every part, and say which part the documents do not answer, in the question's language."""
+    every part, and say which part the documents do not answer, in the question's language.
+
+    With ``serves`` (``retrieve_parts``'s, cut to the sources actually packed: packing keeps their order
+    and drops only from the end) each part names its source numbers, "1) A是什么？（资料[1][3]）", so a
+    small model looks for each part's answer where it is."""
     if len(parts) < 2:
         return ""
-    if is_chinese(question):
-        listed = " ".join(f"{i}) {p}" for i, p in enumerate(parts, 1))
-        return f"这个问题有{len(parts)}个部分，请逐一回答：{listed}。资料没有回答的部分，请说明是哪一部分。"
-    listed = " ".join(f"{i}) {p}" for i, p in enumerate(parts, 1))
-    return (f"This question has {len(parts)} parts; answer each part: {listed}. If the documents do not "
-            "answer a part, say which part.")
+    zh = is_chinese(question)
+    listed = []
+    for i, part in enumerate(parts):
+        numbers = "".join(f"[{n}]" for n, p in enumerate(serves, 1) if p == i)
+        where = (f"（资料{numbers}）" if zh else f" (sources {numbers})") if numbers else ""
+        listed.append(f"{i + 1}) {part}{where}")
+    if zh:
+        return f"这个问题有{len(parts)}个部分，请逐一回答：{' '.join(listed)}。资料没有回答的部分，请说明是哪一部分。"
+    return (f"This question has {len(parts)} parts; answer each part: {' '.join(listed)}. If the documents "
+            "do not answer a part, say which part.")

@@ -81,7 +81,8 @@ def test_merge_takes_each_parts_best_first_dedups_and_limits() -> None:
         calls.append((query, k))
         return found[query][:k]
 
-    sources, serves = retrieve_parts(search, "A和B分别是什么？", 4)
+    sources, parts, serves = retrieve_parts(search, "A和B分别是什么？", 4)
+    assert parts == ["A是什么？", "B是什么？"]
     assert calls == [("A是什么？", 4), ("B是什么？", 4)]
     # round-robin by rank: A1, B1(=2), A2(=2, taken), B2(5), A3, B3 ... at most k + parts - 1 = 5
     assert [s.id for s in sources] == [1, 2, 5, 3, 6]
@@ -95,7 +96,7 @@ def test_every_part_keeps_its_best_source_when_k_is_small() -> None:
         base = {"A是什么？": 10, "B是什么？": 20, "C是什么？": 30}[query]
         return [_src(base + r, 1 - r / 10) for r in range(k)]
 
-    sources, serves = retrieve_parts(search, "A、B和C分别是什么？", 1)
+    sources, _, serves = retrieve_parts(search, "A、B和C分别是什么？", 1)
     assert [s.id for s in sources] == [10, 20, 30] and serves == [0, 1, 2]
 
 
@@ -106,8 +107,8 @@ def test_single_part_question_is_searched_once_unchanged() -> None:
         calls.append((query, k))
         return [_src(1, 0.9), _src(2, 0.8)]
 
-    sources, serves = retrieve_parts(search, "刘六和刘七是何时起义的？", 5)
-    assert calls == [("刘六和刘七是何时起义的？", 5)]
+    sources, parts, serves = retrieve_parts(search, "刘六和刘七是何时起义的？", 5)
+    assert calls == [("刘六和刘七是何时起义的？", 5)] and parts == ["刘六和刘七是何时起义的？"]
     assert [s.id for s in sources] == [1, 2] and serves == [0, 0]
 
 
@@ -117,6 +118,9 @@ def test_hint_lists_the_parts_in_the_questions_language() -> None:
     en = parts_hint("compare X and Y", ["What is X?", "What is Y?"])
     assert "1) What is X?" in en and "2) What is Y?" in en and "which part" in en
     assert parts_hint("A是什么？", ["A是什么？"]) == ""
+    # with the parts each packed source serves, every part names its own sources
+    labelled = parts_hint("A和B分别是什么？", ["A是什么？", "B是什么？"], [0, 1, 0])
+    assert "1) A是什么？（资料[1][3]）" in labelled and "2) B是什么？（资料[2]）" in labelled
 
 
 # -- a real knowledge base ----------------------------------------------------------------------------
@@ -151,7 +155,7 @@ def test_the_second_parts_document_is_found_only_when_parts_are_searched(kb: Kno
     plain = [Path(s.source).name for s in search(JOINED, k)]
     assert "vpn.txt" not in plain  # the joined question alone never reaches the VPN document
     assert len(split_question(JOINED)) == 2
-    sources, serves = retrieve_parts(search, JOINED, k)
+    sources, _, serves = retrieve_parts(search, JOINED, k)
     names = [Path(s.source).name for s in sources]
     assert "vpn.txt" in names and any(n.startswith("leave") for n in names)
     assert serves[names.index("vpn.txt")] == 1  # served to the VPN part, to be labelled in the prompt
@@ -161,5 +165,5 @@ def test_the_second_parts_document_is_found_only_when_parts_are_searched(kb: Kno
 def test_a_single_question_gets_exactly_what_search_gives(kb: KnowledgeBase) -> None:
     search = kb.retriever(min_relevance=0.0).search
     question = "正式员工每年享有多少天带薪年假？"
-    sources, serves = retrieve_parts(search, question, 3)
+    sources, _, serves = retrieve_parts(search, question, 3)
     assert sources == search(question, 3) and serves == [0] * len(sources)
