@@ -185,6 +185,7 @@ def _conjunctions(masked: str) -> list[re.Match[str]]:
     return out
 
 
+_TRADITIONAL = re.compile("[麼們這個為與區別國時對說從會後裡體點學關樣發經過還長開問動當實現張義應]")
 _HE_BEFORE = set("共温溫暖柔祥缓緩谦謙随隨附总總调調混应應讲講议議饱飽人平太保和中")
 _HE_AFTER = set("平谐諧尚睦蔼藹约約解好服田煦弦声聲美氏善气氣畅暢顺順蔼")
 
@@ -230,7 +231,7 @@ def _split_items_zh(text: str) -> list[str] | None:
                 return None
         compare = _ZH_COMPARE.search(after)
         if compare and not _ZH_QWORD.search(_mask(after[: compare.start()])):
-            frame = after[: compare.start()] + "有什么特点"
+            frame = after[: compare.start()] + ("有什麼特點" if _TRADITIONAL.search(text) else "有什么特点")
             return [_finish(prefix + item + frame, True, text) for item in items]
         dist = re.search(r"分别|分別|各自|各是|各为|各為|各有|^各", after)
         # the marker may follow a short shared frame: "男子和女子的平均年收入分别是多少"
