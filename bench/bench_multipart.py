@@ -200,16 +200,30 @@ def answer_pairs(ev: Any, pairs: list[tuple[str, str, EvalQuestion, EvalQuestion
     model = ev.settings.model.updated(context_window=args.window, n_ctx=max(ev.settings.model.n_ctx, args.window))
     cfg = ev.settings.model_copy(update={"model": model, **({"top_k": args.top_k} if args.top_k else {})})
     print(f"  answers to {len(pairs)} joined questions of this set:", flush=True)
-    for label, cls in (("plain", Assistant), ("parts+hint", PartsAssistant)):
-        assistant = cls(ev.kb, ev.generator, cfg)
+    def each(assistant: Assistant, question: str) -> tuple[str, bool]:
+        """Every part asked as a question of its own, the answers numbered one after the other."""
+        parts = split_question(question)
+        if len(parts) < 2:
+            answer = assistant.ask(question).result()
+            return answer.text, answer.found
+        answers = [assistant.ask(p).result() for p in parts]
+        return "\n".join(f"{i}) {a.text}" for i, a in enumerate(answers, 1)), any(a.found for a in answers)
+
+    variants = {"plain": Assistant, "parts+hint": PartsAssistant, "each part": Assistant}
+    for label in args.variants.split(","):
+        assistant = variants[label](ev.kb, ev.generator, cfg)
         both = one = not_found = 0
         seconds = 0.0
         for _, text, q1, q2 in pairs:
             t0 = time.perf_counter()
-            answer = assistant.ask(text).result()
+            if label == "each part":
+                reply, found = each(assistant, text)
+            else:
+                answer = assistant.ask(text).result()
+                reply, found = answer.text, answer.found
             seconds += time.perf_counter() - t0
-            hits = [any(contains_answer(answer.text, a) for a in q.answers) for q in (q1, q2)]
-            both, one, not_found = both + all(hits), one + any(hits), not_found + (not answer.found)
+            hits = [any(contains_answer(reply, a) for a in q.answers) for q in (q1, q2)]
+            both, one, not_found = both + all(hits), one + any(hits), not_found + (not found)
         n = max(len(pairs), 1)
         print(f"      answers {label:10s} n={len(pairs)}  both parts {both / n:.3f}  at least one {one / n:.3f}  "
               f"not found {not_found / n:.3f}  {seconds / n:.1f} s/answer", flush=True)
@@ -240,6 +254,9 @@ def main() -> int:
     parser.add_argument("--answers", type=int, default=0,
                         help="also answer the first N 'two questions' pairs of each set with the bundled model, "
                              "plain vs per part with the parts hint (5-10 s an answer)")
+    parser.add_argument("--variants", default="plain,parts+hint,each part",
+                        help="answer variants: plain, parts+hint (one prompt, per-part sources, the hint), "
+                             "each part (every part answered as its own question)")
     parser.add_argument("--splits-only", action="store_true", help="only the false-split figures (no models)")
     args = parser.parse_args()
     false_splits(SETS)

@@ -278,7 +278,8 @@ def _split_items_en(text: str) -> list[str] | None:
         # "What are the rules for salt and pepper?" is one thing; "What are X and Y?" two short names
         if len(a.split()) > 5 or len(b.split()) > 5 or re.search(r"\b(of|for|in|on|at|with|between)\b", a + " " + b):
             return None
-        if _EN_NOT_ITEM.search(a + " " + b):
+        # only names ("FAISS and Milvus", "Form W-2 and Form 1099"), never common nouns ("salt and pepper")
+        if _EN_NOT_ITEM.search(a + " " + b) or not all(re.search(r"[A-Z0-9]", x) for x in (a, b)):
             return None
         verb = "is" if m.group("v").lower() == "are" else "was"
         return [_finish(f"{m.group('w')} {verb} {x}", False) for x in (a, b)]

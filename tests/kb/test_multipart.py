@@ -58,6 +58,7 @@ def test_questions_asking_for_several_things_split(question: str, parts: list[st
     "愛因斯坦的論文除了《物體慣性與其所含能量有關嗎?》，還有哪一篇?",
     "Where is the research and development department?",
     "Where are the salt and pepper kept?",
+    "What are salt and pepper?",
     "What are the rules for salt and pepper in the canteen?",
     "Who won the men's and women's singles in 1990?",
     "How many days of paid annual leave do full-time employees get?",
@@ -167,3 +168,10 @@ def test_a_single_question_gets_exactly_what_search_gives(kb: KnowledgeBase) -> 
     question = "正式员工每年享有多少天带薪年假？"
     sources, _, serves = retrieve_parts(search, question, 3)
     assert sources == search(question, 3) and serves == [0] * len(sources)
+
+
+@pytest.mark.parametrize("question", ["和" * 5000, "A和B" * 1500 + "分别是什么？", "compare " + "x and y " * 700,
+                                      "What ? and " * 500, "？" * 3000])
+def test_long_or_odd_questions_give_at_most_a_few_nonempty_parts(question: str) -> None:
+    parts = split_question(question)
+    assert 1 <= len(parts) <= 4 and all(p.strip() for p in parts)
