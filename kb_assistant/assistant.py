@@ -15,6 +15,7 @@ from .errors import EmptyKnowledgeBaseError, KBError
 from .evidence import select_evidence
 from .generators.base import ChatMessage, Generator
 from .kb import KnowledgeBase, Retriever
+from .multipart import parts_hint, retrieve_parts, split_question
 from .prompt import BuiltPrompt, build_prompt, prompt_style
 from .settings import Settings
 from .support import attach_support
@@ -157,10 +158,18 @@ class Assistant:
                 f"`kb index PATH --kb {self.kb.name}` first"
             )
         cfg = self.settings
-        turn = plan_turn(self.retriever.search, question[:MAX_QUERY_CHARS], history, cfg.top_k, refusals=REFUSALS)
+        parts = split_question(question[:MAX_QUERY_CHARS])
+
+        def search(query: str, k: int) -> list[Source]:  # a question asking for several things: per part
+            return retrieve_parts(self.retriever.search, query, k).sources
+
+        turn = plan_turn(search, question[:MAX_QUERY_CHARS], history, cfg.top_k, refusals=REFUSALS)
         sources = turn.sources
         memo = MemoEmbedder(self.kb.embedder)
-        verdict = assess(question, sources, memo) if sources and cfg.check_answerable else None
+        verdict = None
+        if sources and cfg.check_answerable:  # several parts: refused only when no part is answered
+            verdicts = [assess(part, sources, memo) for part in parts]
+            verdict = max(verdicts, key=lambda v: (v.answerable, v.score))
         mode = cfg.cite_mode
         ask_to_cite = mode == "ask" or (mode == "auto" and self.generator.follows_citation_instructions)
         focused = cfg.evidence == "sentences" or (
@@ -171,9 +180,10 @@ class Assistant:
                 question, sources, memo, count_tokens=self.generator.count_tokens, budget=cfg.evidence_budget)]
         window = cfg.model.context_window or self.generator.context_window
         style = prompt_style(cfg.prompt_style, follows_citation_instructions=ask_to_cite)
+        hint = parts_hint(question, parts) if not turn.follow_up else ""
         prompt = build_prompt(
             self.generator,
-            question,
+            f"{question}\n{hint}" if hint else question,
             sources,
             history=turn.history,
             max_new_tokens=cfg.max_new_tokens,

@@ -317,3 +317,10 @@ def test_bad_questions_get_clear_behaviour(kb: KnowledgeBase) -> None:
     answer = assistant.ask("那病假呢？", history).result()
     assert answer.prompt_tokens <= 2048 - kb.settings.max_new_tokens
     assert answer.sources[0].file_name == "leave.txt"
+
+
+def test_a_question_with_two_parts_is_searched_and_answered_per_part(kb: KnowledgeBase) -> None:
+    settings = kb.settings.model_copy(update={"top_k": 1})
+    plan = Assistant(kb, EchoGenerator(context_window=4096), settings).plan("食堂几点开放？另外，VPN gateway port?")
+    assert {s.file_name for s in plan.shown} == {"canteen.txt", "vpn.md"}  # one source per part
+    assert "1)" in plan.prompt.messages[-1].content and "2)" in plan.prompt.messages[-1].content  # each part named
