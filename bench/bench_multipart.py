@@ -52,9 +52,13 @@ holds both gold answers / at least one / "not found"; seconds per joined questio
     parts+hint   0.100  0.500  0.000  21.0 s   one prompt: per-part sources, the hint naming each part's
     each part    0.167  0.567  0.000  13.9 s   every part asked as its own question, answers numbered
 
+DRCD, --answers 20: plain 0.000 / 0.450 / 0.050 (16.7 s), parts+hint 0.100 / 0.450 / 0.000 (18.5 s),
+each part 0.050 / 0.550 / 0.000 (14.6 s).
+
 The 0.5B model answers about half of single questions (bench_answers), so both parts of a pair are
-rarely right together; one prompt with both parts' evidence does not help it (it answers one part),
-asking each part alone does a little. Small n: 30 answers move 0.033 per answer.
+rarely right together; per-part retrieval helps a little either way (both parts: CMRC 0.100 -> 0.167 asking
+each part alone, DRCD 0.000 -> 0.100 with one prompt and the hint), within the noise of so few answers
+(one answer moves 0.033 / 0.050).
 """
 
 from __future__ import annotations
