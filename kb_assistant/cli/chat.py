@@ -7,7 +7,7 @@ import sys
 
 from ..generators.base import ChatMessage
 from ..types import Answer
-from .common import add_kb_option, print_json, settings_from
+from .common import add_kb_option, print_json, settings_from, top_k
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("question")
     add_kb_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
-    p.add_argument("--top-k", type=int, help="sources to retrieve (KB_TOP_K)")
+    p.add_argument("--top-k", type=top_k, help="sources to retrieve (KB_TOP_K)")
     p.add_argument("--adapter", metavar="DIR",
                    help="a fine-tuned adapter directory from `kb finetune` (KB_ADAPTER; transformers backend)")
     p.set_defaults(func=run_ask)

@@ -32,7 +32,26 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_kb_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kb", metavar="NAME", help="knowledge base (default: KB_DEFAULT_KB or 'default')")
+    parser.add_argument("--kb", metavar="NAME", type=kb_name,
+                        help="knowledge base (default: KB_DEFAULT_KB or 'default')")
+
+
+def kb_name(value: str) -> str:
+    """An argparse type: a knowledge-base name, never empty (an empty one would silently mean the default)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("a knowledge-base name cannot be empty")
+    return value
+
+
+def top_k(value: str) -> int:
+    """An argparse type: how many sources, 1 to 100 (as the KB_TOP_K setting)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= number <= 100:
+        raise argparse.ArgumentTypeError(f"{number} is out of range: choose 1 to 100")
+    return number
 
 
 def print_json(obj: Any) -> None:

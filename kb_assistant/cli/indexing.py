@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..errors import KBError
 from .common import add_kb_option, add_store_options, print_json, settings_from
 
 
@@ -35,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     r = sub.add_parser("remove", help="delete documents (files, or all under a folder) from a knowledge base")
     r.add_argument("paths", nargs="+", metavar="FILE", help="indexed files or folders (the files may be gone)")
+    r.add_argument("--yes", "-y", action="store_true",
+                   help="remove several documents without asking (needed when not run interactively)")
     _add_common(r)
     r.set_defaults(func=run_remove)
 
@@ -97,6 +100,15 @@ def run_remove(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     with open_kb(settings, args.kb, create=False) as kb:
+        doomed = kb.documents_matching(args.paths)
+        if len(doomed) > 1 and not args.yes:
+            if not sys.stdin.isatty():
+                raise KBError(f"{', '.join(args.paths)} matches {len(doomed)} documents of {kb.name!r}: "
+                              "pass --yes to remove them all")
+            answer = input(f"remove {len(doomed)} documents from {kb.name!r}? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                print("nothing removed")
+                return 1
         report = kb.remove(args.paths, wait=args.wait)
     return _finish(args, kb.name, report)
 

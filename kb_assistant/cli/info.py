@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_kb_option, print_json, settings_from
+from .common import add_kb_option, print_json, settings_from, top_k
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s = sub.add_parser("search", help="retrieve the chunks closest to a query (no model)")
     s.add_argument("query")
     add_kb_option(s)
-    s.add_argument("--top-k", type=int, help="how many chunks (KB_TOP_K)")
+    s.add_argument("--top-k", type=top_k, help="how many chunks (KB_TOP_K)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_search)
 

@@ -46,6 +46,21 @@ class IndexLimits:
     stream_block_bytes: int  # text files larger than this are streamed block by block
 
 
+def documents_under(known: Iterable[str], paths: Iterable[str | Path]) -> tuple[list[str], list[str]]:
+    """The indexed sources that ``paths`` name (a file, or every document under a folder), and the
+    paths that name none."""
+    known = set(known)
+    targets: list[str] = []
+    unmatched: list[str] = []
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        hits = [str(path)] if str(path) in known else sorted(s for s in known if is_under(s, path))
+        if not hits:
+            unmatched.append(str(path))
+        targets += [h for h in hits if h not in targets]
+    return targets, unmatched
+
+
 class Indexer:
     """One writing run over a knowledge base's store (the caller holds its writer lock).
 
@@ -116,14 +131,9 @@ class Indexer:
         return self.report
 
     def remove(self, paths: Iterable[str | Path]) -> IndexReport:
-        known = self._catalogue()
-        targets: list[str] = []
-        for raw in paths:
-            path = Path(raw).expanduser().resolve()
-            hits = [str(path)] if str(path) in known else sorted(s for s in known if is_under(s, path))
-            if not hits:
-                self._outcome(FileOutcome(str(path), "failed", reason="not in the knowledge base"))
-            targets += [h for h in hits if h not in targets]
+        targets, unmatched = documents_under(self._catalogue(), paths)
+        for path in unmatched:
+            self._outcome(FileOutcome(path, "failed", reason="not in the knowledge base"))
         with self._batch():
             for source in targets:
                 removed = self.store.delete_where({"source": source})

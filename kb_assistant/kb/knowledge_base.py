@@ -19,7 +19,7 @@ from ..settings import Settings
 from ..types import IndexReport, Source
 from .catalog import exists, validate_name
 from .embed_cache import CACHE_FILE, EmbedCache
-from .indexer import Indexer, IndexLimits, ProgressFn
+from .indexer import Indexer, IndexLimits, ProgressFn, documents_under
 from .keyword import KeywordIndex, open_keyword_index
 from .manifest import Manifest, StoreRecord, manifest_from_store_meta, needs_upgrade, read_manifest, write_manifest
 from .payload import source_from_payload
@@ -142,6 +142,10 @@ class KnowledgeBase:
             if payload.get("page") is not None:
                 d["pages"].add(payload["page"])
         return [DocumentInfo(src, d["chunks"], len(d["pages"]), d["hash"]) for src, d in sorted(docs.items())]
+
+    def documents_matching(self, paths: Iterable[str | Path]) -> list[str]:
+        """The indexed documents that ``paths`` name (files, or all under a folder): what ``remove`` would remove."""
+        return documents_under((p["source"] for _, p in self.store.payloads()), paths)[0]
 
     def search(self, query: str, k: int | None = None) -> list[Source]:
         """Dense retrieval only: the ``k`` chunks closest to ``query``, best first (score = cosine)."""

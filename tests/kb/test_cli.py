@@ -158,3 +158,23 @@ def test_ask_marks_unsupported_sentences_and_related_passages(capsys: pytest.Cap
     assert "⚠ not supported by the sources: It was installed in 2019." in out and "[1] vpn.md" in out
     print_sources(Answer("q", "not answered", (src,), (), 10, found=False))
     assert "related, but not an answer:" in capsys.readouterr().out
+
+
+def test_removing_several_documents_asks_first(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["index", str(folder), "--kb", "r", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["remove", "/", "--kb", "r"]) == 1  # not a terminal, no --yes: nothing removed
+    err = capsys.readouterr().err
+    assert "matches 2 documents" in err and "pass --yes" in err
+    assert main(["list", "--kb", "r", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main(["remove", "/", "--kb", "r", "--yes", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["removed"] == 2
+
+
+@pytest.mark.parametrize("argv", [["search", "x", "--top-k", "-1"], ["ask", "x", "--top-k", "0"],
+                                  ["search", "x", "--kb", ""], ["list", "--kb", " "]])
+def test_argument_ranges_are_checked_by_the_parser(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and "error:" in capsys.readouterr().err
