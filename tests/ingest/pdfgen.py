@@ -11,7 +11,14 @@ def _escape(text: str) -> str:
 
 def pdf_bytes(pages: list[str]) -> bytes:
     """A PDF with one page per string (Latin-1 text; an empty string gives a blank page)."""
-    n = len(pages)
+    return pdf_from_streams(
+        [f"BT /F1 12 Tf 72 720 Td ({_escape(text)}) Tj ET".encode("latin-1") if text else b"" for text in pages]
+    )
+
+
+def pdf_from_streams(streams: list[bytes]) -> bytes:
+    """A PDF with one page per content stream (font F1 is Helvetica), with exact xref offsets."""
+    n = len(streams)
     font_id = 3 + 2 * n
     objects: dict[int, bytes] = {
         1: b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -20,13 +27,12 @@ def pdf_bytes(pages: list[str]) -> bytes:
         ).encode(),
         font_id: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     }
-    for i, text in enumerate(pages):
+    for i, stream in enumerate(streams):
         page_id, content_id = 3 + 2 * i, 4 + 2 * i
         objects[page_id] = (
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             f"/Resources << /Font << /F1 {font_id} 0 R >> >> /Contents {content_id} 0 R >>"
         ).encode()
-        stream = f"BT /F1 12 Tf 72 720 Td ({_escape(text)}) Tj ET".encode("latin-1") if text else b""
         objects[content_id] = b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream"
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = {}
