@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import KBError
 from ..settings import Settings
 from .manifest import MANIFEST_FILE, STORE_DIR, read_manifest
-from .storage import KBBusyError, open_kb_store, store_record, writer_lock_for
+from .storage import busy_as, open_kb_store, store_record, writer_lock_for
 
 _NAME_RE = re.compile(r"^[\w\-\u3400-\u9fff]{1,64}$")
 
@@ -51,16 +51,12 @@ def kb_names(settings: Settings) -> list[str]:
 
 def delete_kb(settings: Settings, name: str, *, wait: float = 0.0) -> None:
     """Delete a knowledge base and everything in its directory; refuses while it is being written."""
-    from vectorstore import StoreLockedError
-
     path = settings.kb_root / validate_name(name)
     if not exists(path):
         raise KBError(f"no knowledge base named {name!r} (see `kb list`)")
     lock = writer_lock_for(path)
-    try:
+    with busy_as(name):
         lock.acquire(wait)
-    except StoreLockedError as exc:
-        raise KBBusyError(f"knowledge base {name!r} is busy: {exc}") from None
     try:
         # Renamed first, so a crash part-way leaves a hidden leftover, never a half knowledge base.
         doomed = path.with_name(f".{name}.deleting-{os.getpid()}")

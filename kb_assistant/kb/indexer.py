@@ -21,6 +21,7 @@ from ..types import FileOutcome, IndexReport
 from .embed_cache import EmbedCache, embed_with_cache
 from .files import chunk_id, collect_files, file_sha256, is_under
 from .payload import chunk_payload
+from .storage import busy_as
 
 ProgressFn = Callable[[int, int, str], None]
 """Called as ``progress(done_files, total_files, current_path)``; a large file being streamed
@@ -175,13 +176,8 @@ class Indexer:
 
     @contextmanager
     def _batch(self) -> Iterator[None]:
-        from vectorstore import StoreLockedError
-
-        try:
-            with self.store.batch():
-                yield
-        except StoreLockedError as exc:
-            raise KBError(f"knowledge base {self.name!r} is busy: {exc}") from None
+        with busy_as(self.name), self.store.batch():
+            yield
 
     @staticmethod
     def _moved_from(same_content: list[str], known: dict[str, str], seen: set[str]) -> str | None:

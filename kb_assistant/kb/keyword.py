@@ -55,10 +55,14 @@ class JiebaKeywordIndex(KeywordIndex):
     def index(self) -> BM25Index:
         """The BM25 index, in step with the store."""
         with self._lock:
-            if self._index is None:
-                self._index = BM25Index.open(self.path)
-            self._sync(self._index)
-            return self._index
+            index = self._opened()
+            self._sync(index)
+            return index
+
+    def _opened(self) -> BM25Index:
+        if self._index is None:
+            self._index = BM25Index.open(self.path)
+        return self._index
 
     def _sync(self, index: BM25Index) -> None:
         store = self.store
@@ -78,11 +82,15 @@ class JiebaKeywordIndex(KeywordIndex):
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.index.search(query, k)
 
+    # Statistics for the chunks a search just returned: the index as that search synced it (a sync
+    # reads the store's state, one strong read per call on a Milvus server).
     def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]] | None:
-        return self.index.doc_freqs(terms)
+        with self._lock:
+            return self._opened().doc_freqs(terms)
 
     def terms_of(self, ids: Sequence[int]) -> dict[int, set[str]] | None:
-        return self.index.terms_of(ids)
+        with self._lock:
+            return self._opened().terms_of(ids)
 
     def close(self) -> None:
         with self._lock:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ingest import PARSER_VERSION
+from ingest import PARSER_VERSION, Splitter
 from ingest.encoding import STREAM_BLOCK_BYTES
 from vectorstore import VectorStore
 
@@ -21,10 +20,17 @@ from .catalog import exists, validate_name
 from .embed_cache import CACHE_FILE, EmbedCache
 from .indexer import Indexer, IndexLimits, ProgressFn, documents_under
 from .keyword import KeywordIndex, open_keyword_index
-from .manifest import Manifest, StoreRecord, manifest_from_store_meta, needs_upgrade, read_manifest, write_manifest
+from .manifest import (
+    Manifest,
+    StoreRecord,
+    load_manifest,
+    manifest_from_store_meta,
+    now,
+    write_manifest,
+)
 from .payload import source_from_payload
 from .retriever import Retriever
-from .storage import KBBusyError, open_kb_store, store_record, writer_lock_for
+from .storage import busy_as, open_kb_store, store_record, writer_lock_for
 
 DEFAULT_WAIT = 10.0  # seconds a second writer waits for the first before giving up
 
@@ -44,19 +50,16 @@ class KnowledgeBase:
 
     def __init__(
         self, name: str, directory: Path, store: VectorStore, embedder: Embedder, settings: Settings,
-        manifest: Manifest, writer_lock: Any,
+        manifest: Manifest,
     ) -> None:
-        from ingest import ChineseTextSplitter
-
         self.name = name
         self.directory = directory
         self.store = store
         self.embedder = embedder
         self.settings = settings
         self.manifest = manifest
-        self.splitter = ChineseTextSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
+        self.splitter = make_splitter(settings)
         self.stream_block_bytes = STREAM_BLOCK_BYTES  # text files larger than this are streamed
-        self._writer_lock = writer_lock
         self._keyword: dict[str, KeywordIndex] = {}
 
     # -- opening and closing --------------------------------------------------------------------
@@ -65,38 +68,37 @@ class KnowledgeBase:
     def open(cls, settings: Settings, name: str, embedder: Embedder, *, create: bool = True) -> KnowledgeBase:
         """Open (or create) knowledge base ``name``; refuses an embedder other than the one it was built
         with. An older knowledge base has its manifest brought up to date (see manifest.py)."""
-        from vectorstore import DimensionMismatchError, StoreLockedError
+        from vectorstore import DimensionMismatchError
 
         kb_dir = settings.kb_root / validate_name(name)
         if not exists(kb_dir) and not create:
             raise KBError(f"no knowledge base named {name!r}: create it with `kb kb create {name}` "
                           f"or `kb index PATH --kb {name}`")
         kb_dir.mkdir(parents=True, exist_ok=True)
-        manifest = read_manifest(kb_dir)
+        manifest, current = load_manifest(kb_dir)
         if manifest is not None:
             _check_embedder(name, manifest, embedder)
         record = store_record(kb_dir, manifest, new_backend=settings.store, new_uri=settings.store_uri)
-        lock = writer_lock_for(kb_dir)
         try:
-            store = open_kb_store(kb_dir, record, dim=embedder.dim, token=settings.store_token, writer_lock=lock)
-        except StoreLockedError as exc:
-            raise KBBusyError(f"knowledge base {name!r} is busy: {exc}") from None
+            with busy_as(name):
+                store = open_kb_store(kb_dir, record, dim=embedder.dim, token=settings.store_token,
+                                      writer_lock=writer_lock_for(kb_dir))
         except DimensionMismatchError as exc:
             raise EmbedderMismatchError(f"knowledge base {name!r}: {exc}") from None
         try:
             if manifest is None:  # new, or built before manifests (its store's meta says how)
                 manifest = manifest_from_store_meta(name, store.get_meta(), record.backend) or Manifest(
-                    name, embedder.id, embedder.dim, cls._splitter_settings(settings), record,
+                    name, embedder.id, embedder.dim, make_splitter(settings).settings(), record,
                     parser_version=PARSER_VERSION,
                 )
                 manifest = replace(manifest, store=record)
                 _check_embedder(name, manifest, embedder)
-            if needs_upgrade(kb_dir):
+            if not current:  # new, or older than this version writes
                 write_manifest(kb_dir, manifest)
         except BaseException:
             store.close()
             raise
-        return cls(name, kb_dir, store, embedder, settings, manifest, lock)
+        return cls(name, kb_dir, store, embedder, settings, manifest)
 
     @classmethod
     def create(cls, settings: Settings, name: str, embedder: Embedder) -> KnowledgeBase:
@@ -104,12 +106,6 @@ class KnowledgeBase:
         if exists(settings.kb_root / validate_name(name)):
             raise KBError(f"knowledge base {name!r} already exists (see `kb kb list`)")
         return cls.open(settings, name, embedder)
-
-    @staticmethod
-    def _splitter_settings(settings: Settings) -> dict[str, Any]:
-        from ingest import ChineseTextSplitter
-
-        return ChineseTextSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap).settings()
 
     def close(self) -> None:
         for index in self._keyword.values():
@@ -178,13 +174,8 @@ class KnowledgeBase:
     @contextmanager
     def _locked(self, wait: float) -> Iterator[None]:
         """Hold the knowledge base's writer lock (shared with its store), waiting up to ``wait`` s."""
-        from vectorstore import StoreLockedError
-
-        try:
-            with self.store.writing(wait):
-                yield
-        except StoreLockedError as exc:  # another process (or task) holds it
-            raise KBBusyError(f"knowledge base {self.name!r} is busy: {exc}") from None
+        with busy_as(self.name), self.store.writing(wait):
+            yield
 
     @contextmanager
     def _writing(self, wait: float, progress: ProgressFn | None) -> Iterator[Indexer]:
@@ -232,16 +223,16 @@ class KnowledgeBase:
         records the new chunk settings."""
         with self._writing(wait, progress) as ix:
             report = ix.rebuild(prune=prune)
-            now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            stamp = now()
             self.manifest = replace(self.manifest, splitter=self.splitter.settings(), parser_version=PARSER_VERSION,
-                                    rebuilt=now, indexed=now)
+                                    rebuilt=stamp, indexed=stamp)
             write_manifest(self.directory, self.manifest)
         return report
 
     def _record_change(self, report: IndexReport) -> None:
         """Note in the manifest when a run changed the documents (shown as "last indexed")."""
         if any(o.status in ("added", "updated", "moved", "removed") for o in report.outcomes):
-            self.manifest = replace(self.manifest, indexed=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            self.manifest = replace(self.manifest, indexed=now())
             write_manifest(self.directory, self.manifest)
 
     def set_store(self, record: StoreRecord) -> None:
@@ -249,6 +240,13 @@ class KnowledgeBase:
         with self._locked(0.0):
             self.manifest = replace(self.manifest, store=record)
             write_manifest(self.directory, self.manifest)
+
+
+def make_splitter(settings: Settings) -> Splitter:
+    """The splitter the settings describe (its ``settings()`` go into the manifest)."""
+    from ingest import ChineseTextSplitter
+
+    return ChineseTextSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
 
 
 def _check_embedder(name: str, manifest: Manifest, embedder: Embedder) -> None:

@@ -23,7 +23,8 @@ STORE_DIR = "store"
 LEGACY_MILVUS_FILE = "milvus.json"  # version 1: where a Milvus store lived, inside the store directory
 
 
-def _now() -> str:
+def now() -> str:
+    """A manifest timestamp."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
@@ -50,7 +51,7 @@ class Manifest:
     splitter: Mapping[str, Any]
     store: StoreRecord = field(default_factory=StoreRecord)
     parser_version: int = 0  # 0: built before the parser version was recorded
-    created: str = field(default_factory=_now)
+    created: str = field(default_factory=now)
     rebuilt: str | None = None  # when `kb rebuild` last re-split every document
     indexed: str | None = None  # when an indexing run last changed the documents (any door)
 
@@ -71,7 +72,7 @@ class Manifest:
         return cls(
             name=body["name"], embedder_id=body["embedder"]["id"], embedder_dim=int(body["embedder"]["dim"]),
             splitter=dict(body["splitter"]), store=StoreRecord(**body.get("store", {})),
-            parser_version=int(body.get("parser_version", 0)), created=body.get("created") or _now(),
+            parser_version=int(body.get("parser_version", 0)), created=body.get("created") or now(),
             rebuilt=body.get("rebuilt"), indexed=body.get("indexed"),
         )
 
@@ -88,12 +89,18 @@ def m001_initial(kb_dir: Path, body: dict[str, Any]) -> dict[str, Any]:
 
 def m002_store_location(kb_dir: Path, body: dict[str, Any]) -> dict[str, Any]:
     """Version 2: the Milvus location moves from ``store/milvus.json`` into ``store``; parser version."""
-    store = dict(body.get("store") or {"backend": "faiss"})
-    legacy = kb_dir / STORE_DIR / LEGACY_MILVUS_FILE
-    if legacy.is_file():  # a Milvus store, created there or switched to by `kb migrate`
-        where = json.loads(legacy.read_text(encoding="utf-8"))
-        store = {"backend": "milvus", "uri": str(where["uri"]), "collection": str(where["collection"])}
+    legacy = legacy_milvus_location(kb_dir)  # a Milvus store, created there or switched to by `kb migrate`
+    store = asdict(legacy) if legacy else dict(body.get("store") or {"backend": "faiss"})
     return {**body, "store": store, "parser_version": body.get("parser_version", 0)}
+
+
+def legacy_milvus_location(kb_dir: Path) -> StoreRecord | None:
+    """Where a version-1 knowledge base's Milvus store lives, from its ``store/milvus.json``; or None."""
+    legacy = kb_dir / STORE_DIR / LEGACY_MILVUS_FILE
+    if not legacy.is_file():
+        return None
+    where = json.loads(legacy.read_text(encoding="utf-8"))
+    return StoreRecord("milvus", str(where["uri"]), str(where["collection"]))
 
 
 # Append only: never edit or reorder a migration that has shipped. The schema version is their count.
@@ -102,6 +109,12 @@ MIGRATIONS: list[Migration] = [m001_initial, m002_store_location]
 
 def read_manifest(kb_dir: Path) -> Manifest | None:
     """The manifest in ``kb_dir``, brought to the current schema in memory; None when there is none."""
+    return load_manifest(kb_dir)[0]
+
+
+def load_manifest(kb_dir: Path) -> tuple[Manifest | None, bool]:
+    """``(manifest or None, whether the file on disk is at the current schema)``: read once, with the
+    migrations applied in memory; the caller writes it back when it is not current."""
     path = kb_dir / MANIFEST_FILE
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
@@ -110,20 +123,11 @@ def read_manifest(kb_dir: Path) -> Manifest | None:
             raise KBError(f"{path} was written by a newer kb-assistant (manifest version {version}); upgrade")
         for migration in MIGRATIONS[version:]:
             body = migration(kb_dir, body)
-        return Manifest.from_body(body)
+        return Manifest.from_body(body), version == len(MIGRATIONS)
     except FileNotFoundError:
-        return None
+        return None, False
     except (ValueError, KeyError, TypeError) as exc:
         raise KBError(f"{path} is not a valid manifest ({exc}); fix it, or restore it from a backup") from exc
-
-
-def needs_upgrade(kb_dir: Path) -> bool:
-    """Whether the manifest on disk is older than this version writes (or missing)."""
-    try:
-        body = json.loads((kb_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True
-    return int(body.get("schema_version", 1)) < len(MIGRATIONS)
 
 
 def write_manifest(kb_dir: Path, manifest: Manifest) -> None:
@@ -138,5 +142,5 @@ def manifest_from_store_meta(name: str, meta: Mapping[str, str], backend: str) -
         return None
     return Manifest(
         name, meta["embedder_id"], int(meta.get("embedder_dim") or 0), json.loads(meta.get("splitter") or "{}"),
-        StoreRecord(backend), created=meta.get("created_at") or _now(),
+        StoreRecord(backend), created=meta.get("created_at") or now(),
     )

@@ -3,20 +3,32 @@ older than manifests, from what their store directory holds)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from vectorstore import VectorStore
 
 from ..errors import KBError
-from .manifest import LEGACY_MILVUS_FILE, STORE_DIR, Manifest, StoreRecord
+from .manifest import STORE_DIR, Manifest, StoreRecord, legacy_milvus_location
 
 LOCK_FILE = "kb.lock"  # the one writer lock of a knowledge base (indexing, removal, deletion)
 
 
 class KBBusyError(KBError):
     """Another process is changing this knowledge base."""
+
+
+@contextmanager
+def busy_as(name: str) -> Iterator[None]:
+    """Turn the store's lock refusal (another writer holds it) into ``KBBusyError`` naming the kb."""
+    from vectorstore import StoreLockedError
+
+    try:
+        yield
+    except StoreLockedError as exc:
+        raise KBBusyError(f"knowledge base {name!r} is busy: {exc}") from None
 
 
 def writer_lock_for(kb_dir: Path) -> Any:
@@ -31,10 +43,9 @@ def store_record(kb_dir: Path, manifest: Manifest | None, *, new_backend: str, n
     ``milvus.json`` or a FAISS store; for a new knowledge base, what the settings ask for."""
     if manifest is not None:
         return manifest.store
-    legacy = kb_dir / STORE_DIR / LEGACY_MILVUS_FILE
-    if legacy.is_file():
-        where = json.loads(legacy.read_text(encoding="utf-8"))
-        return StoreRecord("milvus", str(where["uri"]), str(where["collection"]))
+    legacy = legacy_milvus_location(kb_dir)
+    if legacy is not None:
+        return legacy
     if (kb_dir / STORE_DIR / "store.sqlite").exists():
         return StoreRecord("faiss")
     return StoreRecord(new_backend, new_uri if new_backend == "milvus" else None)
@@ -48,11 +59,11 @@ def open_kb_store(
     at creation where the server has it; the manifest, not the store, keeps the location."""
     from vectorstore import open_store
 
-    options: dict[str, Any] = {"read_only": read_only, "writer_lock": writer_lock}
+    options: dict[str, Any] = {"read_only": read_only}
+    if not read_only:
+        options["writer_lock"] = writer_lock
     if record.backend == "milvus":
         options.update(record.options(), token=token, record_location=False)
         if not read_only:
             options["full_text"] = None
-    if read_only:
-        options.pop("writer_lock")
     return open_store(kb_dir / STORE_DIR, backend=record.backend, dim=dim, **options)
