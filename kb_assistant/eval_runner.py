@@ -9,46 +9,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .answer_eval import AnswerRecord, Case, full_cases, noise_cases, run_cases, summarise, unanswerable_cases
 from .embedders import Embedder
 from .evaluation import EvalQuestion, EvalSet, write_paragraphs
 from .generators.base import Generator
 from .kb import KnowledgeBase
 from .settings import Settings
-
-
-class MemoEmbedder(Embedder):
-    """The run's embedder, remembering every passage vector by text: the per-question knowledge bases
-    hold the same chunks as the whole-set one, so none is embedded twice. (The store cannot restrict a
-    hybrid search to some files, since the BM25 leg has no filter: small knowledge bases it is.)"""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.id = inner.id
-        self.dim = inner.dim
-        self.passages: dict[str, np.ndarray] = {}
-        self.computed = 0
-
-    def _embed(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
-        if is_query:
-            return self.inner._embed(texts, is_query=True)
-        todo = [t for t in dict.fromkeys(texts) if t not in self.passages]
-        if todo:
-            for text, vec in zip(todo, self.inner.embed_documents(todo)):
-                self.passages[text] = vec
-            self.computed += len(todo)
-        return np.stack([self.passages[t] for t in texts])
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def remember(self, store: Any) -> None:
-        """Take the passage vectors a store already holds (a whole-set knowledge base kept by ``--workdir``)."""
-        for record in store.get(store.ids()):
-            if record is not None:
-                self.passages.setdefault(record.payload["text"], np.asarray(record.vector, dtype=np.float32))
+from .textmatch import MemoEmbedder
 
 
 class AnswerEvaluation:
@@ -65,7 +32,10 @@ class AnswerEvaluation:
         self.kb = KnowledgeBase.open(self.settings, "eval", self.embedder)
         report = self.kb.index_paths([self.docs], progress=(lambda d, t, p: progress(d, t)) if progress else None)
         self.failed = len(report.failed)
-        self.embedder.remember(self.kb.store)
+        # the whole-set kb's vectors: the per-question knowledge bases hold the same chunks, so none
+        # is embedded twice (a hybrid search cannot be restricted to some files: small kbs it is)
+        store = self.kb.store
+        self.embedder.remember((r.payload["text"], r.vector) for r in store.get(store.ids()) if r is not None)
         self.scratch_seconds: list[float] = []  # building each per-question knowledge base
         self._full: Any = None
 

