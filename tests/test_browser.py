@@ -94,13 +94,18 @@ def keep(shot: Path, name: str) -> None:
         shutil.copy(shot, Path(os.environ["KB_SCREENSHOT_DIR"]) / name)
 
 
-def snapshot(page, box, path: Path, max_height: int) -> None:  # noqa: ANN001 - Playwright objects
-    """The top of an element, as the README shows it (KB_SCREENSHOT_DIR=docs keeps a copy)."""
-    box.evaluate("e => e.scrollIntoView({block: 'start'})")
-    page.wait_for_timeout(300)  # let the image settle after scrolling (not an assertion on time)
-    bb = box.bounding_box()
-    page.screenshot(path=str(path), clip={"x": bb["x"] - 8, "y": bb["y"] - 8, "width": bb["width"] + 16,
-                                          "height": min(bb["height"], max_height) + 16})
+def snapshot(box, path: Path, max_height: int) -> None:  # noqa: ANN001 - a Playwright locator
+    """The top of an element, as the README shows it (KB_SCREENSHOT_DIR=docs keeps a copy).
+
+    The element's own screenshot (Playwright scrolls it into view and waits for it to be stable), cut
+    to ``max_height``: a page clip from an earlier bounding box can fall outside the page once
+    Streamlit re-renders."""
+    from PIL import Image
+
+    box.screenshot(path=str(path))
+    with Image.open(path) as shot:
+        if shot.height > max_height:
+            shot.crop((0, 0, shot.width, max_height)).save(path)
     keep(path, path.name)
 
 
@@ -164,7 +169,7 @@ def test_upload_ask_queue_evidence_feedback_reload_export(server: str, tmp_path:
         assert amber_pixels(image.screenshot()) > 500, "no highlight on the rendered page"
         hide_input = page.add_style_tag(  # for the screenshots: no chat box or header over the page
             content="[data-testid=stBottom], [data-testid=stHeader] {display: none}")
-        snapshot(page, image.locator(BLOCK).first, tmp_path / "evidence-pdf.png", 600)
+        snapshot(image.locator(BLOCK).first, tmp_path / "evidence-pdf.png", 600)
         expect(page.get_by_role("button", name="Download facilities.pdf")).to_be_visible()
 
         # A markdown citation opens the passage in place under its heading path.
@@ -172,7 +177,7 @@ def test_upload_ask_queue_evidence_feedback_reload_export(server: str, tmp_path:
         page.get_by_text("Open ops.md").last.click()
         passage = page.get_by_text("Operations handbook › Network › Remote access").first
         expect(passage).to_be_visible(timeout=60_000)
-        snapshot(page, passage.locator(BLOCK).first, tmp_path / "evidence-text.png", 600)
+        snapshot(passage.locator(BLOCK).first, tmp_path / "evidence-text.png", 600)
         hide_input.evaluate("tag => tag.remove()")
 
         page.get_by_role("button", name="Helpful").first.click()
