@@ -166,6 +166,9 @@ def test_upload_ask_queue_evidence_feedback_reload_export(server: str, tmp_path:
             timeout=60_000)
         image = page.get_by_test_id("stImage").first
         expect(image).to_be_visible()
+        # visible is not loaded: wait for the page image's pixels before looking at them
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                               arg=image.locator("img").first.element_handle(), timeout=60_000)
         assert amber_pixels(image.screenshot()) > 500, "no highlight on the rendered page"
         hide_input = page.add_style_tag(  # for the screenshots: no chat box or header over the page
             content="[data-testid=stBottom], [data-testid=stHeader] {display: none}")
