@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,8 +46,37 @@ def _expected(path: Path, text: str) -> tuple[str, list[str]]:
 
 STORES = ["faiss", pytest.param("milvus", marks=pytest.mark.skipif(
     __import__("importlib").util.find_spec("milvus_lite") is None, reason="pip install pymilvus milvus-lite"))]
-# Seconds a child needs before it writes anything (imports; Milvus Lite also starts its server).
-STARTUP = {"faiss": 0.0, "milvus": 1.5}
+
+
+def _run_until_file(command: list[str], env: dict[str, str], k: int, jitter: float) -> tuple[bool, int, str]:
+    """Start `kb index`, SIGKILL it `jitter` seconds after its progress bar shows `k` files done.
+
+    Killing at a count of files seen (not after a fixed sleep) lands the kill inside the run on a machine of
+    any speed; the jitter moves it between a file's embedding and its write. Returns (killed mid-run,
+    return code, what it printed)."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    seen: list[bytes] = []
+    reached = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        while chunk := os.read(proc.stderr.fileno(), 4096):
+            seen.append(chunk)
+            done = re.findall(rb"(\d+)/\d+ \[", b"".join(seen[-2:]))
+            if done and int(done[-1]) >= k:
+                reached.set()
+        reached.set()  # the child closed stderr: it ended
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reached.wait(timeout=120)
+    time.sleep(jitter)
+    mid_run = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    code = proc.wait()
+    reader.join(timeout=10)
+    return mid_run, code, b"".join(seen).decode("utf-8", "replace")
 
 
 def _check(settings, versions: dict[str, dict[str, list[str]]]) -> int:  # type: ignore[no-untyped-def]
@@ -85,22 +116,22 @@ def test_kill_9_at_random_moments_never_leaves_half_a_file(tmp_path: Path, store
         for v in (1, 0):
             digest, chunks = _expected(path, _version(i, v))
             versions.setdefault(str(path.resolve()), {})[digest] = chunks
-    command = [sys.executable, "-m", "kb_assistant", "index", str(docs), "--kb", "crash", "--quiet"]
+    command = [sys.executable, "-m", "kb_assistant", "index", str(docs), "--kb", "crash"]
     killed_mid_run = 0
     round_ = 0
-    # Kill until KILLS kills landed during a run (a fast machine finishes some runs before the kill).
+    # Kill until KILLS kills landed during a run; a run the kill missed must have ended well.
     while killed_mid_run < KILLS and round_ < 3 * KILLS:
         round_ += 1
         for i in rng.sample(range(FILES), FILES // 2):  # edit half the files each round
             paths[i].write_text(_version(i, (round_ + 1) % 2), encoding="utf-8")
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(STARTUP[store] + rng.uniform(0.3, 1.4))
-        if proc.poll() is None:
+        mid_run, code, printed = _run_until_file(command, env, rng.randrange(FILES - 1), rng.uniform(0, 0.2))
+        if mid_run:
             killed_mid_run += 1
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        else:
+            assert code == 0, printed[-2000:]
         _check(settings, versions)
     assert killed_mid_run == KILLS, f"only {killed_mid_run} of {round_} kills landed during a run"
+    command.append("--quiet")
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert _check(settings, versions) == FILES
