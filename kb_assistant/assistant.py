@@ -16,6 +16,7 @@ from .evidence import select_evidence
 from .generators.base import ChatMessage, Generator
 from .kb import KnowledgeBase, Retriever
 from .multipart import parts_hint, retrieve_parts, split_question
+from .nonanswer import quote, restates_question
 from .prompt import BuiltPrompt, build_prompt, prompt_style
 from .settings import Settings
 from .support import attach_support
@@ -91,8 +92,10 @@ class AnswerStream:
 
     def __init__(self, question: str, prompt: BuiltPrompt, pieces: Iterator[str], *, found: bool = True,
                  prefix: str = "", stop_event: threading.Event | None = None,
-                 sources: Sequence[Source] | None = None, embedder: Embedder | None = None) -> None:
+                 sources: Sequence[Source] | None = None, embedder: Embedder | None = None,
+                 fallback: str | None = None) -> None:
         self.question = question
+        self.fallback = fallback  # quoted after a reply that only restates the question (nonanswer.py)
         self.prompt = prompt
         self.found = found
         self.sources = sources
@@ -109,6 +112,9 @@ class AnswerStream:
         for piece in self._pieces:
             text.append(piece)
             yield piece
+        if self.fallback and not self.stop_event.is_set() and restates_question(self.question, "".join(text)):
+            text.append(self.fallback)
+            yield self.fallback
         self.answer = finish_answer(self.question, "".join(text), self.prompt, found=self.found,
                                     embedder=self.embedder, sources=self.sources)
 
@@ -222,4 +228,16 @@ class Assistant:
         )
         note = "" if prompt.sources else (NO_SOURCES_NOTE_ZH if zh else NO_SOURCES_NOTE_EN)
         return AnswerStream(question, prompt, pieces, found=bool(prompt.sources), prefix=note, stop_event=stop,
-                            sources=plan.shown, embedder=plan.embedder if self.settings.check_support else None)
+                            sources=plan.shown, embedder=plan.embedder if self.settings.check_support else None,
+                            fallback=self._fallback(question, plan))
+
+    @staticmethod
+    def _fallback(question: str, plan: Plan) -> str | None:
+        """The best-matching source sentence, quoted, for a reply that restates the question."""
+        if plan.verdict is None:
+            return None
+        for number, start, end in plan.verdict.passages:
+            text = quote(question, plan.shown, plan.turn.sources[number - 1], start, end)
+            if text:
+                return text
+        return None

@@ -1,0 +1,50 @@
+"""A reply that does not answer: the model restated the question instead of answering it.
+
+Small models given a question they cannot resolve often hand it back, rephrased ("马祖人相信……会有什么
+效果？", "注册产品后保修期延长到几年。"), sometimes with a citation marker that makes it look sourced.
+Such a reply still holds a question word, or adds nothing the question did not already say. When that
+happens the user gets the source sentence that best matches the question, quoted and cited, after the
+model's words: the passage that answers (or not) is in front of them, labelled as a quote, not as
+the model's answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .textmatch import claim_text, content_features, has_cjk, number_values
+from .types import Source
+
+# Question words that never appear in a statement that answers ("为什么" can: "这就是为什么……").
+_ZH_ASKING = re.compile(r"(?<![为為])什[么麼]|哪[一个個些里裡儿兒位年天种種]|谁|誰|多少|何时|何時|"
+                        r"几[个個年月日天号號次岁歲]|幾[個年月日天號次歲]")
+_EN_ASKING = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|how)\b", re.IGNORECASE)
+QUOTE_ZH = "\n\n资料原文：「{text}」[{n}]"
+QUOTE_EN = '\n\nFrom the source: "{text}" [{n}]'
+
+
+def restates_question(question: str, reply: str) -> bool:
+    """Whether ``reply`` is the question handed back: empty, still asking (a question word, or a
+    question mark at its end), or adding no content term and no figure to the question."""
+    text = claim_text(reply).strip()
+    if not text:
+        return True
+    if text.endswith(("?", "？")) or _EN_ASKING.search(text):
+        return True
+    if has_cjk(text) and _ZH_ASKING.search(text):
+        return True
+    new = content_features(text) - content_features(question, unigrams=True)
+    asked = set().union(*number_values(question))
+    figures = [v for v in number_values(text) if not v & asked]
+    return not new and not figures
+
+
+def quote(question: str, shown: Sequence[Source], source: Source, start: int, end: int) -> str | None:
+    """The text appended after a reply that restated the question: ``source.text[start:end]`` quoted
+    with the marker of its number among the ``shown`` sources (None when it is not shown)."""
+    number = next((i for i, s in enumerate(shown, 1) if s.id == source.id), None)
+    if number is None:
+        return None
+    text = " ".join(source.text[start:end].split())
+    return (QUOTE_ZH if has_cjk(question) else QUOTE_EN).format(text=text, n=number)
