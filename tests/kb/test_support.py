@@ -125,3 +125,24 @@ def test_a_model_marker_after_the_full_stop_counts_for_that_sentence() -> None:
         text, citations, claims = attach_support(reply, "食堂几点开放？", [src], HashEmbedder())
         assert [c.inferred for c in citations] == [False], reply  # the model's own marker, confirmed
         assert text.count("[1]") == 1 and len(claims) == 1
+
+
+@pytest.mark.parametrize("qid, question, answer", [
+    ("TRIAL_898_QUERY_1-en", "How tall can the kahikatea tree grow?",
+     "The kahikatea tree can grow up to 55 meters tall."),
+    ("TRIAL_341_QUERY_0-en", "In which year was the national emblem of Thailand first used?",
+     "The national emblem of Thailand was first used in 1910."),
+    ("TRIAL_311_QUERY_1-en", "How tall is Zhang Tianlin?", "Zhang Tianlin is 182CM."),
+])
+def test_correct_english_answers_over_their_chinese_paragraph_are_supported(e5, qid: str, question: str,
+                                                                           answer: str) -> None:
+    """Replies of the bundled model on tests/data/crosslingual_cmrc.json, each right and each unsupported
+    with the same-script band; a paragraph of another article still supports nothing."""
+    import json
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).parents[1] / "data" / "crosslingual_cmrc.json").read_text(encoding="utf-8"))
+    [context] = [p["context"] for a in data["data"] for p in a["paragraphs"] for q in p["qas"] if q["id"] == qid]
+    gold = Source(1, context, "gold.txt", 0, len(context), 1.0)
+    assert [c.supported for c in check_support(answer, question, [gold], e5)] == [True]
+    assert [c.supported for c in check_support(answer, question, [DATA], e5)] == [False]
