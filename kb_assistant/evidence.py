@@ -28,6 +28,11 @@ from .types import Source
 # 0.48 / 0.73 / 0.97 with the gold paragraph first and 0.09 / 0.14 / 0.27 with it at a random rank.
 SEMANTIC_WEIGHT = 0.3
 CONTEXT_SENTENCES = 1  # neighbours kept on each side of a chosen sentence
+# Sentences embedded per question, the rest scored by keywords alone. The embedder is most of the time
+# before the first token (e5-small: 8-56 sentences a question on CMRC, ~1.5 s on 2 cores). The ones
+# embedded are those sharing most of the question's keywords, then those of the best-ranked sources
+# (all of them when nothing matches, as across languages). bench/bench_evidence.py --max-embedded.
+MAX_EMBEDDED: int | None = 24
 GAP = " … "  # between non-adjacent kept runs of one source
 
 
@@ -68,7 +73,6 @@ def score_sentences(question: str, sources: Sequence[Source], embedder: Embedder
     texts = [sources[i].text[a:b] for i, _, a, b in spans]
     if not texts:
         return []
-    cos = cosine_matrix(embedder.embed_query(question)[None, :], embedder.embed_documents(texts))[0]
     terms = salient_terms(question)
     tokens = [set(tokenize(t)) for t in texts]
     # Rarer question terms weigh more: inverse document frequency over the candidate sentences.
@@ -76,11 +80,23 @@ def score_sentences(question: str, sources: Sequence[Source], embedder: Embedder
     weights = {t: w * math.log(1 + n / (1 + sum(t in tk for tk in tokens))) for t, w in terms.items()}
     total = sum(weights.values())
     keyword = np.array([sum(w for t, w in weights.items() if t in tk) / total if total else 0.0 for tk in tokens])
+    cos = _cosines(question, texts, keyword, embedder)
     low, high = float(cos.min()), float(cos.max())
     semantic = (cos - low) / (high - low) if high > low else np.ones_like(cos)
     score = SEMANTIC_WEIGHT * semantic + (1 - SEMANTIC_WEIGHT) * keyword
     return [ScoredSentence(i, k, a, b, t, float(sc), float(c), float(kw))
             for (i, k, a, b), t, sc, c, kw in zip(spans, texts, score, cos, keyword)]
+
+
+def _cosines(question: str, texts: Sequence[str], keyword: np.ndarray, embedder: Embedder) -> np.ndarray:
+    """Question-to-sentence cosines; past ``MAX_EMBEDDED`` sentences (kept in keyword order, then source
+    order: ``texts`` come in the sources' rank order) the rest get the lowest cosine computed."""
+    chosen = sorted(range(len(texts)), key=lambda i: (-keyword[i], i))[:MAX_EMBEDDED]
+    vectors = embedder.embed_documents([texts[i] for i in chosen])
+    found = cosine_matrix(embedder.embed_query(question)[None, :], vectors)[0]
+    cos = np.full(len(texts), float(found.min()), dtype=np.float32)
+    cos[chosen] = found
+    return cos
 
 
 def select_evidence(question: str, sources: Sequence[Source], embedder: Embedder, *,

@@ -72,3 +72,20 @@ def test_real_embedder_finds_the_answer_sentence() -> None:
     kept = select_evidence("员工每年有多少天带薪年假？", [GUIDE, LEAVE], e5, count_tokens=e5.count_tokens, budget=40)
     assert any("十五天" in e.text for e in kept)
     assert all(isinstance(e, Evidence) for e in kept)
+
+
+def test_only_the_keyword_best_sentences_are_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb_assistant import evidence
+    from kb_assistant.textmatch import MemoEmbedder
+
+    filler = "".join(f"第{i}条：会议室每周清洁一次。" for i in range(40))
+    answer = "食堂开放时间为每天上午七点到晚上八点。"
+    sources = [Source(1, filler, "a.txt", 0, len(filler), 1.0), Source(2, filler + answer, "b.txt", 0, 999, 0.9)]
+    monkeypatch.setattr(evidence, "MAX_EMBEDDED", 5)
+    emb = MemoEmbedder(HashEmbedder(64))
+    scored = score_sentences("食堂几点开放？", sources, emb)
+    assert emb.computed == 5 and len(scored) == 81
+    best = max(scored, key=lambda s: s.score)
+    assert best.text == answer and best.source == 1
+    kept = select_evidence("食堂几点开放？", sources, emb, count_tokens=len, budget=40)
+    assert any(answer in e.text for e in kept)
