@@ -58,6 +58,7 @@ class ServerState:
         self.keys = KeyStore(settings.data_dir)
         self.require_keys = require_keys
         self._generator = generator
+        self._given_id = generator.name if generator is not None else None  # an injected model names itself
         self._kbs: dict[str, KnowledgeBase] = {}
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()
@@ -81,6 +82,8 @@ class ServerState:
     def model_id(self) -> str:
         """The bare answer model's id in /v1/models (no retrieval): its file or directory name."""
         m = self.settings.model
+        if self._given_id is not None:
+            return self._given_id
         if m.generator == "openai":
             return m.api_model or "openai"
         if m.model_path is not None:

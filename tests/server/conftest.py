@@ -22,8 +22,8 @@ from kb_assistant.settings import Settings, load_settings
 
 DOCS = {
     "leave.txt": "员工休假制度。正式员工每年享有十五天带薪年假。病假需提供医院证明。",
-    "vpn.md": "# IT guide\n\nThe VPN server address is vpn.example.org on port 1194. Use your staff login.",
-    "canteen.txt": "The canteen opens at seven in the morning and closes at eight in the evening.",
+    "vpn.md": "The VPN server address is vpn-gw on port 1194, for staff only.\n\nUse your staff login.",
+    "canteen.txt": "The canteen opens at 7:00 and closes at 20:00 every day, weekends included.",
 }
 
 
