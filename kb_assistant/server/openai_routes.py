@@ -5,6 +5,7 @@ with the answer model alone."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import time
@@ -51,7 +52,7 @@ class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(description="'kb:NAME': that knowledge base's embedder")
     input: str | list[str] = Field(description="a text or a list of texts (embedded as passages)")
-    encoding_format: Literal["float"] = "float"
+    encoding_format: Literal["float", "base64"] = "float"
 
 
 @router.get("/models")
@@ -214,6 +215,10 @@ def embeddings(body: EmbeddingRequest, state: State,
     kb = state.kb(name)
     vectors = kb.embedder.embed_documents(texts)
     tokens = sum(len(t) for t in texts)  # embedders expose no tokenizer; characters are an upper bound
+
+    def encode(v: Any) -> Any:  # base64: little-endian float32 bytes (the openai client's default)
+        return base64.b64encode(v.astype("<f4").tobytes()).decode() if body.encoding_format == "base64" else v.tolist()
+
     return {"object": "list", "model": body.model,
-            "data": [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)],
+            "data": [{"object": "embedding", "index": i, "embedding": encode(v)} for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
