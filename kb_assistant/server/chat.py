@@ -70,6 +70,7 @@ class ChatRun:
         self.stop_event = threading.Event()
         self.text: list[str] = []
         self.finish_reason = "stop"
+        self.cut = False  # the text was cut short (a stop sequence, or the client left)
         self.kb_name: str | None = None
         self._stream: AnswerStream | None = None
         self._question = ""
@@ -124,6 +125,7 @@ class ChatRun:
             if cutter.stopped:
                 self.stop_event.set()  # the model stops at its next token; drained below
                 break
+        self.cut = cutter.stopped or self.stop_event.is_set()
         for _ in source:  # let the backend end its work and release the model
             pass
         tail = cutter.flush()
@@ -145,7 +147,9 @@ class ChatRun:
         if self._stream is None:
             return raw, extra
         s = self._stream
-        answer = finish_answer(self._question, raw, s.prompt, found=s.found, embedder=s.embedder, sources=s.sources)
+        whole = s.answer is not None and not self.cut  # the stream finished it on exactly this text
+        answer = s.answer if whole and s.answer is not None else finish_answer(
+            self._question, raw, s.prompt, found=s.found, embedder=s.embedder, sources=s.sources)
         extra.update(kb_fields(answer))
         return answer.text, extra
 
