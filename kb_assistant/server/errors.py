@@ -94,7 +94,8 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no such endpoint {request.method} {request.url.path}: see /docs"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}: see /docs"
-        return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+        code = "body_too_large" if exc.status_code == 413 else None
+        return error_response(exc.status_code, message, code=code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(KBError)
     async def _ours(request: Request, exc: KBError) -> JSONResponse:

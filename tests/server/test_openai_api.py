@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -141,6 +142,14 @@ def test_bad_requests_get_openai_errors_and_the_server_stays_up(server: Running)
     big = json.dumps({"model": "kb:docs", "messages": [{"role": "user", "content": "x" * (2 << 20)}]})
     err = _error(httpx.post(url, content=big, headers={"content-type": "application/json"}), 413)
     assert "limit" in err["message"]
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield big[:100].encode()
+        for _ in range(4):
+            yield b" " * (1 << 20)
+
+    err = _error(httpx.post(url, content=chunked(), headers={"content-type": "application/json"}), 413)
+    assert err["code"] == "body_too_large"
     _error(httpx.get(f"{server.v1}/nothing"), 404)
 
     with pytest.raises(openai.NotFoundError, match="kb:NAME"):
