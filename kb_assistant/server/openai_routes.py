@@ -22,7 +22,7 @@ from ..generators.base import ChatMessage
 from .auth import Caller
 from .chat import KB_PREFIX, ChatParams, ChatRun, plain_text
 from .deps import State, Who
-from .errors import APIError, as_api_error, error_body
+from .errors import APIError, as_api_error, error_body, log
 from .state import ServerState
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -186,7 +186,9 @@ async def _events(run: ChatRun, request: Request, state: ServerState, started: f
                 return
             elif kind == "error":
                 known = as_api_error(value)
-                message = known.message if known else f"internal error ({type(value).__name__})"
+                if known is None:
+                    log.error("internal error while streaming an answer", exc_info=value)
+                message = known.message if known else f"internal error ({type(value).__name__}): see the server log"
                 yield _sse(error_body(known.status if known else 500, message))
                 yield b"data: [DONE]\n\n"
                 return

@@ -84,3 +84,29 @@ def test_a_waiting_client_that_leaves_never_runs(slow: tuple[Running, ScriptedGe
     holder.join(60)
     _wait_for(lambda: server.app.state.kb.gate.pending == 0, "the queue is empty")
     assert [c["max_tokens"] for c in gen.calls] == [60]  # the abandoned request never reached the model
+
+
+class Breaking(ScriptedGenerator):
+    """Fails after two tokens, like a backend that crashes mid-answer."""
+
+    name = "breaking"
+
+    def _stream_prompt(self, prompt, *, max_tokens, temperature, stop_event):  # type: ignore[no-untyped-def]
+        yield "w0 "
+        yield "w1 "
+        raise RuntimeError("backend fell over")
+
+
+def test_a_model_failing_mid_stream_ends_the_stream_cleanly(docs_kb: str, caplog: pytest.LogCaptureFixture) -> None:
+    gen = Breaking()
+    with running_server(load_settings(), generator=gen) as server:
+        with httpx.stream("POST", f"{server.v1}/chat/completions", timeout=60,
+                          json={**CHAT, "model": "breaking", "stream": True}) as r:
+            events = [line for line in r.iter_lines() if line]
+        assert events[-1] == "data: [DONE]" and '"error"' in events[-2] and "server log" in events[-2]
+        assert any("w1" in e for e in events)
+        r = httpx.post(f"{server.v1}/chat/completions", json={**CHAT, "model": "breaking"}, timeout=60)
+        assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+        assert not gen.busy and server.app.state.kb.gate.pending == 0  # the model and the queue are free
+        assert httpx.get(f"{server.v1}/models").status_code == 200
+    assert "backend fell over" in caplog.text
