@@ -311,5 +311,7 @@ def describe_invalid(exc: Any) -> str:
         value = err.get("input")
         shown = f" = {value!r}" if not isinstance(value, dict) else ""
         env = "KB_" + loc[-1].upper()  # model settings too are set flat: KB_N_CTX for model.n_ctx
+        if loc[0] == "server":  # server settings are not: a [server] table, or KB_SERVER as JSON
+            env = "KB_SERVER or a [server] table"
         parts.append(f"setting {name} ({env}){shown}: {msg}")
     return "invalid settings: " + "; ".join(parts)

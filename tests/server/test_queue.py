@@ -110,3 +110,14 @@ def test_a_model_failing_mid_stream_ends_the_stream_cleanly(docs_kb: str, caplog
         assert not gen.busy and server.app.state.kb.gate.pending == 0  # the model and the queue are free
         assert httpx.get(f"{server.v1}/models").status_code == 200
     assert "backend fell over" in caplog.text
+
+
+def test_server_settings_from_the_environment_and_their_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb_assistant.errors import SettingsError
+
+    monkeypatch.setenv("KB_SERVER", '{"queue_size": 9, "max_messages": 50}')
+    settings = load_settings()
+    assert (settings.server.queue_size, settings.server.max_messages, settings.server.max_body_kb) == (9, 50, 1024)
+    monkeypatch.setenv("KB_SERVER", '{"queue_size": -1}')
+    with pytest.raises(SettingsError, match=r"server\.queue_size \(KB_SERVER or a \[server\] table\) = -1"):
+        load_settings()
