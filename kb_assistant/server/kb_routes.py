@@ -3,6 +3,7 @@ job status; list and remove documents; search (retrieval only: never waits for t
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from ..errors import KBError
 from .deps import State, Who
 from .errors import APIError
 from .jobs import Jobs
+from .state import ServerState
 
 router = APIRouter(prefix="/v1", tags=["knowledge bases"])
 MAX_FILES = 1000  # parts in one upload
@@ -73,7 +75,13 @@ def delete_kb(name: str, request: Request, state: State,
                        "(GET /v1/jobs/ID), then delete", code="kb_busy")
     state.forget_kb(name)
     delete(state.settings, name)
+    shutil.rmtree(uploads_of(state, name), ignore_errors=True)  # the copies the API stored for it
     return {"object": "kb", "name": name, "deleted": True}
+
+
+def uploads_of(state: ServerState, name: str) -> Path:
+    """Where uploads to knowledge base ``name`` are stored (as the web app stores them)."""
+    return state.settings.data_dir / "uploads" / name
 
 
 def _safe_name(raw: str | None) -> str:
@@ -110,7 +118,7 @@ async def upload(name: str, request: Request, state: State,
     allowed, limit = set(SUPPORTED_SUFFIXES), state.settings.max_file_mb << 20
     saved: list[tuple[str, Path]] = []
     refused: list[tuple[str, str]] = []
-    folder = state.settings.data_dir / "uploads" / kb.name
+    folder = uploads_of(state, kb.name)
     for part, file_name in zip(parts, names, strict=True):
         suffix = Path(file_name).suffix.lower()
         if suffix not in allowed:
@@ -164,6 +172,9 @@ def remove_document(name: str, state: State, who: Who,
         raise APIError(404, f"{file!r} is not a document of {name!r}: GET /v1/kbs/{name}/documents lists them",
                        code="document_not_found", param="file")
     report = kb.remove([file])
+    stored = Path(file)
+    if uploads_of(state, name).resolve() in stored.resolve().parents:  # our own copy of an upload
+        stored.unlink(missing_ok=True)
     return {"object": "kb.removal", "files": [vars(o) for o in report.outcomes]}
 
 

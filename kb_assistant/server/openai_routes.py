@@ -71,6 +71,8 @@ def _params(body: ChatRequest, state: ServerState, who: Caller) -> ChatParams:
         raise APIError(400, f"{len(body.messages)} messages is over this server's limit of "
                        f"{state.settings.server.max_messages} (server.max_messages): send the recent turns only",
                        code="too_many_messages", param="messages")
+    if (body.model_extra or {}).get("n", 1) not in (1, None):
+        raise APIError(400, "n must be 1: one answer per request", code="invalid_request", param="n")
     if body.model.startswith(KB_PREFIX):
         who.need("read", body.model[len(KB_PREFIX):])
     elif body.model != state.model_id():

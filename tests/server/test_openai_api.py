@@ -134,6 +134,8 @@ def test_bad_requests_get_openai_errors_and_the_server_stays_up(server: Running)
     assert "kb:NAME" in err["message"]
     err = _error(httpx.post(url, json={"model": "kb:docs", "messages": user, "max_tokens": 10**6}), 400)
     assert "max_tokens" in err["message"] and err["param"] == "max_tokens"
+    err = _error(httpx.post(url, json={"model": "kb:docs", "messages": user, "n": 3}), 400)
+    assert err["param"] == "n"
     err = _error(httpx.post(url, json={"model": "kb:docs", "messages": user, "temperature": 5}), 400)
     assert "temperature" in err["message"]
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(1001)]

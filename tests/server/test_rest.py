@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -77,9 +78,13 @@ def test_upload_job_search_and_remove(limited: Running) -> None:
         assert r.status_code == 200 and r.json()["files"][0]["status"] == "removed"
         names = {d["name"] for d in c.get("/v1/kbs/docs/documents").json()["data"]}
         assert "policy.txt" not in names and "vpn.md" in names
+        assert not Path(docs["policy.txt"]["file"]).exists()  # the stored upload went with it
+        assert Path(docs["说明.md"]["file"]).exists()
         r = c.delete("/v1/kbs/docs/documents", params={"file": "/nowhere/x.txt"})
         assert r.status_code == 404 and r.json()["error"]["code"] == "document_not_found"
         assert c.get("/v1/jobs/nope").status_code == 404
+        assert c.delete("/v1/kbs/docs").status_code == 200
+    assert not (limited.settings.data_dir / "uploads" / "docs").exists()
 
 
 @pytest.mark.parametrize("name", ["../../evil.txt", "sub/evil.txt", "..\\evil.txt", "/etc/evil.txt", ".."])
