@@ -36,13 +36,13 @@ def test_past_the_queue_requests_get_429_with_retry_after(slow: tuple[Running, S
     gate = server.app.state.kb.gate
     results: list[httpx.Response] = []
 
-    def ask() -> None:
-        results.append(httpx.post(f"{server.v1}/chat/completions", json={**CHAT, "max_tokens": 40}, timeout=60))
+    def ask(tokens: int) -> None:
+        results.append(httpx.post(f"{server.v1}/chat/completions", json={**CHAT, "max_tokens": tokens}, timeout=60))
 
-    first = threading.Thread(target=ask)
+    first = threading.Thread(target=ask, args=(100,))  # 5 s of model time: the rest happens meanwhile
     first.start()
     _wait_for(lambda: gen.busy, "the first answer holds the model")
-    second = threading.Thread(target=ask)
+    second = threading.Thread(target=ask, args=(5,))
     second.start()
     _wait_for(lambda: gate.pending == 2, "the second request waits in the queue")
     refused = [httpx.post(f"{server.v1}/chat/completions", json=CHAT, timeout=60) for _ in range(3)]
@@ -76,14 +76,14 @@ def test_a_client_that_leaves_stops_its_generation(slow: tuple[Running, Scripted
 def test_a_waiting_client_that_leaves_never_runs(slow: tuple[Running, ScriptedGenerator]) -> None:
     server, gen = slow
     holder = threading.Thread(target=lambda: httpx.post(f"{server.v1}/chat/completions",
-                                                        json={**CHAT, "max_tokens": 60}, timeout=60))
+                                                        json={**CHAT, "max_tokens": 100}, timeout=60))
     holder.start()
     _wait_for(lambda: gen.busy, "the first answer holds the model")
     with pytest.raises(httpx.ReadTimeout):  # gives up while queued
         httpx.post(f"{server.v1}/chat/completions", json={**CHAT, "max_tokens": 50}, timeout=0.5)
     holder.join(60)
     _wait_for(lambda: server.app.state.kb.gate.pending == 0, "the queue is empty")
-    assert [c["max_tokens"] for c in gen.calls] == [60]  # the abandoned request never reached the model
+    assert [c["max_tokens"] for c in gen.calls] == [100]  # the abandoned request never reached the model
 
 
 class Breaking(ScriptedGenerator):
