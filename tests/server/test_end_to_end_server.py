@@ -56,6 +56,8 @@ def test_upload_index_search_and_answer_with_citations(bundled_models_dir: Path,
         cited = [(Path(s["file"]).name, s["page"]) for s in (resp.model_extra or {})["kb_sources"] if s["cited"]]
         assert ("facilities.pdf", 2) in cited, resp
         assert resp.usage is not None and 0 < resp.usage.completion_tokens <= 96
+        assert type(server.app.state.kb.generator).__name__ == "LlamaCppGenerator"  # the bundled model answered
+        assert [m.id for m in oa.models.list()] == ["kb:e2e", "qwen2.5-coder-0.5b-instruct-q4"]
 
         chunks = list(oa.chat.completions.create(model="kb:e2e", stream=True, messages=[  # type: ignore[arg-type]
             {"role": "user", "content": "员工每年享有多少天带薪年假？"}]))
