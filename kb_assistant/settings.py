@@ -129,6 +129,21 @@ class _FlatModelEnv(PydanticBaseSettingsSource):
         return {"model": found} if found else {}
 
 
+class ServerSettings(BaseModel):
+    """``kb serve``: limits that keep one shared model and one process usable by many clients.
+
+    Set as a ``[server]`` table in the TOML file or ``KB_SERVER='{"queue_size": 8}'``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    queue_size: int = Field(default=4, ge=0, description="Chat requests that may wait for the busy model; "
+                            "past it the server answers 429 with Retry-After.")
+    max_body_kb: int = Field(default=1024, ge=1, description="Largest JSON request body (else 413).")
+    max_upload_mb: int = Field(default=512, ge=1, description="Largest multipart upload request (else 413); "
+                               "each file is also held to max_file_mb.")
+    max_messages: int = Field(default=200, ge=1, description="Longest chat history accepted in one request.")
+
+
 class Settings(BaseSettings):
     """Everything a user can tune. Set any field as ``KB_<FIELD>`` or in the TOML config file."""
 
@@ -214,6 +229,7 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(75, ge=0, description="Characters repeated between neighbouring chunks.")
     max_file_mb: int = Field(200, ge=1, description="Larger files are refused with a message.")
+    server: ServerSettings = Field(default=ServerSettings(), description="`kb serve` limits (queue, body sizes).")
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -295,5 +311,7 @@ def describe_invalid(exc: Any) -> str:
         value = err.get("input")
         shown = f" = {value!r}" if not isinstance(value, dict) else ""
         env = "KB_" + loc[-1].upper()  # model settings too are set flat: KB_N_CTX for model.n_ctx
+        if loc[0] == "server":  # server settings are not: a [server] table, or KB_SERVER as JSON
+            env = "KB_SERVER or a [server] table"
         parts.append(f"setting {name} ({env}){shown}: {msg}")
     return "invalid settings: " + "; ".join(parts)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import user_message
-from . import chat, doctor, evaluate, feedback, finetune, indexing, info, kbs, migrate
+from . import chat, doctor, evaluate, feedback, finetune, indexing, info, kbs, migrate, serve
 
 EPILOG = """\
 examples:
@@ -26,6 +26,8 @@ examples:
   kb eval data.json --retrieval-only      answer-hit@k, MRR and budget recall on a SQuAD-format file
   kb finetune data.jsonl --model DIR --method lora   train an adapter (lora, ptuning, freeze)
   kb ask "..." --adapter DIR              answer with it (KB_GENERATOR=transformers KB_MODEL_PATH=DIR)
+  kb keys create --scope admin            an API key for `kb serve` (printed once)
+  kb serve --port 8000                    OpenAI-compatible + REST API (model "kb:NAME"; docs at /docs)
   kb doctor --model-size 6B               installed backends, memory, which quantization fits
 
 settings come from KB_* environment variables or a TOML file ($KB_CONFIG, default
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="where knowledge bases and models live (KB_DATA_DIR)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (indexing, chat, info, kbs, evaluate, migrate, finetune, doctor, feedback):
+    for module in (indexing, chat, info, kbs, evaluate, migrate, finetune, doctor, feedback, serve):
         module.register(sub)
     return parser
 

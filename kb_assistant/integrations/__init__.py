@@ -1,0 +1,1 @@
+"""Adapters for frameworks users build on (LangChain); each imports its framework lazily."""
