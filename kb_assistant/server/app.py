@@ -60,7 +60,7 @@ def create_app(settings: Settings, *, require_keys: bool = False, generator: Gen
     exists yet (a non-loopback address). ``generator``: an already loaded answer model (else loaded on first use)."""
     from . import kb_routes, openai_routes
 
-    app = FastAPI(title="kb-assistant", version="1",
+    app = FastAPI(title="kb-assistant", version="1", docs_url=None,
                   description="OpenAI-compatible chat and embeddings over your knowledge bases, and a REST API "
                   "to manage them. Authenticate with `Authorization: Bearer KEY` (`kb keys create`).")
     app.state.kb = ServerState(settings, require_keys=require_keys, generator=generator)
@@ -75,7 +75,26 @@ def create_app(settings: Settings, *, require_keys: bool = False, generator: Gen
     def health() -> dict[str, Any]:
         return {"status": "ok"}
 
+    _offline_docs(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the scripts shipped in the ``swagger-ui-bundle`` package: FastAPI's
+    default page fetches them from a CDN, which a machine without internet cannot reach."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="kb-assistant API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
 
 def is_loopback(host: str) -> bool:

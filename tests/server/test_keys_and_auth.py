@@ -128,7 +128,11 @@ def test_kb_serve_command_starts_the_server(settings: Settings) -> None:
                 assert time.monotonic() < deadline, "kb serve did not start"
                 time.sleep(0.2)
         assert r.status_code == 200 and r.json()["data"][-1]["id"] == "echo"
-        assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
+        docs = httpx.get(f"http://127.0.0.1:{port}/docs")
+        assert docs.status_code == 200 and "cdn" not in docs.text  # offline: Swagger UI comes from the server
+        script = httpx.get(f"http://127.0.0.1:{port}/docs-assets/swagger-ui-bundle.js")
+        assert '"/docs-assets/swagger-ui-bundle.js"' in docs.text and script.status_code == 200
+        assert len(script.content) > 100_000
     finally:
         proc.terminate()
         proc.wait(30)
