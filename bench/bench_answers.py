@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -145,6 +146,10 @@ def main() -> int:
         if spread and len(data.questions) > args.limit:
             step = len(data.questions) / args.limit
             questions = [data.questions[int(i * step)] for i in range(args.limit)]
+        # Asked in a shuffled order: the sets list several questions per paragraph, and asked in file order
+        # each prompt repeats most of the previous one, which llama.cpp does not evaluate again; a user's
+        # next question rarely shares its whole context, so time to first token is measured without that.
+        questions = random.Random(0).sample(questions, len(questions))
         unanswered = list(data.unanswerable)
         if extra is not None:
             unanswered += load_squad_set(extra).unanswerable
