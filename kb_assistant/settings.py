@@ -214,6 +214,16 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(75, ge=0, description="Characters repeated between neighbouring chunks.")
     max_file_mb: int = Field(200, ge=1, description="Larger files are refused with a message.")
+    max_unpacked_mb: int = Field(
+        256, ge=1, description="Zip-based documents (docx, pptx, xlsx, epub, odt) that unpack to more are "
+        "refused from the zip's directory, before unpacking (zip bombs)."
+    )
+    max_archive_entries: int = Field(10_000, ge=1, description="Zip-based documents with more entries are refused.")
+    max_pages_per_file: int = Field(5_000, ge=1, description="Documents with more pages are refused.")
+    max_chunks_per_file: int = Field(
+        100_000, ge=1, description="Files that split into more chunks are refused (100,000 chunks take hours "
+        "to embed on a CPU)."
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

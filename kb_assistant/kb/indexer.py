@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from ingest import Splitter
+from ingest.limits import ReadLimits
 from vectorstore import VectorStore
 
 from ..embedders import Embedder
 from ..errors import KBError
+from ..settings import Settings
 from ..types import FileOutcome, IndexReport
 from .embed_cache import EmbedCache, embed_with_cache
 from .files import chunk_id, collect_files, file_sha256, is_under
@@ -45,6 +47,21 @@ class IndexLimits:
     max_file_bytes: int
     batch_size: int
     stream_block_bytes: int  # text files larger than this are streamed block by block
+    read: ReadLimits | None = None  # archives and pages; None: ingest's defaults with max_file_bytes
+    max_chunks: int = 100_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings, stream_block_bytes: int) -> IndexLimits:
+        read = ReadLimits(
+            max_bytes=settings.max_file_mb << 20, max_unpacked_bytes=settings.max_unpacked_mb << 20,
+            max_archive_entries=settings.max_archive_entries, max_pages=settings.max_pages_per_file,
+        )
+        return cls(settings.max_file_mb << 20, settings.embed_batch_size, stream_block_bytes, read,
+                   settings.max_chunks_per_file)
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        return self.read or ReadLimits(max_bytes=self.max_file_bytes)
 
 
 def documents_under(known: Iterable[str], paths: Iterable[str | Path]) -> tuple[list[str], list[str]]:
@@ -218,9 +235,10 @@ class Indexer:
                 n = self._stream(path, content_hash, done, total)
                 self._outcome(FileOutcome(source, "updated" if existed else "added", chunks=n))
                 return
-            chunks = self.splitter.split(load_file(path, max_bytes=self.limits.max_file_bytes))
+            chunks = self.splitter.split(load_file(path, limits=self.limits.read_limits))
             if not chunks:
                 raise KBError("no text found in the file")
+            self._check_chunks(path, len(chunks))
             if keep_same and self._same_as_stored(source, content_hash, chunks):
                 self._outcome(FileOutcome(source, "unchanged"))
                 return
@@ -252,14 +270,42 @@ class Indexer:
                 self.store.replace_where({"source": p.source}, records)
                 self._outcome(FileOutcome(p.source, "updated" if p.existed else "added", chunks=len(records)))
 
+    def _check_chunks(self, path: Path, n: int, *, more: bool = False) -> None:
+        """Refuse a file that splits into more chunks than the limit (before any is embedded)."""
+        from ingest import IngestError
+
+        limit = self.limits.max_chunks
+        if n > limit:
+            raise IngestError(
+                path, f"it splits into {f'more than {limit}' if more else n} chunks, above the {limit} chunk limit",
+                "split the file, or raise KB_MAX_CHUNKS_PER_FILE",
+            )
+
+    def _count_streamed(self, path: Path) -> int:
+        """A large text file's chunk count, from a split-only pass (splitting is ~1000x faster than
+        embedding), so the chunk limit holds before anything is embedded."""
+        n = 0
+        for _offset, doc in self._blocks(path):
+            n += len(self.splitter.split_document(doc))
+            if n > self.limits.max_chunks:
+                self._check_chunks(path, n, more=True)
+        return n
+
+    def _blocks(self, path: Path) -> Iterator[tuple[int, Any]]:
+        """The blocks of a large text file; its size is checked against the limit before reading."""
+        from ingest import stream_text
+
+        return stream_text(path, block_bytes=self.limits.stream_block_bytes, max_bytes=self.limits.max_file_bytes)
+
     def _stream(self, path: Path, content_hash: str, done: int, total: int) -> int:
         """Index a large text file block by block inside one commit: memory holds one block at a time."""
-        from ingest import Chunk, stream_text
+        from ingest import Chunk
 
+        self._count_streamed(path)
         source, n = str(path), 0
         with self._batch():
             self.store.delete_where({"source": source})
-            for offset, doc in stream_text(path, block_bytes=self.limits.stream_block_bytes):
+            for offset, doc in self._blocks(path):
                 chunks = [
                     Chunk(c.text, source, c.start + offset, c.end + offset, page=None, index=n + i)
                     for i, c in enumerate(self.splitter.split_document(doc))

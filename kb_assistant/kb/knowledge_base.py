@@ -183,8 +183,7 @@ class KnowledgeBase:
         with self._locked(wait):
             cache = EmbedCache.open(self.directory / CACHE_FILE)
             try:
-                limits = IndexLimits(self.settings.max_file_mb << 20, self.settings.embed_batch_size,
-                                     self.stream_block_bytes)
+                limits = IndexLimits.from_settings(self.settings, self.stream_block_bytes)
                 yield Indexer(self.store, self.embedder, self.splitter, cache, limits, name=self.name,
                               progress=progress)
             finally:
