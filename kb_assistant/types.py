@@ -114,7 +114,7 @@ class FileOutcome:
     reason: str = ""  # failed/skipped: why; moved: the old path
 
 
-SUMMARY_STATUSES = ("added", "updated", "moved", "unchanged", "removed", "missing", "failed")
+SUMMARY_STATUSES = ("added", "updated", "moved", "unchanged", "removed", "missing", "failed", "skipped")
 
 
 @dataclass

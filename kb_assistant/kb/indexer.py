@@ -21,7 +21,7 @@ from ..errors import KBError
 from ..settings import Settings
 from ..types import FileOutcome, IndexReport
 from .embed_cache import EmbedCache, embed_with_cache
-from .files import chunk_id, collect_files, file_sha256, is_under
+from .files import chunk_id, collect_files, file_sha256, is_under, not_a_file
 from .payload import chunk_payload
 from .storage import busy_as
 
@@ -125,7 +125,7 @@ class Indexer:
                 continue
             try:
                 if not cand.path.is_file():
-                    raise KBError(f"{cand.path} does not exist or is not a file")
+                    raise KBError(f"cannot index {cand.path.name}: {not_a_file(cand.path)}")
                 content_hash = file_sha256(cand.path)
             except (KBError, OSError) as exc:
                 self._outcome(FileOutcome(source, "failed", reason=str(exc)))
