@@ -70,7 +70,8 @@ def _progress_bar(args: argparse.Namespace) -> Any:
 def _finish(args: argparse.Namespace, name: str, report: Any) -> int:
     if args.json:
         print_json({"outcomes": [vars(o) for o in report.outcomes], "counts": report.counts(),
-                    "embedded": report.embedded, "cached": report.cached, "notes": report.notes})
+                    "embedded": report.embedded, "cached": report.cached, "stale": report.stale,
+                    "notes": report.notes})
     else:
         for o in report.outcomes:
             if o.status in ("failed", "skipped", "missing"):

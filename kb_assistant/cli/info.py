@@ -50,7 +50,8 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{args.kb}: {len(docs)} documents, {sum(d.chunks for d in docs)} chunks")
     for d in docs:
         pages = f"{d.pages} pages, " if d.pages else ""
-        print(f"  {one_line(d.source)}  ({pages}{d.chunks} chunks)")
+        stale = f"  STALE: {one_line(d.stale)}" if d.stale else ""
+        print(f"  {one_line(d.source)}  ({pages}{d.chunks} chunks){stale}")
     return 0
 
 

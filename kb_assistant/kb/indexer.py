@@ -101,6 +101,9 @@ class Indexer:
         self.progress = progress
         self.report = IndexReport()
         self.pending: list[_Parsed] = []
+        self.stale: dict[str, str] = {}  # indexed sources marked stale, with why (filled by _catalogue)
+        self.indexed: set[str] = set()  # sources indexed when the run began
+        self.prune = False
         # Test hook: slows embedding so the crash test can kill a run part-way.
         self._delay = float(os.environ.get("KB_TEST_EMBED_DELAY") or 0)
 
@@ -110,6 +113,7 @@ class Indexer:
         from ingest import SUPPORTED_SUFFIXES
 
         paths = list(paths)
+        self.prune = prune
         roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()]
         candidates = collect_files(paths, SUPPORTED_SUFFIXES)
         known = self._catalogue()
@@ -128,9 +132,10 @@ class Indexer:
                     raise KBError(f"cannot index {cand.path.name}: {not_a_file(cand.path)}")
                 content_hash = file_sha256(cand.path)
             except (KBError, OSError) as exc:
-                self._outcome(FileOutcome(source, "failed", reason=str(exc)))
+                self._failed(source, str(exc))
                 continue
             if known.get(source) == content_hash:
+                self._set_stale(source, "")  # readable again, as indexed
                 self._outcome(FileOutcome(source, "unchanged"))
                 continue
             old = None if source in known else self._moved_from(by_hash.get(content_hash, []), known, seen)
@@ -146,6 +151,7 @@ class Indexer:
         gone = sorted(s for s in known if s not in seen and any(is_under(s, r) for r in roots))
         self._gone(gone, prune)
         self._tick(len(candidates), len(candidates), "")
+        self.report.stale = self._count_stale()
         return self.report
 
     def remove(self, paths: Iterable[str | Path]) -> IndexReport:
@@ -160,6 +166,7 @@ class Indexer:
 
     def rebuild(self, *, prune: bool) -> IndexReport:
         known = sorted(self._catalogue())
+        self.prune = prune
         gone = []
         for done, source in enumerate(known):
             self._tick(done, len(known), source)
@@ -170,19 +177,26 @@ class Indexer:
                     continue
                 content_hash = file_sha256(path)
             except OSError as exc:
-                self._outcome(FileOutcome(source, "failed", reason=str(exc)))
+                self._failed(source, str(exc))
                 continue
             self._queue(path, content_hash, existed=True, done=done, total=len(known), keep_same=True)
         self._flush()
         self._gone(gone, prune)
         self._tick(len(known), len(known), "")
+        self.report.stale = self._count_stale()
         return self.report
 
     # -- pieces ---------------------------------------------------------------------------------
 
     def _catalogue(self) -> dict[str, str]:
-        """Every indexed source with its content hash (one pass over the payloads)."""
-        return {p["source"]: p["doc_hash"] for _, p in self.store.payloads()}
+        """Every indexed source with its content hash (one pass over the payloads); notes the stale ones."""
+        known: dict[str, str] = {}
+        for _, p in self.store.payloads():
+            known[p["source"]] = p["doc_hash"]
+            if p.get("stale"):
+                self.stale[p["source"]] = p["stale"]
+        self.indexed = set(known)
+        return known
 
     def _tick(self, done: int, total: int, path: str) -> None:
         if self.progress:
@@ -240,14 +254,52 @@ class Indexer:
                 raise KBError("no text found in the file")
             self._check_chunks(path, len(chunks))
             if keep_same and self._same_as_stored(source, content_hash, chunks):
+                self._set_stale(source, "")
                 self._outcome(FileOutcome(source, "unchanged"))
                 return
         except (IngestError, KBError, OSError) as exc:
-            self._outcome(FileOutcome(source, "failed", reason=str(exc)))
+            self._failed(source, str(exc))
             return
         self.pending.append(_Parsed(source, content_hash, chunks, existed))
         if sum(len(p.chunks) for p in self.pending) >= self.limits.batch_size:
             self._flush()
+
+    def _failed(self, source: str, reason: str) -> None:
+        """A file that cannot be read now. An indexed older version of it keeps answering, marked stale
+        (shown in ``kb list`` and beside its sources) so nobody mistakes it for the file's current text;
+        with ``--prune`` it is removed instead."""
+        if source not in self.indexed:
+            self._outcome(FileOutcome(source, "failed", reason=reason))
+        elif self.prune:
+            with self._batch():
+                removed = self.store.delete_where({"source": source})
+            self.stale.pop(source, None)
+            self._outcome(FileOutcome(source, "failed", reason=f"{reason} (its indexed version was removed: --prune)"))
+            self._outcome(FileOutcome(source, "removed", chunks=removed))
+        else:
+            self._set_stale(source, reason)
+            self._outcome(FileOutcome(
+                source, "failed", reason=f"{reason} (its indexed version is kept, marked stale; --prune removes it)"
+            ))
+
+    def _set_stale(self, source: str, reason: str) -> None:
+        """Mark (``reason``) or unmark (``""``) every chunk of an indexed source as stale."""
+        if self.stale.get(source, "") == reason:
+            return
+        updates = {}
+        for i, p in self.store.payloads({"source": source}):
+            p = {k: v for k, v in p.items() if k != "stale"}
+            updates[i] = {**p, "stale": reason} if reason else p
+        with self._batch():
+            self.store.update_payloads(updates)
+        if reason:
+            self.stale[source] = reason
+        else:
+            self.stale.pop(source, None)
+
+    def _count_stale(self) -> int:
+        """Stale documents left in the knowledge base (after this run's re-indexing and pruning)."""
+        return len({p["source"] for _, p in self.store.payloads() if p.get("stale")})
 
     def _same_as_stored(self, source: str, content_hash: str, chunks: list[Any]) -> bool:
         stored = sorted(
