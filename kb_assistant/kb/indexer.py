@@ -26,8 +26,10 @@ from .payload import chunk_payload
 from .storage import busy_as
 
 ProgressFn = Callable[[int, int, str], None]
-"""Called as ``progress(done_files, total_files, current_path)``; a large file being streamed
-reports again with the same counts and ``"path (N chunks)"``."""
+"""Called as ``progress(done_files, total_files, current_path)``; a large file reports again with the
+same counts and ``"path (embedded/total chunks)"`` as its chunks are embedded."""
+
+PROGRESS_EVERY = 4  # embedder batches between progress reports inside a large file
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Indexer:
         self.stale: dict[str, str] = {}  # indexed sources marked stale, with why (filled by _catalogue)
         self.indexed: set[str] = set()  # sources indexed when the run began
         self.prune = False
+        self._at = (0, 0)  # the files done and total of the last progress report
         # Test hook: slows embedding so the crash test can kill a run part-way.
         self._delay = float(os.environ.get("KB_TEST_EMBED_DELAY") or 0)
 
@@ -199,6 +202,7 @@ class Indexer:
         return known
 
     def _tick(self, done: int, total: int, path: str) -> None:
+        self._at = (done, total)
         if self.progress:
             self.progress(done, total, path)
 
@@ -313,7 +317,8 @@ class Indexer:
         parsed, self.pending = self.pending, []
         if not parsed:
             return
-        vectors = self._embed([c.text for p in parsed for c in p.chunks])
+        label = parsed[0].source if len(parsed) == 1 else f"{len(parsed)} files"
+        vectors = self._embed_reporting([c.text for p in parsed for c in p.chunks], label)
         row = 0
         with self._batch():
             for p in parsed:
@@ -353,7 +358,7 @@ class Indexer:
         """Index a large text file block by block inside one commit: memory holds one block at a time."""
         from ingest import Chunk
 
-        self._count_streamed(path)
+        expected = self._count_streamed(path)
         source, n = str(path), 0
         with self._batch():
             self.store.delete_where({"source": source})
@@ -365,7 +370,7 @@ class Indexer:
                 if chunks:
                     self.store.add(self._records(source, content_hash, chunks, self._embed([c.text for c in chunks])))
                 n += len(chunks)
-                self._tick(done, total, f"{source} ({n} chunks)")
+                self._tick(done, total, f"{source} ({n}/{expected} chunks)")
             if n == 0:
                 raise KBError("no text found in the file")  # rolls the deletion back
         return n
@@ -382,6 +387,20 @@ class Indexer:
                 salt += 1
                 ids[pos] = chunk_id(source, content_hash, c.index, salt)
         return [Record(ids[i], vectors[i], chunk_payload(source, content_hash, c)) for i, c in enumerate(chunks)]
+
+    def _embed_reporting(self, texts: list[str], label: str) -> np.ndarray:
+        """Embed a large file's chunks a few batches at a time, reporting ``label (embedded/total chunks)``
+        after each. Each embedder batch goes into the embedding cache as it is computed, while the file's
+        chunks reach the store in one commit (readers see the whole file or none of it): a run stopped
+        part-way keeps its work in the cache, and the next run embeds only the rest."""
+        step = self.limits.batch_size * PROGRESS_EVERY
+        if len(texts) <= step:
+            return self._embed(texts)
+        parts = []
+        for start in range(0, len(texts), step):
+            parts.append(self._embed(texts[start : start + step]))
+            self._tick(*self._at, f"{label} ({start + len(parts[-1])}/{len(texts)} chunks)")
+        return np.concatenate(parts)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         embedder = self.embedder
