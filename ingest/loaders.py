@@ -75,6 +75,7 @@ def load_pdf(path: str, max_bytes: int | None) -> list[Document]:
     """One Document per PDF page that has text; pages are 1-based."""
     pypdf = _need(path, "pypdf")
     data = read_bytes(path, max_bytes=max_bytes)
+    _check_pdf_header(path, data)
     try:
         with named_pdf_warnings(path):
             reader = pypdf.PdfReader(io.BytesIO(data))
@@ -104,6 +105,18 @@ def load_pdf(path: str, max_bytes: int | None) -> list[Document]:
             "run OCR on it (e.g. ocrmypdf) and index the result",
         )
     return docs
+
+
+def _check_pdf_header(path: str, data: bytes) -> None:
+    """A .pdf that is not a PDF at all (a saved error page, a renamed file) says what it really is."""
+    if b"%PDF-" in data[:1024]:
+        return
+    head = data[:512].lstrip().lower()
+    kind = "an HTML page" if head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<html" in head else ""
+    raise IngestError(
+        path, f"the file is not a PDF{f' but {kind}' if kind else ''} (no %PDF header)",
+        "save the real document (or rename the file to its actual type) and index it again",
+    )
 
 
 def load_docx(path: str, max_bytes: int | None) -> list[Document]:
