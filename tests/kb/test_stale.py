@@ -11,6 +11,7 @@ from kb_assistant.cli import main
 from kb_assistant.embedders import HashEmbedder
 from kb_assistant.kb import KnowledgeBase
 from kb_assistant.settings import load_settings
+from kb_assistant.web.kbinfo import document_rows
 
 LEAVE = "员工休假制度。正式员工每年享有十五天带薪年假。病假需提供医院证明。"
 VPN = "The VPN server uses port 1194. Backups rotate every 90 days."
@@ -47,6 +48,8 @@ def test_an_emptied_file_is_marked_stale_then_fixed(kb: KnowledgeBase, docs: Pat
     assert report.stale == 1 and "1 stale document" in report.summary()
     stale = {Path(d.source).name: d.stale for d in kb.documents()}
     assert "empty" in stale["leave.txt"] and stale["vpn.txt"] == ""
+    rows = {r["document"]: r["stale"] for r in document_rows(kb.documents())}  # the web app's table
+    assert "empty" in rows["leave.txt"] and rows["vpn.txt"] is None
     hits = {Path(s.source).name: s for s in kb.search(LEAVE, 2)}
     assert hits["leave.txt"].label == "leave.txt (stale)" and hits["leave.txt"].to_dict()["stale"]
     assert hits["vpn.txt"].label == "vpn.txt" and "stale" not in hits["vpn.txt"].to_dict()
