@@ -66,6 +66,11 @@ class IndexLimits:
         return self.read or ReadLimits(max_bytes=self.max_file_bytes)
 
 
+def _fresh(payload: dict[str, Any]) -> dict[str, Any]:
+    """A chunk's payload without a stale mark."""
+    return {k: v for k, v in payload.items() if k != "stale"}
+
+
 def documents_under(known: Iterable[str], paths: Iterable[str | Path]) -> tuple[list[str], list[str]]:
     """The indexed sources that ``paths`` name (a file, or every document under a folder), and the
     paths that name none."""
@@ -154,7 +159,7 @@ class Indexer:
         gone = sorted(s for s in known if s not in seen and any(is_under(s, r) for r in roots))
         self._gone(gone, prune)
         self._tick(len(candidates), len(candidates), "")
-        self.report.stale = self._count_stale()
+        self.report.stale = len(self.stale)
         return self.report
 
     def remove(self, paths: Iterable[str | Path]) -> IndexReport:
@@ -186,7 +191,7 @@ class Indexer:
         self._flush()
         self._gone(gone, prune)
         self._tick(len(known), len(known), "")
-        self.report.stale = self._count_stale()
+        self.report.stale = len(self.stale)
         return self.report
 
     # -- pieces ---------------------------------------------------------------------------------
@@ -223,8 +228,10 @@ class Indexer:
         return None
 
     def _move(self, old: str, new: str) -> int:
-        """Re-point the chunks of ``old`` at ``new``: payloads change, vectors and ids stay."""
-        updates = {i: {**p, "source": new} for i, p in self.store.payloads({"source": old})}
+        """Re-point the chunks of ``old`` at ``new``: payloads change, vectors and ids stay. The file at ``new``
+        holds the indexed text, so the document is current (no longer stale, if it was)."""
+        self.stale.pop(old, None)
+        updates = {i: {**_fresh(p), "source": new} for i, p in self.store.payloads({"source": old})}
         with self._batch():
             return int(self.store.update_payloads(updates))
 
@@ -237,6 +244,7 @@ class Indexer:
             return
         with self._batch():
             for s in sources:
+                self.stale.pop(s, None)
                 self._outcome(FileOutcome(s, "removed", chunks=self.store.delete_where({"source": s})))
 
     def _queue(
@@ -251,6 +259,7 @@ class Indexer:
             if path.suffix.lower() in STREAMABLE_SUFFIXES and path.stat().st_size > self.limits.stream_block_bytes:
                 self._flush()
                 n = self._stream(path, content_hash, done, total)
+                self.stale.pop(source, None)
                 self._outcome(FileOutcome(source, "updated" if existed else "added", chunks=n))
                 return
             chunks = self.splitter.split(load_file(path, limits=self.limits.read_limits))
@@ -290,20 +299,14 @@ class Indexer:
         """Mark (``reason``) or unmark (``""``) every chunk of an indexed source as stale."""
         if self.stale.get(source, "") == reason:
             return
-        updates = {}
-        for i, p in self.store.payloads({"source": source}):
-            p = {k: v for k, v in p.items() if k != "stale"}
-            updates[i] = {**p, "stale": reason} if reason else p
+        updates = {i: {**_fresh(p), "stale": reason} if reason else _fresh(p)
+                   for i, p in self.store.payloads({"source": source})}
         with self._batch():
             self.store.update_payloads(updates)
         if reason:
             self.stale[source] = reason
         else:
             self.stale.pop(source, None)
-
-    def _count_stale(self) -> int:
-        """Stale documents left in the knowledge base (after this run's re-indexing and pruning)."""
-        return len({p["source"] for _, p in self.store.payloads() if p.get("stale")})
 
     def _same_as_stored(self, source: str, content_hash: str, chunks: list[Any]) -> bool:
         stored = sorted(
@@ -325,6 +328,7 @@ class Indexer:
                 records = self._records(p.source, p.content_hash, p.chunks, vectors[row : row + len(p.chunks)])
                 row += len(records)
                 self.store.replace_where({"source": p.source}, records)
+                self.stale.pop(p.source, None)  # its new chunks carry no mark
                 self._outcome(FileOutcome(p.source, "updated" if p.existed else "added", chunks=len(records)))
 
     def _check_chunks(self, path: Path, n: int, *, more: bool = False) -> None:

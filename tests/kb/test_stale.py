@@ -63,6 +63,20 @@ def test_an_emptied_file_is_marked_stale_then_fixed(kb: KnowledgeBase, docs: Pat
     assert _outcomes(report)["leave.txt"][0] == "unchanged" and report.stale == 0
     assert all(d.stale == "" for d in kb.documents()) and "stale" not in report.summary()
 
+    (docs / "leave.txt").write_text("", encoding="utf-8")
+    assert kb.index_paths([docs]).stale == 1
+    (docs / "leave.txt").write_text(LEAVE + "病假每年十天。", encoding="utf-8")  # edited: indexed afresh
+    report = kb.index_paths([docs])
+    assert _outcomes(report)["leave.txt"][0] == "updated" and report.stale == 0
+    assert all(d.stale == "" for d in kb.documents())
+    (docs / "leave.txt").write_text("", encoding="utf-8")
+    assert kb.index_paths([docs]).stale == 1
+    (docs / "leave.txt").rename(docs / "old.txt")  # a stale file renamed away and its text back elsewhere
+    (docs / "again.txt").write_text(LEAVE + "病假每年十天。", encoding="utf-8")
+    report = kb.index_paths([docs])
+    assert _outcomes(report)["again.txt"][0] == "moved" and report.stale == 0
+    assert all(d.stale == "" for d in kb.documents())
+
 
 def test_prune_removes_stale_documents(kb: KnowledgeBase, docs: Path) -> None:
     kb.index_paths([docs])
