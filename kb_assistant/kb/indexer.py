@@ -372,7 +372,8 @@ class Indexer:
                     for i, c in enumerate(self.splitter.split_document(doc))
                 ]
                 if chunks:
-                    self.store.add(self._records(source, content_hash, chunks, self._embed([c.text for c in chunks])))
+                    vectors = self._embed_reporting([c.text for c in chunks], source, before=n, total=expected)
+                    self.store.add(self._records(source, content_hash, chunks, vectors))
                 n += len(chunks)
                 self._tick(done, total, f"{source} ({n}/{expected} chunks)")
             if n == 0:
@@ -392,18 +393,19 @@ class Indexer:
                 ids[pos] = chunk_id(source, content_hash, c.index, salt)
         return [Record(ids[i], vectors[i], chunk_payload(source, content_hash, c)) for i, c in enumerate(chunks)]
 
-    def _embed_reporting(self, texts: list[str], label: str) -> np.ndarray:
+    def _embed_reporting(self, texts: list[str], label: str, *, before: int = 0, total: int = 0) -> np.ndarray:
         """Embed a large file's chunks a few batches at a time, reporting ``label (embedded/total chunks)``
         after each. Each embedder batch goes into the embedding cache as it is computed, while the file's
         chunks reach the store in one commit (readers see the whole file or none of it): a run stopped
-        part-way keeps its work in the cache, and the next run embeds only the rest."""
+        part-way keeps its work in the cache, and the next run embeds only the rest. ``before``/``total``:
+        where these texts sit among a streamed file's chunks."""
         step = self.limits.batch_size * PROGRESS_EVERY
         if len(texts) <= step:
             return self._embed(texts)
         parts = []
         for start in range(0, len(texts), step):
             parts.append(self._embed(texts[start : start + step]))
-            self._tick(*self._at, f"{label} ({start + len(parts[-1])}/{len(texts)} chunks)")
+            self._tick(*self._at, f"{label} ({before + start + len(parts[-1])}/{total or len(texts)} chunks)")
         return np.concatenate(parts)
 
     def _embed(self, texts: list[str]) -> np.ndarray:

@@ -78,3 +78,30 @@ def test_kill_mid_file_then_the_next_run_embeds_only_the_rest(tmp_path: Path) ->
     assert stored == total and cached >= done and embedded == total - cached
     with KnowledgeBase.open(settings, "big", HashEmbedder(256)) as kb:
         assert kb.count() == total
+
+
+def test_a_streamed_file_interrupted_part_way_resumes_from_the_cache(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text(_big_text(), encoding="utf-8")
+    settings = load_settings(chunk_size=100, chunk_overlap=10, embed_batch_size=8)
+    seen: list[tuple[int, int]] = []
+
+    def stop_half_way(done: int, total: int, path: str) -> None:
+        found = PROGRESS.findall(path.encode())
+        if found:
+            seen.append((int(found[-1][0]), int(found[-1][1])))
+            if seen[-1][0] >= seen[-1][1] // 2:
+                raise KeyboardInterrupt  # Ctrl-C in the middle of the file
+
+    with KnowledgeBase.open(settings, "big", HashEmbedder(256)) as kb:
+        kb.stream_block_bytes = 16 * 1024  # real files stream above 4 MB
+        try:
+            kb.index_paths([big], progress=stop_half_way)
+        except KeyboardInterrupt:
+            pass
+        done, total = seen[-1]
+        assert len({t for _, t in seen}) == 1 and [d for d, _ in seen] == sorted(d for d, _ in seen)
+        assert kb.count() == 0  # the file is committed whole or not at all
+        report = kb.index_paths([big])
+    assert report.cached >= done and report.embedded == total - report.cached
+    assert sum(o.chunks for o in report.outcomes) == total
