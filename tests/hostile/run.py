@@ -10,24 +10,34 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# A forked child's peak RSS starts at its parent's RSS at fork (Linux keeps the pre-exec high-water mark),
+# so measuring a child of a pytest process that has grown to 1 GB reports 1 GB. A small launcher forks
+# the command instead and reports that grandchild's peak, from wait4 on it alone.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+proc.returncode = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{proc.returncode} {usage.ru_maxrss}")
+"""
+
 
 @dataclass(frozen=True)
 class Run:
     code: int
     out: str
     err: str
-    peak_rss: int  # bytes, the child's own high-water mark
+    peak_rss: int  # bytes, the command's own high-water mark
 
 
 def run_kb(args: list[str], tmp: Path, **env: str) -> Run:
-    """``python -m kb_assistant ARGS`` with the test's environment plus ``env``. Peak RSS comes from
-    ``wait4`` on this child alone (RUSAGE_CHILDREN would report the largest child of the whole session)."""
+    """``python -m kb_assistant ARGS`` with the test's environment plus ``env``, and its peak RSS."""
     child_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    out_path, err_path = tmp / "kb.out", tmp / "kb.err"
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "kb_assistant", *args], env=child_env, stdout=out,
-                                stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-    return Run(proc.returncode, out_path.read_text("utf-8", "replace"), err_path.read_text("utf-8", "replace"),
-               usage.ru_maxrss * 1024)  # Linux reports kilobytes
+    result = tmp / "kb.rusage"
+    command = [sys.executable, "-c", _LAUNCHER, str(result), sys.executable, "-m", "kb_assistant", *args]
+    done = subprocess.run(command, env=child_env, capture_output=True, stdin=subprocess.DEVNULL, cwd=ROOT,
+                          check=False)
+    code, maxrss_kb = map(int, result.read_text().split())
+    return Run(code, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"),
+               maxrss_kb * 1024)  # Linux reports kilobytes
