@@ -13,13 +13,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # A forked child's peak RSS starts at its parent's RSS at fork (Linux keeps the pre-exec high-water mark),
 # so measuring a child of a pytest process that has grown to 1 GB reports 1 GB. A small launcher forks
 # the command instead and reports that grandchild's peak, from wait4 on it alone.
-_LAUNCHER = """
-import os, subprocess, sys
+# It also caps the command's address space, so a broken limit fails the test instead of swapping the
+# machine to death (without the unpacked-size check the zip bomb grew past 20 GB).
+ADDRESS_SPACE_CAP = 4 * 1024**3
+_LAUNCHER = f"""
+import os, resource, subprocess, sys
+resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE_CAP}, {ADDRESS_SPACE_CAP}))
 proc = subprocess.Popen(sys.argv[2:])
 _, status, usage = os.wait4(proc.pid, 0)
 proc.returncode = os.waitstatus_to_exitcode(status)
 with open(sys.argv[1], "w") as f:
-    f.write(f"{proc.returncode} {usage.ru_maxrss}")
+    f.write(f"{{proc.returncode}} {{usage.ru_maxrss}}")
 """
 
 
