@@ -17,9 +17,10 @@ __all__ = ["ReadLimits", "check_archive", "check_pages", "check_size", "current_
 # Office Open XML, OpenDocument and EPUB files are zip archives that parsers unpack into memory.
 ZIP_SUFFIXES = (".docx", ".docm", ".pptx", ".pptm", ".xlsx", ".xlsm", ".epub", ".odt", ".ods", ".odp")
 
-# A 50,000-row .xlsx unpacks to ~60 MB and a 300-page .docx to ~10 MB; python-docx holds an XML tree of
-# several times the XML's size, so 256 MB keeps one file's parse near 1-2 GB. A zip bomb (1 MB holding
-# 1 GiB of XML) is refused from its directory before anything is unpacked.
+# Measured: a 50,000-row .xlsx unpacks to 17 MB, a 300-page text .docx to 2 MB (python-docx then holds
+# ~20x that: 66 MB RSS; on a 1 MB .docx holding 1 GiB of XML it grew to 22 GB). Photos and videos in a
+# deck unpack to about their packed size, so the limit sits above the 200 MB file limit rather than far
+# below it; a zip bomb is refused from its directory before anything is unpacked.
 DEFAULT_MAX_UNPACKED_MB = 256
 DEFAULT_MAX_ARCHIVE_ENTRIES = 10_000  # a large epub has a few hundred files
 DEFAULT_MAX_PAGES = 5_000
