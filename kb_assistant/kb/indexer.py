@@ -50,7 +50,7 @@ class IndexLimits:
     batch_size: int
     stream_block_bytes: int  # text files larger than this are streamed block by block
     read: ReadLimits | None = None  # archives and pages; None: ingest's defaults with max_file_bytes
-    max_chunks: int = 100_000
+    max_chunks: int = Settings.model_fields["max_chunks_per_file"].default
 
     @classmethod
     def from_settings(cls, settings: Settings, stream_block_bytes: int) -> IndexLimits:
