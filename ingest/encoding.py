@@ -57,15 +57,8 @@ def read_text(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> 
 
 def read_bytes(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> bytes:
     """Read a file's bytes, refusing missing, empty or over-large files with an IngestError."""
-    limit = resolve_max_bytes(max_bytes)
+    check_size(path, max_bytes)
     try:
-        size = os.path.getsize(path)
-        if size > limit:
-            raise IngestError(
-                path,
-                f"the file is {size / 1024 / 1024:.1f} MB, above the {limit / 1024 / 1024:.1f} MB limit",
-                "split the file into smaller parts, or raise KB_MAX_FILE_MB",
-            )
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
@@ -73,6 +66,22 @@ def read_bytes(path: str | os.PathLike[str], *, max_bytes: int | None = None) ->
     if not data:
         raise IngestError(path, "the file is empty", "add some text to it or leave it out")
     return data
+
+
+def check_size(path: str | os.PathLike[str], max_bytes: int | None) -> int:
+    """Refuse a file above the size limit before any of it is read; returns its size."""
+    limit = resolve_max_bytes(max_bytes)
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise IngestError(path, f"the file cannot be read ({exc.strerror or exc})", "check the path") from exc
+    if size > limit:
+        raise IngestError(
+            path,
+            f"the file is {size / 1024 / 1024:.1f} MB, above the {limit / 1024 / 1024:.1f} MB limit",
+            "split the file into smaller parts, or raise KB_MAX_FILE_MB",
+        )
+    return size
 
 
 def decode_bytes(data: bytes, *, path: str | os.PathLike[str] = "<bytes>") -> tuple[str, str]:

@@ -30,6 +30,8 @@ from importlib.util import find_spec
 
 from ingest.encoding import STREAM_BLOCK_BYTES, decode_bytes, iter_text_blocks, read_bytes, read_text
 from ingest.errors import IngestError, missing_package
+from ingest.limits import ReadLimits, check_archive, check_pages, check_size, current_limits, reset_current, set_current
+from ingest.pdfwarnings import named_pdf_warnings
 from ingest.types import Document
 
 LoaderFunction = Callable[[str, int | None], list[Document]]
@@ -73,13 +75,16 @@ def load_pdf(path: str, max_bytes: int | None) -> list[Document]:
     """One Document per PDF page that has text; pages are 1-based."""
     pypdf = _need(path, "pypdf")
     data = read_bytes(path, max_bytes=max_bytes)
+    _check_pdf_header(path, data)
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise IngestError(
-                path, "the PDF is encrypted", "remove the password (re-save it) and index it again"
-            )
-        pages = [page.extract_text() or "" for page in reader.pages]
+        with named_pdf_warnings(path):
+            reader = pypdf.PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise IngestError(
+                    path, "the PDF is encrypted", "remove the password (re-save it) and index it again"
+                )
+            check_pages(path, len(reader.pages), current_limits())
+            pages = [page.extract_text() or "" for page in reader.pages]
     except IngestError:
         raise
     except Exception as exc:
@@ -100,6 +105,18 @@ def load_pdf(path: str, max_bytes: int | None) -> list[Document]:
             "run OCR on it (e.g. ocrmypdf) and index the result",
         )
     return docs
+
+
+def _check_pdf_header(path: str, data: bytes) -> None:
+    """A .pdf that is not a PDF at all (a saved error page, a renamed file) says what it really is."""
+    if b"%PDF-" in data[:1024]:
+        return
+    head = data[:512].lstrip().lower()
+    kind = "an HTML page" if head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<html" in head else ""
+    raise IngestError(
+        path, f"the file is not a PDF{f' but {kind}' if kind else ''} (no %PDF header)",
+        "save the real document (or rename the file to its actual type) and index it again",
+    )
 
 
 def load_docx(path: str, max_bytes: int | None) -> list[Document]:
@@ -248,13 +265,24 @@ def missing_requirements() -> dict[str, list[str]]:
     return out
 
 
-def load_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> list[Document]:
+def load_file(
+    path: str | os.PathLike[str], *, max_bytes: int | None = None, limits: ReadLimits | None = None
+) -> list[Document]:
     """Read one file into Documents with the loader registered for its suffix.
 
-    ``max_bytes`` defaults to ``KB_MAX_FILE_MB`` from the environment, else 200 MB.
+    ``max_bytes`` defaults to ``KB_MAX_FILE_MB`` from the environment, else 200 MB; ``limits`` also
+    bound an archive's unpacked size and entries (checked before unpacking) and the pages.
     Every failure is an IngestError naming the file and what to do.
     """
-    path = os.fspath(path)
+    limits = limits or ReadLimits(max_bytes=max_bytes)
+    token = set_current(limits)
+    try:
+        return _load_within(os.fspath(path), limits)
+    finally:
+        reset_current(token)
+
+
+def _load_within(path: str, limits: ReadLimits) -> list[Document]:
     suffix = os.path.splitext(path)[1].lower()
     spec = LOADERS.get(suffix)
     if spec is None:
@@ -265,8 +293,10 @@ def load_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> 
         )
     if not os.path.isfile(path):
         raise IngestError(path, "the file does not exist or is not a regular file", "check the path")
+    check_size(path, limits.max_bytes)  # every loader, before anything is read
+    check_archive(path, limits)
     try:
-        docs = spec.function(path, max_bytes)
+        docs = spec.function(path, limits.max_bytes)
     except IngestError:
         raise
     except Exception as exc:
@@ -277,6 +307,7 @@ def load_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> 
         ) from exc
     if not any(doc.text.strip() for doc in docs):
         raise IngestError(path, "the file has no text to index", "add some text to it or leave it out")
+    check_pages(path, len({doc.page for doc in docs if doc.page is not None}), limits)
     return docs
 
 
@@ -284,16 +315,18 @@ STREAMABLE_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".markdown")
 
 
 def stream_text(
-    path: str | os.PathLike[str], *, block_bytes: int = STREAM_BLOCK_BYTES
+    path: str | os.PathLike[str], *, block_bytes: int = STREAM_BLOCK_BYTES, max_bytes: int | None = None
 ) -> Iterator[tuple[int, Document]]:
     """A large plain-text or markdown file as ``(offset, Document)`` blocks, never held whole.
 
     ``offset`` is where the block's text starts in the whole file's text: a chunk cut from the
-    block at ``start`` sits at ``offset + start`` in the file. No size limit applies.
+    block at ``start`` sits at ``offset + start`` in the file. The size limit (``max_bytes``, as in
+    ``load_file``) is checked before the first block is read.
     """
     path = os.fspath(path)
     if os.path.splitext(path)[1].lower() not in STREAMABLE_SUFFIXES:
         raise IngestError(path, "only plain text and markdown files can be streamed", "use load_file")
+    check_size(path, max_bytes)
     fmt = "markdown" if path.lower().endswith((".md", ".markdown")) else "text"
     for offset, text in iter_text_blocks(path, block_bytes=block_bytes):
         yield offset, _doc(path, text, fmt=fmt)

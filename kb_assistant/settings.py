@@ -9,6 +9,8 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ingest.limits import DEFAULT_MAX_ARCHIVE_ENTRIES, DEFAULT_MAX_PAGES, DEFAULT_MAX_UNPACKED_MB
+
 GeneratorName = Literal["llama-cpp", "transformers", "openai", "echo"]
 Quantize = Literal["none", "bf16", "int8", "int4"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -230,6 +232,19 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(75, ge=0, description="Characters repeated between neighbouring chunks.")
     max_file_mb: int = Field(200, ge=1, description="Larger files are refused with a message.")
     server: ServerSettings = Field(default=ServerSettings(), description="`kb serve` limits (queue, body sizes).")
+    max_unpacked_mb: int = Field(
+        DEFAULT_MAX_UNPACKED_MB, ge=1,
+        description="Zip-based documents (docx, pptx, xlsx, epub, odt) that unpack to more are refused from the "
+        "zip's directory, before unpacking (zip bombs).",
+    )
+    max_archive_entries: int = Field(
+        DEFAULT_MAX_ARCHIVE_ENTRIES, ge=1, description="Zip-based documents with more entries are refused."
+    )
+    max_pages_per_file: int = Field(DEFAULT_MAX_PAGES, ge=1, description="Documents with more pages are refused.")
+    max_chunks_per_file: int = Field(
+        100_000, ge=1, description="Files that split into more chunks are refused (100,000 chunks take hours "
+        "to embed on a CPU)."
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -19,6 +19,7 @@ class Source:
     score: float
     page: int | None = None
     chunk_index: int = 0
+    stale: str = ""  # why its file cannot be read now (the indexed text is an older version); "" = current
 
     @property
     def file_name(self) -> str:
@@ -26,8 +27,9 @@ class Source:
 
     @property
     def label(self) -> str:
-        """``guide.pdf, p. 3`` or ``notes.md``."""
-        return f"{self.file_name}, p. {self.page}" if self.page is not None else self.file_name
+        """``guide.pdf, p. 3`` or ``notes.md`` (``notes.md (stale)`` when the file is now unreadable)."""
+        label = f"{self.file_name}, p. {self.page}" if self.page is not None else self.file_name
+        return f"{label} (stale)" if self.stale else label
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +40,7 @@ class Source:
             "end": self.end,
             "score": round(self.score, 4),
             "text": self.text,
+            **({"stale": self.stale} if self.stale else {}),
         }
 
 
@@ -114,7 +117,7 @@ class FileOutcome:
     reason: str = ""  # failed/skipped: why; moved: the old path
 
 
-SUMMARY_STATUSES = ("added", "updated", "moved", "unchanged", "removed", "missing", "failed")
+SUMMARY_STATUSES = ("added", "updated", "moved", "unchanged", "removed", "missing", "failed", "skipped")
 
 
 @dataclass
@@ -124,6 +127,7 @@ class IndexReport:
     outcomes: list[FileOutcome] = field(default_factory=list)
     embedded: int = 0  # chunks the embedder computed in this run
     cached: int = 0  # chunks whose vectors came from the embedding cache
+    stale: int = 0  # documents whose file is unreadable now, still searched in their indexed version
     notes: list[str] = field(default_factory=list)  # e.g. "chunk settings changed: run kb rebuild"
 
     def by_status(self, status: str) -> list[FileOutcome]:
@@ -140,4 +144,8 @@ class IndexReport:
     def summary(self) -> str:
         chunks = sum(o.chunks for o in self.outcomes if o.status in ("added", "updated"))
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items())
-        return f"{counts}; {chunks} chunks stored ({self.embedded} embedded, {self.cached} from cache)"
+        line = f"{counts}; {chunks} chunks stored ({self.embedded} embedded, {self.cached} from cache)"
+        if self.stale:
+            line += (f"; {self.stale} stale document{'s' if self.stale > 1 else ''} (files now unreadable, "
+                     "old text still searched: fix them or use --prune)")
+        return line

@@ -54,6 +54,12 @@ def top_k(value: str) -> int:
     return number
 
 
+def one_line(text: str) -> str:
+    """``text`` (a file name) on one line: a newline or other control character in it is escaped
+    (``\\n``), so each printed line is still one entry."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
 from ..errors import KBError
-from .common import add_kb_option, add_store_options, print_json, settings_from
+from .common import add_kb_option, add_store_options, one_line, print_json, settings_from
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -69,13 +70,14 @@ def _progress_bar(args: argparse.Namespace) -> Any:
 def _finish(args: argparse.Namespace, name: str, report: Any) -> int:
     if args.json:
         print_json({"outcomes": [vars(o) for o in report.outcomes], "counts": report.counts(),
-                    "embedded": report.embedded, "cached": report.cached, "notes": report.notes})
+                    "embedded": report.embedded, "cached": report.cached, "stale": report.stale,
+                    "notes": report.notes})
     else:
         for o in report.outcomes:
             if o.status in ("failed", "skipped", "missing"):
-                print(f"{o.status}: {o.path}: {o.reason}", file=sys.stderr)
+                print(f"{o.status}: {one_line(o.path)}: {one_line(o.reason)}", file=sys.stderr)
             elif o.status == "moved":
-                print(f"moved: {o.reason} -> {o.path}", file=sys.stderr)
+                print(f"moved: {one_line(o.reason)} -> {one_line(o.path)}", file=sys.stderr)
         for note in report.notes:
             print(f"note: {note}", file=sys.stderr)
         print(f"{name}: {report.summary()}")
@@ -86,6 +88,8 @@ def run_index(args: argparse.Namespace) -> int:
     from ..app import open_kb
 
     settings = settings_from(args)
+    if not any(os.path.lexists(os.path.expanduser(p)) for p in args.paths):  # a typo must not create a kb
+        raise KBError(f"{one_line(args.paths[0])}: no such file or folder; check the path (nothing was indexed)")
     with open_kb(settings, args.kb) as kb:
         bar, progress = _progress_bar(args)
         try:

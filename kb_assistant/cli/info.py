@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_kb_option, print_json, settings_from, top_k
+from .common import add_kb_option, one_line, print_json, settings_from, top_k
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,7 +50,8 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{args.kb}: {len(docs)} documents, {sum(d.chunks for d in docs)} chunks")
     for d in docs:
         pages = f"{d.pages} pages, " if d.pages else ""
-        print(f"  {d.source}  ({pages}{d.chunks} chunks)")
+        stale = f"  STALE: {one_line(d.stale)}" if d.stale else ""
+        print(f"  {one_line(d.source)}  ({pages}{d.chunks} chunks){stale}")
     return 0
 
 
@@ -68,5 +69,5 @@ def run_search(args: argparse.Namespace) -> int:
     if not sources:
         print(f"nothing found at relevance >= {settings.min_relevance} (is the knowledge base empty?)")
     for i, s in enumerate(sources, 1):
-        print(f"[{i}] {s.label}  relevance {s.score:.3f}\n    {' '.join(s.text.split())[:200]}")
+        print(f"[{i}] {one_line(s.label)}  relevance {s.score:.3f}\n    {' '.join(s.text.split())[:200]}")
     return 0

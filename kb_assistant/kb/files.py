@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,41 @@ def collect_files(paths: Iterable[str | Path], suffixes: Iterable[str]) -> list[
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts) or not child.is_file():
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                if not child.is_file():
+                    if child.is_symlink():  # a link to nothing, or a loop: say so rather than pass it by
+                        found.setdefault(_absolute(child), Candidate(_absolute(child), not_a_file(child)))
                     continue
                 reason = "" if child.suffix.lower() in allowed else f"unsupported type {child.suffix or '(none)'}"
                 found.setdefault(child.resolve(), Candidate(child.resolve(), reason))
         else:
-            found.setdefault(path.resolve(), Candidate(path.resolve()))
+            found.setdefault(_absolute(path), Candidate(_absolute(path)))
     return list(found.values())
+
+
+def _absolute(path: Path) -> Path:
+    """The resolved path; a symlink loop cannot be resolved, so it keeps its own absolute name."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # RuntimeError: "Symlink loop" (Python < 3.13)
+        return Path(os.path.abspath(path))
+
+
+def not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a file, in words."""
+    if path.is_symlink() and not path.exists():
+        try:
+            path.resolve(strict=True)
+        except (RuntimeError, OSError) as exc:
+            if "loop" in str(exc).lower() or getattr(exc, "errno", None) == 40:
+                return "a symbolic link that loops back on itself"
+        return "a symbolic link to nothing (its target is gone)"
+    if path.is_dir():
+        return "a folder, not a file"
+    if not path.exists():
+        return "no such file (check the path)"
+    return "not a regular file"
 
 
 def file_sha256(path: Path) -> str:

@@ -13,19 +13,23 @@ from typing import Any
 import numpy as np
 
 from ingest import Splitter
+from ingest.limits import ReadLimits
 from vectorstore import VectorStore
 
 from ..embedders import Embedder
 from ..errors import KBError
+from ..settings import Settings
 from ..types import FileOutcome, IndexReport
 from .embed_cache import EmbedCache, embed_with_cache
-from .files import chunk_id, collect_files, file_sha256, is_under
+from .files import chunk_id, collect_files, file_sha256, is_under, not_a_file
 from .payload import chunk_payload
 from .storage import busy_as
 
 ProgressFn = Callable[[int, int, str], None]
-"""Called as ``progress(done_files, total_files, current_path)``; a large file being streamed
-reports again with the same counts and ``"path (N chunks)"``."""
+"""Called as ``progress(done_files, total_files, current_path)``; a large file reports again with the
+same counts and ``"path (embedded/total chunks)"`` as its chunks are embedded."""
+
+PROGRESS_EVERY = 4  # embedder batches between progress reports inside a large file
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,26 @@ class IndexLimits:
     max_file_bytes: int
     batch_size: int
     stream_block_bytes: int  # text files larger than this are streamed block by block
+    read: ReadLimits | None = None  # archives and pages; None: ingest's defaults with max_file_bytes
+    max_chunks: int = Settings.model_fields["max_chunks_per_file"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings, stream_block_bytes: int) -> IndexLimits:
+        read = ReadLimits(
+            max_bytes=settings.max_file_mb << 20, max_unpacked_bytes=settings.max_unpacked_mb << 20,
+            max_archive_entries=settings.max_archive_entries, max_pages=settings.max_pages_per_file,
+        )
+        return cls(settings.max_file_mb << 20, settings.embed_batch_size, stream_block_bytes, read,
+                   settings.max_chunks_per_file)
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        return self.read or ReadLimits(max_bytes=self.max_file_bytes)
+
+
+def _fresh(payload: dict[str, Any]) -> dict[str, Any]:
+    """A chunk's payload without a stale mark."""
+    return {k: v for k, v in payload.items() if k != "stale"}
 
 
 def documents_under(known: Iterable[str], paths: Iterable[str | Path]) -> tuple[list[str], list[str]]:
@@ -84,6 +108,10 @@ class Indexer:
         self.progress = progress
         self.report = IndexReport()
         self.pending: list[_Parsed] = []
+        self.stale: dict[str, str] = {}  # indexed sources marked stale, with why (filled by _catalogue)
+        self.indexed: set[str] = set()  # sources indexed when the run began
+        self.prune = False
+        self._at = (0, 0)  # the files done and total of the last progress report
         # Test hook: slows embedding so the crash test can kill a run part-way.
         self._delay = float(os.environ.get("KB_TEST_EMBED_DELAY") or 0)
 
@@ -93,6 +121,7 @@ class Indexer:
         from ingest import SUPPORTED_SUFFIXES
 
         paths = list(paths)
+        self.prune = prune
         roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()]
         candidates = collect_files(paths, SUPPORTED_SUFFIXES)
         known = self._catalogue()
@@ -108,12 +137,13 @@ class Indexer:
                 continue
             try:
                 if not cand.path.is_file():
-                    raise KBError(f"{cand.path} does not exist or is not a file")
+                    raise KBError(f"cannot index {cand.path.name}: {not_a_file(cand.path)}")
                 content_hash = file_sha256(cand.path)
             except (KBError, OSError) as exc:
-                self._outcome(FileOutcome(source, "failed", reason=str(exc)))
+                self._failed(source, str(exc))
                 continue
             if known.get(source) == content_hash:
+                self._set_stale(source, "")  # readable again, as indexed
                 self._outcome(FileOutcome(source, "unchanged"))
                 continue
             old = None if source in known else self._moved_from(by_hash.get(content_hash, []), known, seen)
@@ -129,6 +159,7 @@ class Indexer:
         gone = sorted(s for s in known if s not in seen and any(is_under(s, r) for r in roots))
         self._gone(gone, prune)
         self._tick(len(candidates), len(candidates), "")
+        self.report.stale = len(self.stale)
         return self.report
 
     def remove(self, paths: Iterable[str | Path]) -> IndexReport:
@@ -143,6 +174,7 @@ class Indexer:
 
     def rebuild(self, *, prune: bool) -> IndexReport:
         known = sorted(self._catalogue())
+        self.prune = prune
         gone = []
         for done, source in enumerate(known):
             self._tick(done, len(known), source)
@@ -153,21 +185,29 @@ class Indexer:
                     continue
                 content_hash = file_sha256(path)
             except OSError as exc:
-                self._outcome(FileOutcome(source, "failed", reason=str(exc)))
+                self._failed(source, str(exc))
                 continue
             self._queue(path, content_hash, existed=True, done=done, total=len(known), keep_same=True)
         self._flush()
         self._gone(gone, prune)
         self._tick(len(known), len(known), "")
+        self.report.stale = len(self.stale)
         return self.report
 
     # -- pieces ---------------------------------------------------------------------------------
 
     def _catalogue(self) -> dict[str, str]:
-        """Every indexed source with its content hash (one pass over the payloads)."""
-        return {p["source"]: p["doc_hash"] for _, p in self.store.payloads()}
+        """Every indexed source with its content hash (one pass over the payloads); notes the stale ones."""
+        known: dict[str, str] = {}
+        for _, p in self.store.payloads():
+            known[p["source"]] = p["doc_hash"]
+            if p.get("stale"):
+                self.stale[p["source"]] = p["stale"]
+        self.indexed = set(known)
+        return known
 
     def _tick(self, done: int, total: int, path: str) -> None:
+        self._at = (done, total)
         if self.progress:
             self.progress(done, total, path)
 
@@ -188,8 +228,10 @@ class Indexer:
         return None
 
     def _move(self, old: str, new: str) -> int:
-        """Re-point the chunks of ``old`` at ``new``: payloads change, vectors and ids stay."""
-        updates = {i: {**p, "source": new} for i, p in self.store.payloads({"source": old})}
+        """Re-point the chunks of ``old`` at ``new``: payloads change, vectors and ids stay. The file at ``new``
+        holds the indexed text, so the document is current (no longer stale, if it was)."""
+        self.stale.pop(old, None)
+        updates = {i: {**_fresh(p), "source": new} for i, p in self.store.payloads({"source": old})}
         with self._batch():
             return int(self.store.update_payloads(updates))
 
@@ -202,6 +244,7 @@ class Indexer:
             return
         with self._batch():
             for s in sources:
+                self.stale.pop(s, None)
                 self._outcome(FileOutcome(s, "removed", chunks=self.store.delete_where({"source": s})))
 
     def _queue(
@@ -216,20 +259,54 @@ class Indexer:
             if path.suffix.lower() in STREAMABLE_SUFFIXES and path.stat().st_size > self.limits.stream_block_bytes:
                 self._flush()
                 n = self._stream(path, content_hash, done, total)
+                self.stale.pop(source, None)
                 self._outcome(FileOutcome(source, "updated" if existed else "added", chunks=n))
                 return
-            chunks = self.splitter.split(load_file(path, max_bytes=self.limits.max_file_bytes))
+            chunks = self.splitter.split(load_file(path, limits=self.limits.read_limits))
             if not chunks:
                 raise KBError("no text found in the file")
+            self._check_chunks(path, len(chunks))
             if keep_same and self._same_as_stored(source, content_hash, chunks):
+                self._set_stale(source, "")
                 self._outcome(FileOutcome(source, "unchanged"))
                 return
         except (IngestError, KBError, OSError) as exc:
-            self._outcome(FileOutcome(source, "failed", reason=str(exc)))
+            self._failed(source, str(exc))
             return
         self.pending.append(_Parsed(source, content_hash, chunks, existed))
         if sum(len(p.chunks) for p in self.pending) >= self.limits.batch_size:
             self._flush()
+
+    def _failed(self, source: str, reason: str) -> None:
+        """A file that cannot be read now. An indexed older version of it keeps answering, marked stale
+        (shown in ``kb list`` and beside its sources) so nobody mistakes it for the file's current text;
+        with ``--prune`` it is removed instead."""
+        if source not in self.indexed:
+            self._outcome(FileOutcome(source, "failed", reason=reason))
+        elif self.prune:
+            with self._batch():
+                removed = self.store.delete_where({"source": source})
+            self.stale.pop(source, None)
+            self._outcome(FileOutcome(source, "failed", reason=f"{reason} (its indexed version was removed: --prune)"))
+            self._outcome(FileOutcome(source, "removed", chunks=removed))
+        else:
+            self._set_stale(source, reason)
+            self._outcome(FileOutcome(
+                source, "failed", reason=f"{reason} (its indexed version is kept, marked stale; --prune removes it)"
+            ))
+
+    def _set_stale(self, source: str, reason: str) -> None:
+        """Mark (``reason``) or unmark (``""``) every chunk of an indexed source as stale."""
+        if self.stale.get(source, "") == reason:
+            return
+        updates = {i: {**_fresh(p), "stale": reason} if reason else _fresh(p)
+                   for i, p in self.store.payloads({"source": source})}
+        with self._batch():
+            self.store.update_payloads(updates)
+        if reason:
+            self.stale[source] = reason
+        else:
+            self.stale.pop(source, None)
 
     def _same_as_stored(self, source: str, content_hash: str, chunks: list[Any]) -> bool:
         stored = sorted(
@@ -243,31 +320,62 @@ class Indexer:
         parsed, self.pending = self.pending, []
         if not parsed:
             return
-        vectors = self._embed([c.text for p in parsed for c in p.chunks])
+        label = parsed[0].source if len(parsed) == 1 else f"{len(parsed)} files"
+        vectors = self._embed_reporting([c.text for p in parsed for c in p.chunks], label)
         row = 0
         with self._batch():
             for p in parsed:
                 records = self._records(p.source, p.content_hash, p.chunks, vectors[row : row + len(p.chunks)])
                 row += len(records)
                 self.store.replace_where({"source": p.source}, records)
+                self.stale.pop(p.source, None)  # its new chunks carry no mark
                 self._outcome(FileOutcome(p.source, "updated" if p.existed else "added", chunks=len(records)))
+
+    def _check_chunks(self, path: Path, n: int, *, more: bool = False) -> None:
+        """Refuse a file that splits into more chunks than the limit (before any is embedded)."""
+        from ingest import IngestError
+
+        limit = self.limits.max_chunks
+        if n > limit:
+            raise IngestError(
+                path, f"it splits into {f'more than {limit}' if more else n} chunks, above the {limit} chunk limit",
+                "split the file, or raise KB_MAX_CHUNKS_PER_FILE",
+            )
+
+    def _count_streamed(self, path: Path) -> int:
+        """A large text file's chunk count, from a split-only pass (splitting is ~1000x faster than
+        embedding), so the chunk limit holds before anything is embedded."""
+        n = 0
+        for _offset, doc in self._blocks(path):
+            n += len(self.splitter.split_document(doc))
+            if n > self.limits.max_chunks:
+                self._check_chunks(path, n, more=True)
+        return n
+
+    def _blocks(self, path: Path) -> Iterator[tuple[int, Any]]:
+        """The blocks of a large text file; its size is checked against the limit before reading."""
+        from ingest import stream_text
+
+        return stream_text(path, block_bytes=self.limits.stream_block_bytes, max_bytes=self.limits.max_file_bytes)
 
     def _stream(self, path: Path, content_hash: str, done: int, total: int) -> int:
         """Index a large text file block by block inside one commit: memory holds one block at a time."""
-        from ingest import Chunk, stream_text
+        from ingest import Chunk
 
+        expected = self._count_streamed(path)
         source, n = str(path), 0
         with self._batch():
             self.store.delete_where({"source": source})
-            for offset, doc in stream_text(path, block_bytes=self.limits.stream_block_bytes):
+            for offset, doc in self._blocks(path):
                 chunks = [
                     Chunk(c.text, source, c.start + offset, c.end + offset, page=None, index=n + i)
                     for i, c in enumerate(self.splitter.split_document(doc))
                 ]
                 if chunks:
-                    self.store.add(self._records(source, content_hash, chunks, self._embed([c.text for c in chunks])))
+                    vectors = self._embed_reporting([c.text for c in chunks], source, before=n, total=expected)
+                    self.store.add(self._records(source, content_hash, chunks, vectors))
                 n += len(chunks)
-                self._tick(done, total, f"{source} ({n} chunks)")
+                self._tick(done, total, f"{source} ({n}/{expected} chunks)")
             if n == 0:
                 raise KBError("no text found in the file")  # rolls the deletion back
         return n
@@ -284,6 +392,21 @@ class Indexer:
                 salt += 1
                 ids[pos] = chunk_id(source, content_hash, c.index, salt)
         return [Record(ids[i], vectors[i], chunk_payload(source, content_hash, c)) for i, c in enumerate(chunks)]
+
+    def _embed_reporting(self, texts: list[str], label: str, *, before: int = 0, total: int = 0) -> np.ndarray:
+        """Embed a large file's chunks a few batches at a time, reporting ``label (embedded/total chunks)``
+        after each. Each embedder batch goes into the embedding cache as it is computed, while the file's
+        chunks reach the store in one commit (readers see the whole file or none of it): a run stopped
+        part-way keeps its work in the cache, and the next run embeds only the rest. ``before``/``total``:
+        where these texts sit among a streamed file's chunks."""
+        step = self.limits.batch_size * PROGRESS_EVERY
+        if len(texts) <= step:
+            return self._embed(texts)
+        parts = []
+        for start in range(0, len(texts), step):
+            parts.append(self._embed(texts[start : start + step]))
+            self._tick(*self._at, f"{label} ({before + start + len(parts[-1])}/{total or len(texts)} chunks)")
+        return np.concatenate(parts)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         embedder = self.embedder

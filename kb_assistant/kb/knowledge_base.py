@@ -41,6 +41,7 @@ class DocumentInfo:
     chunks: int
     pages: int
     content_hash: str
+    stale: str = ""  # why its file cannot be read now (the indexed version is older); "" = current
 
 
 class KnowledgeBase:
@@ -130,14 +131,16 @@ class KnowledgeBase:
         return int(self.store.count())
 
     def documents(self) -> list[DocumentInfo]:
-        """One row per indexed file: chunks, pages, content hash."""
+        """One row per indexed file: chunks, pages, content hash, and why it is stale (if it is)."""
         docs: dict[str, dict[str, Any]] = {}
         for _id, payload in self.store.payloads():
             d = docs.setdefault(payload["source"], {"chunks": 0, "pages": set(), "hash": payload["doc_hash"]})
             d["chunks"] += 1
             if payload.get("page") is not None:
                 d["pages"].add(payload["page"])
-        return [DocumentInfo(src, d["chunks"], len(d["pages"]), d["hash"]) for src, d in sorted(docs.items())]
+            d["stale"] = payload.get("stale") or ""
+        return [DocumentInfo(src, d["chunks"], len(d["pages"]), d["hash"], d["stale"])
+                for src, d in sorted(docs.items())]
 
     def documents_matching(self, paths: Iterable[str | Path]) -> list[str]:
         """The indexed documents that ``paths`` name (files, or all under a folder): what ``remove`` would remove."""
@@ -183,8 +186,7 @@ class KnowledgeBase:
         with self._locked(wait):
             cache = EmbedCache.open(self.directory / CACHE_FILE)
             try:
-                limits = IndexLimits(self.settings.max_file_mb << 20, self.settings.embed_batch_size,
-                                     self.stream_block_bytes)
+                limits = IndexLimits.from_settings(self.settings, self.stream_block_bytes)
                 yield Indexer(self.store, self.embedder, self.splitter, cache, limits, name=self.name,
                               progress=progress)
             finally:

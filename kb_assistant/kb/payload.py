@@ -21,5 +21,5 @@ def source_from_payload(id_: int, score: float, p: dict[str, Any]) -> Source:
     """A stored chunk as the ``Source`` that retrieval hands on, with ``score`` on the relevance scale."""
     return Source(
         id=id_, text=p["text"], source=p["source"], start=p["start"], end=p["end"], score=float(score),
-        page=p.get("page"), chunk_index=p.get("index", 0),
+        page=p.get("page"), chunk_index=p.get("index", 0), stale=p.get("stale") or "",
     )

@@ -15,6 +15,8 @@ def document_rows(docs: Sequence[Any]) -> list[dict[str, Any]]:
     """One table row per document; a file deleted or moved since indexing says so (its chunks stay)."""
     return [{"document": Path(d.source).name, "pages": d.pages or None, "chunks": d.chunks,
              "on disk": "yes" if Path(d.source).is_file() else "missing: re-index with prune to drop it",
+             # the file is unreadable now: its older indexed text still answers
+             "stale": f"{d.stale} (re-index with prune to drop it)" if getattr(d, "stale", "") else None,
              "path": d.source} for d in docs]
 
 
