@@ -7,13 +7,14 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import faiss_index as fx
+from . import faiss_log
 from .base import VectorStore
 from .errors import DimensionMismatchError, StoreNotFoundError, VectorStoreError
 from .lock import WriterLock
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "store.sqlite"
 LOCK_FILE = "write.lock"
+# The change log is folded into a new snapshot once it outgrows this share of the snapshot (and the
+# floor below): each vector is then rewritten about 1 + 1/ratio times over the store's life, however
+# large it grows, and opening replays at most ratio x the snapshot. 0 writes a snapshot every commit.
+DEFAULT_COMPACT_RATIO = 0.5
+COMPACT_MIN_BYTES = 8 << 20
 
 
 @dataclass
@@ -33,21 +39,25 @@ class _Txn:
     changed: bool = False  # anything committed: bump the generation
     vectors_changed: bool = False  # ids/vectors changed: the index file must be rewritten
     index_touched: bool = False  # the in-memory index was modified: drop it on rollback
+    ops: list[faiss_log.Op] = field(default_factory=list)  # the index changes, for the change log
 
 
 class FaissStore(VectorStore):
     """Records in ``store.sqlite`` (WAL, ``synchronous=FULL``); vectors mirrored in a FAISS index.
 
     Every committed write bumps ``meta.generation``. ``index.faiss`` plus the ``index.json``
-    sidecar (generation + sha256) is a cache: if missing, corrupt or from another generation it
-    is rebuilt from SQLite, so a crash at any moment loses at most the uncommitted write.
+    sidecar (generation + sha256) is a cache: a snapshot, extended by ``index.log`` (each later
+    commit's deleted ids and added vectors, appended after the SQLite commit), so a commit writes
+    its own change rather than the whole index. If the snapshot is missing or corrupt, or the log
+    does not reach the committed generation (a torn record), it is rebuilt from SQLite, so a crash
+    at any moment loses at most the uncommitted write.
     Writes take ``write.lock`` (flock); readers never block and see the last committed state.
     Use :meth:`open`, not the constructor.
     """
 
     def __init__(
         self, directory: Path, table: RecordTable, *, spec: fx.IndexSpec, timeout: float, read_only: bool,
-        writer_lock: WriterLock | None = None,
+        writer_lock: WriterLock | None = None, compact_ratio: float = DEFAULT_COMPACT_RATIO,
     ) -> None:
         self.directory = directory
         self._db = table
@@ -55,13 +65,15 @@ class FaissStore(VectorStore):
         self._spec = spec
         self._timeout = timeout
         self._read_only = read_only
+        self._compact_ratio = float(compact_ratio)
         self._writer_lock = writer_lock or WriterLock(directory / LOCK_FILE)
         self._mutex = threading.RLock()  # one connection shared by threads (e.g. Streamlit)
         self._txn: _Txn | None = None
         self._index: Any = None
         self._index_gen: int | None = None  # generation the in-memory index reflects
         self._index_sha: str | None = None  # digest of index.faiss when it equals the in-memory index
-        self._cache_gen: int | None = None  # generation the on-disk sidecar records, as far as we know
+        self._cache_gen: int | None = None  # generation the on-disk cache reaches, as far as we know
+        self._log: faiss_log.LogPosition | None = None  # where that cache's log ends (None: no log)
         self._dim = 0
         self._closed = False
 
@@ -78,6 +90,7 @@ class FaissStore(VectorStore):
         timeout: float = 10.0,
         read_only: bool = False,
         writer_lock: WriterLock | None = None,
+        compact_ratio: float = DEFAULT_COMPACT_RATIO,
     ) -> FaissStore:
         """Open (or create) the store in ``directory``.
 
@@ -91,15 +104,23 @@ class FaissStore(VectorStore):
         100,000) and with an IVF index at or above it, switching by itself as the store grows;
         ``"flat"`` is always exact. ``nprobe`` (default 32) is the IVF lists searched per query:
         higher is slower and closer to exact. Deleted vectors are removed from either kind.
+
+        ``compact_ratio`` (default 0.5): commits append to ``index.log`` until it outgrows this share
+        of the ``index.faiss`` snapshot, then a new snapshot is written; 0 writes one every commit.
         """
         spec = fx.IndexSpec(index_kind, ann_threshold, nprobe)  # validate early
+        if not 0 <= float(compact_ratio) < float("inf"):
+            raise ValueError(f"compact_ratio must be >= 0, got {compact_ratio!r}")
         directory = Path(directory)
         if not (directory / DB_FILE).exists():
             if not create or read_only:
                 raise StoreNotFoundError(f"no vector store in {directory}; build the knowledge base first")
             directory.mkdir(parents=True, exist_ok=True)
         table = RecordTable(connect(directory / DB_FILE))
-        store = cls(directory, table, spec=spec, timeout=timeout, read_only=read_only, writer_lock=writer_lock)
+        store = cls(
+            directory, table, spec=spec, timeout=timeout, read_only=read_only, writer_lock=writer_lock,
+            compact_ratio=compact_ratio,
+        )
         try:
             store._initialise(dim)
             store.refresh()
@@ -202,12 +223,15 @@ class FaissStore(VectorStore):
             finally:
                 self._txn = None
             if txn.changed:
-                self._index_gen = gen
+                base, self._index_gen = self._index_gen, gen
+                rebuilt = False
                 if txn.vectors_changed:
                     self._index_sha = None
                     if fx.needs_rebuild(self._index, self._spec):  # e.g. grew past ann_threshold
                         self._rebuild()
-                self._save_cache()
+                        rebuilt = True
+                if rebuilt or not self._append_log(base, gen, txn.ops):
+                    self._save_cache()
 
     def write(
         self,
@@ -234,10 +258,15 @@ class FaissStore(VectorStore):
             self._conn.execute("RELEASE write_op")
             if removed or rows:
                 self._mark(changed=True, vectors=True)
+                assert self._txn is not None
                 if removed:
-                    self._index.remove_ids(np.asarray(removed, dtype=np.int64))
+                    doomed = np.asarray(removed, dtype=np.int64)
+                    self._index.remove_ids(doomed)
+                    self._txn.ops.append(("D", doomed))
                 if rows:
-                    self._index.add_with_ids(matrix, np.asarray([r[0] for r in rows], dtype=np.int64))
+                    ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+                    self._index.add_with_ids(matrix, ids)
+                    self._txn.ops.append(("A", ids, matrix))
         return len(removed), len(rows)
 
     def update_payloads(self, updates: Mapping[int, Mapping[str, Any]]) -> int:
@@ -333,7 +362,7 @@ class FaissStore(VectorStore):
         count = self._db.count()
         loaded = fx.load_cache(self.directory, generation, self._dim, self._spec, count)
         if loaded is not None:
-            self._index, self._index_sha = loaded
+            self._index, self._index_sha, self._log = loaded.index, loaded.sha256, loaded.log
             self._cache_gen = generation
         else:
             self._rebuild()
@@ -350,13 +379,40 @@ class FaissStore(VectorStore):
     def _drop_index(self) -> None:
         self._index, self._index_gen, self._index_sha = None, None, None
 
+    def _append_log(self, base: int | None, gen: int, ops: list[faiss_log.Op]) -> bool:
+        """Persist one commit as a log record (caller holds the writer lock); False: write a snapshot.
+
+        Only when the cache on disk reaches ``base`` and the log has room; the record is appended
+        after the SQLite commit, so a crash in between leaves a log that stops short: a rebuild.
+        """
+        position = self._log
+        if position is None or self._compact_ratio <= 0 or base is None or self._cache_gen != base:
+            return False
+        record = faiss_log.encode(base, gen, self._dim, ops)
+        snapshot_bytes = int(self._index.ntotal) * (4 * self._dim + 8)  # about what index.faiss holds
+        if position.end + len(record) > max(COMPACT_MIN_BYTES, self._compact_ratio * snapshot_bytes):
+            return False
+        try:
+            if not faiss_log.append(self.directory, position, record):
+                return False  # another process wrote a snapshot since: write our own
+        except OSError as exc:
+            log.warning("could not append to the FAISS index log in %s: %s", self.directory, exc)
+            self._log = None
+            return False
+        self._cache_gen = gen
+        return True
+
     def _save_cache(self) -> None:
-        """Persist the index for the committed generation (caller holds the writer lock)."""
+        """Persist the index as a snapshot with an empty log (caller holds the writer lock)."""
+        token = faiss_log.new_token() if self._compact_ratio > 0 else ""
+        self._log = None
         try:
             self._index_sha = fx.save_cache(
-                self.directory, self._index, self._index_gen or 0, sha256=self._index_sha
+                self.directory, self._index, self._index_gen or 0, sha256=self._index_sha, log=token
             )
             self._cache_gen = self._index_gen
+            if token:
+                self._log = faiss_log.reset(self.directory, token)
         except OSError as exc:
             # The data is committed in SQLite; a missing cache only costs a rebuild on next open.
             log.warning("could not save the FAISS index cache in %s: %s", self.directory, exc)
@@ -368,6 +424,12 @@ class FaissStore(VectorStore):
                 self._save_cache()
 
     save = flush
+
+    def compact(self, *, timeout: float | None = None) -> None:
+        """Fold the change log into a fresh snapshot, so opening replays nothing."""
+        with self.batch(timeout=timeout):
+            if self._cache_gen != self._index_gen or self._log is None or self._log.end > faiss_log.HEADER_LEN:
+                self._save_cache()
 
     def _save_if_unlocked(self) -> None:
         # Opportunistic: a reader that rebuilt the index saves it for the next opener, but never
