@@ -235,6 +235,14 @@ class KnowledgeBase:
             self.manifest = replace(self.manifest, indexed=now())
             write_manifest(self.directory, self.manifest)
 
+    def mark_synced(self, wait: float = DEFAULT_WAIT) -> None:
+        """Record in the manifest that the documents are in step with their folders (``kb watch``);
+        re-read under the lock, so fields another process wrote meanwhile are kept."""
+        with self._locked(wait):
+            current = load_manifest(self.directory)[0] or self.manifest
+            self.manifest = replace(current, synced=now())
+            write_manifest(self.directory, self.manifest)
+
     def set_store(self, record: StoreRecord) -> None:
         """Record that the knowledge base now lives in another store (``kb migrate``); reopen to use it."""
         with self._locked(0.0):
