@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,32 @@ class EmbedCache:
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+
+    def prune(self, embedder_id: str, keep: Iterable[bytes]) -> int:
+        """Delete every vector but those of ``embedder_id`` for the text keys in ``keep``; returns how many.
+
+        The cache grows with every edit (each old chunk text stays), so after large removals or many
+        edits most of it can be texts no document holds any more.
+        """
+        with self.conn:
+            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep (k BLOB PRIMARY KEY) WITHOUT ROWID")
+            self.conn.execute("DELETE FROM temp.keep")
+            self.conn.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", ((k,) for k in keep))
+            removed = self.conn.execute(
+                "DELETE FROM embeddings WHERE embedder != ? OR text_sha256 NOT IN (SELECT k FROM temp.keep)",
+                (embedder_id,),
+            ).rowcount
+            self.conn.execute("DELETE FROM temp.keep")
+        return int(removed)
+
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back to the file system (rewrites the file)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("VACUUM")
+
+    def size_bytes(self) -> int:
+        """The cache's size on disk, its write-ahead log included."""
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
 
     def close(self) -> None:
         self.conn.close()
