@@ -143,7 +143,9 @@ def embed_with_cache(
             out[row] = known[key]
         else:
             todo.setdefault(key, []).append(row)
-    missing = list(todo)
+    # Batches of similar length: a transformer pads each batch to its longest text, so a mixed batch
+    # computes mostly padding.
+    missing = sorted(todo, key=lambda k: len(texts[todo[k][0]]))
     for start in range(0, len(missing), batch_size):
         part = missing[start : start + batch_size]
         vectors = embed([texts[todo[k][0]] for k in part])
