@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,10 +17,10 @@ import numpy as np
 from . import faiss_index as fx
 from . import faiss_log
 from .base import VectorStore
-from .errors import DimensionMismatchError, StoreNotFoundError, VectorStoreError
+from .errors import DimensionMismatchError, StoreNotFoundError, StoreWriteError, VectorStoreError
 from .lock import WriterLock
 from .migrations import migrate, pending
-from .sqlite_records import RecordTable, connect, prepare_records
+from .sqlite_records import RecordTable, connect, out_of_space, prepare_records
 from .types import Hit, Record
 from .where import validate_where
 
@@ -214,11 +215,19 @@ class FaissStore(VectorStore):
                     gen += 1
                     self._conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(gen),))
                 self._conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # a failed COMMIT may have ended it already
+                        log.debug("rollback after a failed write failed too", exc_info=True)
                 if txn.index_touched:
                     self._drop_index()
+                if out_of_space(exc):
+                    raise StoreWriteError(
+                        f"could not write the vector store in {self.directory} ({exc}); nothing of this write "
+                        "was saved and what was saved before is intact: free disk space and run it again"
+                    ) from exc
                 raise
             finally:
                 self._txn = None

@@ -47,6 +47,7 @@ class EmbedCache:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self._write_failed = False  # warned once that writes fail (e.g. a full disk)
 
     @classmethod
     def open(cls, path: Path) -> EmbedCache:
@@ -77,8 +78,15 @@ class EmbedCache:
         rows = [
             (embedder_id, key, int(v.shape[0]), np.asarray(v, dtype="<f4").tobytes()) for key, v in items
         ]
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        try:
+            with self.conn:
+                self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.OperationalError as exc:
+            # A cache only: a full disk (or a busy file) costs re-embedding later, never the run. The
+            # store's own write fails clearly if the disk is really full.
+            if not self._write_failed:
+                log.warning("could not add to the embedding cache %s: %s", self.path, exc)
+            self._write_failed = True
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM embeddings").fetchone()[0])
