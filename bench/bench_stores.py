@@ -103,6 +103,7 @@ def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray,
         insert_s = time.perf_counter() - start
         tail = len(commits) // 10 or 1  # the last 10% of commits: what one commit costs at full size
         last_rate = BATCH * tail / sum(commits[-tail:])
+        median_rate = BATCH / float(np.median(commits[-tail:]))  # a typical commit there, rebuilds aside
         store.search(queries[0], K)  # warm caches (index load, server) outside the timings
         times, found = [], []
         for q in queries:
@@ -116,7 +117,7 @@ def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray,
         store.close()
         print(
             f"{name:<15} n={len(data):>9,}  insert {len(data) / insert_s:>9,.0f} rec/s ({insert_s:6.1f} s; "
-            f"last 10% {last_rate:>7,.0f} rec/s)  "
+            f"last 10% {last_rate:>7,.0f} rec/s, median commit {median_rate:>7,.0f} rec/s)  "
             f"p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  recall@10 {rec:.4f}  count {count:,}",
             flush=True,
         )
