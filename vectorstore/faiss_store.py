@@ -18,6 +18,7 @@ from . import faiss_index as fx
 from . import faiss_log
 from .base import VectorStore
 from .errors import DimensionMismatchError, StoreNotFoundError, StoreWriteError, VectorStoreError
+from .faiss_cache import DEFAULT_COMPACT_RATIO, DiskCache
 from .lock import WriterLock
 from .migrations import migrate, pending
 from .sqlite_records import RecordTable, connect, out_of_space, prepare_records
@@ -28,11 +29,6 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "store.sqlite"
 LOCK_FILE = "write.lock"
-# The change log is folded into a new snapshot once it outgrows this share of the snapshot (and the
-# floor below): each vector is then rewritten about 1 + 1/ratio times over the store's life, however
-# large it grows, and opening replays at most ratio x the snapshot. 0 writes a snapshot every commit.
-DEFAULT_COMPACT_RATIO = 0.5
-COMPACT_MIN_BYTES = 8 << 20
 
 
 @dataclass
@@ -66,15 +62,12 @@ class FaissStore(VectorStore):
         self._spec = spec
         self._timeout = timeout
         self._read_only = read_only
-        self._compact_ratio = float(compact_ratio)
         self._writer_lock = writer_lock or WriterLock(directory / LOCK_FILE)
         self._mutex = threading.RLock()  # one connection shared by threads (e.g. Streamlit)
         self._txn: _Txn | None = None
         self._index: Any = None
         self._index_gen: int | None = None  # generation the in-memory index reflects
-        self._index_sha: str | None = None  # digest of index.faiss when it equals the in-memory index
-        self._cache_gen: int | None = None  # generation the on-disk cache reaches, as far as we know
-        self._log: faiss_log.LogPosition | None = None  # where that cache's log ends (None: no log)
+        self._cache = DiskCache(directory, 0, spec, float(compact_ratio))  # dim set once known
         self._dim = 0
         self._closed = False
 
@@ -125,7 +118,7 @@ class FaissStore(VectorStore):
         try:
             store._initialise(dim)
             store.refresh()
-            if not read_only and store._cache_gen != store._index_gen:
+            if not read_only and store._cache.lags(store._index_gen):
                 store._save_if_unlocked()
         except BaseException:
             store.close()
@@ -145,7 +138,7 @@ class FaissStore(VectorStore):
                     self._conn.execute("BEGIN IMMEDIATE")
                     self._db.set_meta(rows)
                     self._conn.execute("COMMIT")
-        self._dim = int(self._db.meta_value("dim") or 0)
+        self._dim = self._cache.dim = int(self._db.meta_value("dim") or 0)
         if dim is not None and int(dim) != self._dim:
             embedder = self._db.meta_value("embedder")
             built = f"dim={self._dim}" + (f" by embedder {embedder!r}" if embedder else "")
@@ -234,13 +227,11 @@ class FaissStore(VectorStore):
             if txn.changed:
                 base, self._index_gen = self._index_gen, gen
                 rebuilt = False
-                if txn.vectors_changed:
-                    self._index_sha = None
-                    if fx.needs_rebuild(self._index, self._spec):  # e.g. grew past ann_threshold
-                        self._rebuild()
-                        rebuilt = True
-                if rebuilt or not self._append_log(base, gen, txn.ops):
-                    self._save_cache()
+                if txn.vectors_changed and fx.needs_rebuild(self._index, self._spec):  # e.g. past ann_threshold
+                    self._rebuild()
+                    rebuilt = True
+                if rebuilt or not self._cache.append(self._index, base, gen, txn.ops):
+                    self._cache.save(self._index, gen)
 
     def write(
         self,
@@ -368,12 +359,8 @@ class FaissStore(VectorStore):
         """Make the in-memory index reflect ``generation`` (caller is inside a transaction)."""
         if self._index is not None and self._index_gen == generation:
             return
-        count = self._db.count()
-        loaded = fx.load_cache(self.directory, generation, self._dim, self._spec, count)
-        if loaded is not None:
-            self._index, self._index_sha, self._log = loaded.index, loaded.sha256, loaded.log
-            self._cache_gen = generation
-        else:
+        self._index = self._cache.load(generation, self._db.count())
+        if self._index is None:
             self._rebuild()
         self._index_gen = generation
 
@@ -383,62 +370,24 @@ class FaissStore(VectorStore):
         kind = self._spec.resolve(len(ids))
         log.info("rebuilding the FAISS index of %s from SQLite (%d vectors, %s)", self.directory, len(ids), kind)
         self._index = fx.build_index(self._spec, self._dim, ids, matrix)
-        self._index_sha = None
+        self._cache.sha = None
 
     def _drop_index(self) -> None:
-        self._index, self._index_gen, self._index_sha = None, None, None
-
-    def _append_log(self, base: int | None, gen: int, ops: list[faiss_log.Op]) -> bool:
-        """Persist one commit as a log record (caller holds the writer lock); False: write a snapshot.
-
-        Only when the cache on disk reaches ``base`` and the log has room; the record is appended
-        after the SQLite commit, so a crash in between leaves a log that stops short: a rebuild.
-        """
-        position = self._log
-        if position is None or self._compact_ratio <= 0 or base is None or self._cache_gen != base:
-            return False
-        record = faiss_log.encode(base, gen, self._dim, ops)
-        snapshot_bytes = int(self._index.ntotal) * (4 * self._dim + 8)  # about what index.faiss holds
-        if position.end + len(record) > max(COMPACT_MIN_BYTES, self._compact_ratio * snapshot_bytes):
-            return False
-        try:
-            if not faiss_log.append(self.directory, position, record):
-                return False  # another process wrote a snapshot since: write our own
-        except OSError as exc:
-            log.warning("could not append to the FAISS index log in %s: %s", self.directory, exc)
-            self._log = None
-            return False
-        self._cache_gen = gen
-        return True
-
-    def _save_cache(self) -> None:
-        """Persist the index as a snapshot with an empty log (caller holds the writer lock)."""
-        token = faiss_log.new_token() if self._compact_ratio > 0 else ""
-        self._log = None
-        try:
-            self._index_sha = fx.save_cache(
-                self.directory, self._index, self._index_gen or 0, sha256=self._index_sha, log=token
-            )
-            self._cache_gen = self._index_gen
-            if token:
-                self._log = faiss_log.reset(self.directory, token)
-        except OSError as exc:
-            # The data is committed in SQLite; a missing cache only costs a rebuild on next open.
-            log.warning("could not save the FAISS index cache in %s: %s", self.directory, exc)
+        self._index, self._index_gen, self._cache.sha = None, None, None
 
     def flush(self, *, timeout: float | None = None) -> None:
         """Write the index cache if it lags the committed state (e.g. after a rebuild on open)."""
         with self.batch(timeout=timeout):
-            if self._cache_gen != self._index_gen:
-                self._save_cache()
+            if self._cache.lags(self._index_gen):
+                self._cache.save(self._index, self._index_gen or 0)
 
     save = flush
 
     def compact(self, *, timeout: float | None = None) -> None:
         """Fold the change log into a fresh snapshot, so opening replays nothing."""
         with self.batch(timeout=timeout):
-            if self._cache_gen != self._index_gen or self._log is None or self._log.end > faiss_log.HEADER_LEN:
-                self._save_cache()
+            if self._cache.lags(self._index_gen) or self._cache.has_log:
+                self._cache.save(self._index, self._index_gen or 0)
 
     def _save_if_unlocked(self) -> None:
         # Opportunistic: a reader that rebuilt the index saves it for the next opener, but never

@@ -188,7 +188,7 @@ def test_commits_append_to_the_log_and_reopen_without_rebuilding(
 
 
 def test_log_grows_to_its_share_then_a_snapshot_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vectorstore.faiss_store.COMPACT_MIN_BYTES", 0)
+    monkeypatch.setattr("vectorstore.faiss_cache.COMPACT_MIN_BYTES", 0)
     store = FaissStore.open(tmp_path, dim=DIM, compact_ratio=0.5)
     fill(store, 100)
     snapshots = set()
@@ -284,8 +284,8 @@ def test_read_only_store(tmp_path: Path) -> None:
 CRASH_WRITER = """
     import itertools, sys, numpy as np
     from vectorstore import FaissStore, Record
-    import vectorstore.faiss_store
-    vectorstore.faiss_store.COMPACT_MIN_BYTES = int(sys.argv[3])  # 0: snapshots often, between log appends
+    import vectorstore.faiss_cache
+    vectorstore.faiss_cache.COMPACT_MIN_BYTES = int(sys.argv[3])  # 0: snapshots often, between log appends
     store = FaissStore.open(sys.argv[1], dim={dim})
     print("ready", flush=True)
     rng = np.random.default_rng()
