@@ -41,6 +41,18 @@ class DiskCache:
         self.sha, self.log, self.generation = loaded.sha256, loaded.log, generation
         return loaded.index
 
+    def catch_up(self, index: Any, current: int, generation: int, count: int) -> bool:
+        """Bring ``index`` (at generation ``current``) to ``generation`` by replaying only the log records
+        written since, as a reader following a writer does; False (``index`` then unusable) when the
+        log does not lead there, e.g. a new snapshot was written meanwhile: load afresh."""
+        if self.log is None or current >= generation:
+            return False
+        position = faiss_log.replay(self.directory, self.log.token, index, current, generation, self.dim)
+        if position is None or int(index.ntotal) != count or fx.needs_rebuild(index, self.spec):
+            return False
+        self.log, self.generation, self.sha = position, generation, None
+        return True
+
     def append(self, index: Any, base: int | None, generation: int, ops: list[faiss_log.Op]) -> bool:
         """Persist one commit as a log record; False when a snapshot must be written instead.
 

@@ -359,7 +359,12 @@ class FaissStore(VectorStore):
         """Make the in-memory index reflect ``generation`` (caller is inside a transaction)."""
         if self._index is not None and self._index_gen == generation:
             return
-        self._index = self._cache.load(generation, self._db.count())
+        count = self._db.count()
+        if self._index is not None and self._index_gen is not None:  # another process committed since
+            if self._cache.catch_up(self._index, self._index_gen, generation, count):
+                self._index_gen = generation
+                return
+        self._index = self._cache.load(generation, count)
         if self._index is None:
             self._rebuild()
         self._index_gen = generation

@@ -25,6 +25,7 @@ from vectorstore import (
     VectorStoreError,
     open_store,
 )
+from vectorstore import faiss_index as fx
 from vectorstore.faiss_index import index_ids
 from vectorstore.migrations import MIGRATIONS
 
@@ -185,6 +186,29 @@ def test_commits_append_to_the_log_and_reopen_without_rebuilding(
     assert (tmp_path / "index.log").stat().st_size < log_size + 100
     store.close()
     assert assert_consistent(tmp_path) == 201
+
+
+def test_a_reader_follows_commits_by_replaying_only_the_new_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = FaissStore.open(tmp_path, dim=DIM)
+    fill(writer, 50)
+    reader = FaissStore.open(tmp_path, dim=DIM, read_only=True)
+    assert reader.count() == 50 and reader.index_ntotal == 50
+    vecs = fill(writer, 5, start=100, seed=3)
+    writer.delete([0, 1])
+    loads: list[int] = []
+    original = fx.load_cache
+    monkeypatch.setattr(fx, "load_cache", lambda *a, **k: loads.append(1) or original(*a, **k))
+    assert reader.refresh()
+    assert reader.search(vecs[2], 1)[0].id == 102
+    assert reader.index_ntotal == 53 and 0 not in index_ids(reader._index)
+    assert loads == []  # the snapshot was not read again
+    writer.compact()  # a new snapshot: the reader's log is gone, so it loads afresh
+    fill(writer, 1, start=200, seed=4)
+    assert reader.refresh() and reader.index_ntotal == 54 and loads == [1]
+    writer.close()
+    reader.close()
 
 
 def test_log_grows_to_its_share_then_a_snapshot_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
