@@ -15,7 +15,7 @@ from kb_assistant.settings import ModelSettings, Settings, load_settings
 from kb_assistant.web.answers import Workers
 from kb_assistant.web.export import conversation_markdown, feedback_jsonl
 from kb_assistant.web.jobs import IndexJob, start_index_job
-from kb_assistant.web.kbinfo import document_rows, last_indexed
+from kb_assistant.web.kbinfo import document_rows, last_indexed, last_synced
 from kb_assistant.web.render import escape_markdown
 from kb_assistant.web.store import AppStore, Conversation
 from kb_assistant.web.views import show_turn
@@ -183,7 +183,7 @@ def documents_panel(kb: KnowledgeBase) -> None:
     rows = document_rows(docs)
     gone = sum(1 for r in rows if r["on disk"] != "yes")
     run = app_store().last_index_run(kb.name)
-    st.caption(f"{len(docs)} documents · {kb.count()} chunks · {last_indexed(kb, run)}"
+    st.caption(f"{len(docs)} documents · {kb.count()} chunks · {last_indexed(kb, run)}{last_synced(kb)}"
                + (f" · {gone} no longer on disk" if gone else ""))
     if run is not None and (run.failed or run.error):
         with st.expander(f"Failed in the last indexing run · {len(run.failed)}", expanded=False):

@@ -2,7 +2,9 @@
 
 Through the ``VectorStore`` seam, as the app uses them (payloads included, one ``batch()`` per
 10,000 records): FAISS exact (``index_kind="flat"``), FAISS approximate (``index_kind="auto"``:
-IVF from 100,000 vectors, nprobe 32, built by ``vectorstore.faiss_index``), Milvus Lite (an
+IVF from 100,000 vectors, nprobe 32, built by ``vectorstore.faiss_index``); ``faiss-flat-snap`` and
+``faiss-auto-snap`` are the same with ``compact_ratio=0``, a full ``index.faiss`` snapshot every commit
+(how the store persisted before its change log: run both to see commit cost vs store size), Milvus Lite (an
 embedded ``.db``, FLAT index, IP metric; ``--milvus-index HNSW`` to try another) and, with
 ``--milvus-uri http://host:19530``, the same ``MilvusStore`` on a Milvus server (``milvus-server``;
 e.g. ``.venv/bin/milvus-server --data DIR`` from the dev requirements, Milvus 2.3 standalone). Synthetic data:
@@ -10,6 +12,7 @@ normalised Gaussian-mixture vectors (clustered, like sentence embeddings), dimen
 are held-out points from the same clusters; the truth is an exact numpy search. Prints, asserts nothing.
 
     python bench/bench_stores.py [--sizes 100000,1000000] [--queries 200] [--stores faiss-flat,faiss-auto,milvus]
+    python bench/bench_stores.py --sizes 100000,300000 --stores faiss-auto-snap,faiss-auto   # log vs snapshots
     python bench/bench_stores.py --sizes 100000 --stores milvus,milvus-server --milvus-uri http://127.0.0.1:19530
 """
 
@@ -61,6 +64,8 @@ def exact_top(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 
 def open_backend(name: str, directory: Path, args: argparse.Namespace) -> Any:
+    if name in ("faiss-flat-snap", "faiss-auto-snap"):
+        return open_store(directory, backend="faiss", dim=DIM, index_kind=name.split("-")[1], compact_ratio=0)
     if name == "faiss-flat":
         return open_store(directory, backend="faiss", dim=DIM, index_kind="flat")
     if name == "faiss-auto":
@@ -81,18 +86,24 @@ def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray,
         store = open_backend(name, directory, args)
         start = time.perf_counter()
         deadline = start + args.max_insert_s
+        commits = []
         for lo in range(0, len(data), BATCH):
             hi = min(lo + BATCH, len(data))
+            t = time.perf_counter()
             with store.batch():
                 store.add([Record(i, data[i], {"source": f"doc{i // 50}.md", "i": i}) for i in range(lo, hi)])
+            commits.append(time.perf_counter() - t)
             if time.perf_counter() > deadline and hi < len(data):
                 rate = hi / (time.perf_counter() - start)
-                print(f"{name:<12} n={len(data):>9,}  gave up inserting after {hi:,} records "
+                print(f"{name:<15} n={len(data):>9,}  gave up inserting after {hi:,} records "
                       f"({rate:,.0f} rec/s; --max-insert-s {args.max_insert_s:.0f})", flush=True)
                 store.close()
                 return
         store.flush()
         insert_s = time.perf_counter() - start
+        tail = len(commits) // 10 or 1  # the last 10% of commits: what one commit costs at full size
+        last_rate = BATCH * tail / sum(commits[-tail:])
+        median_rate = BATCH / float(np.median(commits[-tail:]))  # a typical commit there, rebuilds aside
         store.search(queries[0], K)  # warm caches (index load, server) outside the timings
         times, found = [], []
         for q in queries:
@@ -105,7 +116,8 @@ def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray,
         count = store.count()
         store.close()
         print(
-            f"{name:<12} n={len(data):>9,}  insert {len(data) / insert_s:>9,.0f} rec/s ({insert_s:6.1f} s)  "
+            f"{name:<15} n={len(data):>9,}  insert {len(data) / insert_s:>9,.0f} rec/s ({insert_s:6.1f} s; "
+            f"last 10% {last_rate:>7,.0f} rec/s, median commit {median_rate:>7,.0f} rec/s)  "
             f"p50 {p50:8.2f} ms  p99 {p99:8.2f} ms  recall@10 {rec:.4f}  count {count:,}",
             flush=True,
         )

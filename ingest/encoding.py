@@ -193,7 +193,10 @@ def iter_text_blocks(
     """Stream a text file as ``(offset, text)`` blocks of about ``block_bytes``, for files too large to
     hold whole. Blocks end on a paragraph (else line) break where there is one; ``offset`` is the
     block's character position in the whole decoded text (newlines normalised, as ``read_text``),
-    so offsets stay exact relative to the file. The encoding is detected from the first block.
+    so offsets stay exact relative to the file. The encoding is detected from the first block that
+    is not pure ASCII (ASCII reads the same in every candidate, so a file whose first 4 MB are ASCII
+    is judged by its first non-ASCII bytes) and confirmed on every block after: bytes that are not in
+    that encoding end the stream with an IngestError naming their offset, never silent U+FFFD.
     """
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed in the finally below (a generator)
@@ -204,11 +207,16 @@ def iter_text_blocks(
         if not head:
             raise IngestError(path, "the file is empty", "add some text to it or leave it out")
         encoding, skip = _detect_head(head, path)
-        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-        offset, carry, data = 0, "", head[skip:]
+        undecided = head.isascii()  # nothing but ASCII yet: any ASCII-compatible encoding reads it
+        decoder = codecs.getincrementaldecoder(encoding)()
+        offset, carry, data, position = 0, "", head[skip:], skip
         while True:
             final = not data
-            text = carry + decoder.decode(data, final=final)
+            if undecided and not data.isascii():
+                encoding = _detect_head(data, path)[0]
+                decoder, undecided = codecs.getincrementaldecoder(encoding)(), False
+            text = carry + _decode_block(decoder, data, final, encoding, position, path)
+            position += len(data)
             if not final and text.endswith("\r"):  # "\r\n" may straddle the blocks
                 text, held = text[:-1], "\r"
             else:
@@ -226,6 +234,20 @@ def iter_text_blocks(
             data = f.read(block_bytes)
     finally:
         f.close()
+
+
+def _decode_block(
+    decoder: codecs.IncrementalDecoder, data: bytes, final: bool, encoding: str, position: int,
+    path: str | os.PathLike[str],
+) -> str:
+    """One block through the stream's decoder; bytes the encoding cannot read are a clear error."""
+    try:
+        return str(decoder.decode(data, final=final))
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            path, f"the bytes near offset {position + exc.start:,} are not {encoding}, the encoding read from "
+            "earlier in the file (the file mixes encodings)", "re-save the whole file in one encoding, e.g. UTF-8",
+        ) from None
 
 
 def _block_end(text: str, min_chars: int) -> int:

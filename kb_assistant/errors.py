@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class KBError(Exception):
     """An error meant for the user; the CLI prints it as one line and exits 1."""
@@ -23,6 +25,9 @@ class SettingsError(KBError):
     """A setting (environment variable, config file or flag) has a value that cannot be used."""
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # disk full, quota, a file over its size cap
+
+
 def user_message(exc: BaseException) -> str | None:
     """One line for an expected failure at a door (CLI, web app, API server), or None for a bug.
 
@@ -38,6 +43,9 @@ def user_message(exc: BaseException) -> str | None:
         return f"vector store: {exc}"
     if isinstance(exc, IngestError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"no space left on the disk{where} ({exc.strerror or exc}): free disk space and run it again"
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.strerror or exc}: {exc.filename}"
     return None

@@ -6,6 +6,7 @@ from .errors import (
     DuplicateIdError,
     StoreLockedError,
     StoreNotFoundError,
+    StoreWriteError,
     VectorStoreError,
 )
 from .faiss_store import FaissStore
@@ -22,6 +23,7 @@ __all__ = [
     "Record",
     "StoreLockedError",
     "StoreNotFoundError",
+    "StoreWriteError",
     "VectorStore",
     "VectorStoreError",
     "open_store",

@@ -189,6 +189,10 @@ class VectorStore(ABC):
         """Make sure derived caches reflect the committed state (no-op where there are none)."""
         return None
 
+    def compact(self) -> None:
+        """Fold incremental state (e.g. a change log) into its compact form (no-op where there is none)."""
+        return None
+
     def close(self) -> None:
         """Release files and connections; safe to call twice. The store must not be used afterwards."""
         with self._mutex:

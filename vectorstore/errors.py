@@ -21,3 +21,7 @@ class StoreLockedError(VectorStoreError):
 
 class StoreNotFoundError(VectorStoreError, FileNotFoundError):
     """The store directory holds no store and creating one was not allowed."""
+
+
+class StoreWriteError(VectorStoreError):
+    """A commit failed for want of disk space (or an I/O error); nothing of it was saved."""

@@ -1,4 +1,5 @@
-"""FAISS index building and the on-disk index cache (``index.faiss`` + ``index.json`` sidecar)."""
+"""FAISS index building and the on-disk index cache (``index.faiss`` snapshot + ``index.json`` sidecar,
+extended by the ``index.log`` of later commits)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from . import faiss_log
 from .errors import VectorStoreError
 from .fsutil import atomic_write
 
@@ -20,7 +22,7 @@ log = logging.getLogger(__name__)
 INDEX_FILE = "index.faiss"
 SIDECAR_FILE = "index.json"
 INDEX_KINDS = ("auto", "flat")  # what callers may ask for; the concrete kinds are "flat" and "ivf"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2 adds the token of the snapshot's change log; 1 (no log) still loads
 
 # Flat (exact) search costs ~n*dim flops per query: about 4 ms at 100k x 384 on one core, so exact
 # stays below this many vectors and IVF takes over above it (txtai switches to IVF by size too).
@@ -199,20 +201,33 @@ class CacheInfo:
     kind: str
     format: int = CACHE_FORMAT
     params: dict[str, int] = field(default_factory=dict)  # e.g. IVF nlist and nprobe
+    log: str = ""  # token of the index.log extending this snapshot ("" : none)
+
+
+@dataclass
+class Loaded:
+    """An index loaded from the cache: the snapshot's digest and where its log ends (None: no log)."""
+
+    index: Any
+    sha256: str | None  # of index.faiss, when it equals the loaded index (no log replayed)
+    log: faiss_log.LogPosition | None
 
 
 def remove_stale_temp_files(directory: Path) -> None:
     """Delete temp files left by a writer that crashed mid-save (call only under the writer lock)."""
-    for name in (INDEX_FILE, SIDECAR_FILE):
+    for name in (INDEX_FILE, SIDECAR_FILE, faiss_log.LOG_FILE):
         for tmp in directory.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
 
 
-def save_cache(directory: Path, index: Any, generation: int, sha256: str | None = None) -> str:
-    """Write the index then its sidecar, each atomically; returns the index file's sha256.
+def save_cache(
+    directory: Path, index: Any, generation: int, sha256: str | None = None, log: str = ""
+) -> str:
+    """Write the snapshot then its sidecar, each atomically; returns the index file's sha256.
 
-    Pass ``sha256`` of the file already on disk to rewrite only the sidecar (payload-only
-    changes bump the generation but leave the vectors, and so the index file, unchanged).
+    Pass ``sha256`` of the file already on disk to rewrite only the sidecar. ``log`` is the token of
+    the change log that will extend this snapshot (the caller resets ``index.log`` to it afterwards;
+    until then the old log's token does not match and is never replayed onto this snapshot).
     The sidecar is written last and carries the digest, so any crash or race between the two
     writes is detected on load as a mismatch and answered with a rebuild.
     """
@@ -222,36 +237,45 @@ def save_cache(directory: Path, index: Any, generation: int, sha256: str | None 
         sha256 = hashlib.sha256(data).hexdigest()
         atomic_write(directory / INDEX_FILE, data)
     info = CacheInfo(
-        generation, sha256, int(index.ntotal), int(index.d), kind_of(index), params=index_params(index)
+        generation, sha256, int(index.ntotal), int(index.d), kind_of(index), params=index_params(index), log=log
     )
     atomic_write(directory / SIDECAR_FILE, json.dumps(info.__dict__).encode())
     return sha256
 
 
-def load_cache(
-    directory: Path, generation: int, dim: int, spec: IndexSpec, count: int
-) -> tuple[Any, str] | None:
-    """The cached index and its digest if it is intact, reflects ``generation`` and is the kind
-    ``spec`` wants at ``count`` vectors, else None (logged). ``spec.nprobe`` is applied to it."""
+def load_cache(directory: Path, generation: int, dim: int, spec: IndexSpec, count: int) -> Loaded | None:
+    """The cached index brought to ``generation`` (the snapshot plus its log replayed), if it is intact
+    and the kind ``spec`` wants at ``count`` vectors, else None (logged). ``spec.nprobe`` is applied."""
     try:
         info = CacheInfo(**json.loads((directory / SIDECAR_FILE).read_text()))
-        if info.format != CACHE_FORMAT:
+        if info.format not in (1, CACHE_FORMAT):
             raise ValueError(f"cache format {info.format}")
-        if info.generation != generation:
+        if info.generation > generation or (info.generation < generation and not info.log):
             log.info("index cache is at generation %d, store at %d", info.generation, generation)
             return None
-        if (info.dim, info.ntotal, info.kind) != (dim, count, spec.resolve(count, current=info.kind)):
-            raise ValueError(f"cache describes dim={info.dim} ntotal={info.ntotal} kind={info.kind}")
+        if info.dim != dim or info.kind not in ("flat", "ivf"):
+            raise ValueError(f"cache describes dim={info.dim} kind={info.kind}")
         # Read once, check, then deserialize the same bytes: no window for the file to change.
         data = (directory / INDEX_FILE).read_bytes()
         if hashlib.sha256(data).hexdigest() != info.sha256:
             raise ValueError("index.faiss does not match its sidecar checksum")
         index = import_faiss().deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        if index.ntotal != count or index.d != dim or kind_of(index) != info.kind:
+        del data
+        if index.ntotal != info.ntotal or index.d != dim or kind_of(index) != info.kind:
             raise ValueError("deserialized index has the wrong size or kind")
+        position = None
+        if info.log:
+            position = faiss_log.replay(directory, info.log, index, info.generation, generation, dim)
+            if position is None and info.generation < generation:
+                log.info("index log in %s does not reach generation %d", directory, generation)
+                return None
+        if index.ntotal != count or spec.resolve(count, current=info.kind) != info.kind:
+            raise ValueError(f"cache holds {index.ntotal} {info.kind} vectors, the store {count}")
         if needs_rebuild(index, spec):
             raise ValueError(f"{info.kind} index with {info.params} is due for retraining")
-        return configure(index, spec), info.sha256
+        # The digest describes the file only while nothing was replayed onto it.
+        sha = info.sha256 if info.generation == generation else None
+        return Loaded(configure(index, spec), sha, position)
     except FileNotFoundError:
         log.info("no index cache in %s", directory)
     except (OSError, ValueError, TypeError, RuntimeError) as exc:

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import faiss_index as fx
+from . import faiss_log
 from .base import VectorStore
-from .errors import DimensionMismatchError, StoreNotFoundError, VectorStoreError
+from .errors import DimensionMismatchError, StoreNotFoundError, StoreWriteError, VectorStoreError
+from .faiss_cache import DEFAULT_COMPACT_RATIO, DiskCache
 from .lock import WriterLock
 from .migrations import migrate, pending
-from .sqlite_records import RecordTable, connect, prepare_records
+from .sqlite_records import RecordTable, connect, out_of_space, prepare_records
 from .types import Hit, Record
 from .where import validate_where
 
@@ -33,21 +36,25 @@ class _Txn:
     changed: bool = False  # anything committed: bump the generation
     vectors_changed: bool = False  # ids/vectors changed: the index file must be rewritten
     index_touched: bool = False  # the in-memory index was modified: drop it on rollback
+    ops: list[faiss_log.Op] = field(default_factory=list)  # the index changes, for the change log
 
 
 class FaissStore(VectorStore):
     """Records in ``store.sqlite`` (WAL, ``synchronous=FULL``); vectors mirrored in a FAISS index.
 
     Every committed write bumps ``meta.generation``. ``index.faiss`` plus the ``index.json``
-    sidecar (generation + sha256) is a cache: if missing, corrupt or from another generation it
-    is rebuilt from SQLite, so a crash at any moment loses at most the uncommitted write.
+    sidecar (generation + sha256) is a cache: a snapshot, extended by ``index.log`` (each later
+    commit's deleted ids and added vectors, appended after the SQLite commit), so a commit writes
+    its own change rather than the whole index. If the snapshot is missing or corrupt, or the log
+    does not reach the committed generation (a torn record), it is rebuilt from SQLite, so a crash
+    at any moment loses at most the uncommitted write.
     Writes take ``write.lock`` (flock); readers never block and see the last committed state.
     Use :meth:`open`, not the constructor.
     """
 
     def __init__(
         self, directory: Path, table: RecordTable, *, spec: fx.IndexSpec, timeout: float, read_only: bool,
-        writer_lock: WriterLock | None = None,
+        writer_lock: WriterLock | None = None, compact_ratio: float = DEFAULT_COMPACT_RATIO,
     ) -> None:
         self.directory = directory
         self._db = table
@@ -60,8 +67,7 @@ class FaissStore(VectorStore):
         self._txn: _Txn | None = None
         self._index: Any = None
         self._index_gen: int | None = None  # generation the in-memory index reflects
-        self._index_sha: str | None = None  # digest of index.faiss when it equals the in-memory index
-        self._cache_gen: int | None = None  # generation the on-disk sidecar records, as far as we know
+        self._cache = DiskCache(directory, 0, spec, float(compact_ratio))  # dim set once known
         self._dim = 0
         self._closed = False
 
@@ -78,6 +84,7 @@ class FaissStore(VectorStore):
         timeout: float = 10.0,
         read_only: bool = False,
         writer_lock: WriterLock | None = None,
+        compact_ratio: float = DEFAULT_COMPACT_RATIO,
     ) -> FaissStore:
         """Open (or create) the store in ``directory``.
 
@@ -91,19 +98,27 @@ class FaissStore(VectorStore):
         100,000) and with an IVF index at or above it, switching by itself as the store grows;
         ``"flat"`` is always exact. ``nprobe`` (default 32) is the IVF lists searched per query:
         higher is slower and closer to exact. Deleted vectors are removed from either kind.
+
+        ``compact_ratio`` (default 0.5): commits append to ``index.log`` until it outgrows this share
+        of the ``index.faiss`` snapshot, then a new snapshot is written; 0 writes one every commit.
         """
         spec = fx.IndexSpec(index_kind, ann_threshold, nprobe)  # validate early
+        if not 0 <= float(compact_ratio) < float("inf"):
+            raise ValueError(f"compact_ratio must be >= 0, got {compact_ratio!r}")
         directory = Path(directory)
         if not (directory / DB_FILE).exists():
             if not create or read_only:
                 raise StoreNotFoundError(f"no vector store in {directory}; build the knowledge base first")
             directory.mkdir(parents=True, exist_ok=True)
         table = RecordTable(connect(directory / DB_FILE))
-        store = cls(directory, table, spec=spec, timeout=timeout, read_only=read_only, writer_lock=writer_lock)
+        store = cls(
+            directory, table, spec=spec, timeout=timeout, read_only=read_only, writer_lock=writer_lock,
+            compact_ratio=compact_ratio,
+        )
         try:
             store._initialise(dim)
             store.refresh()
-            if not read_only and store._cache_gen != store._index_gen:
+            if not read_only and store._cache.lags(store._index_gen):
                 store._save_if_unlocked()
         except BaseException:
             store.close()
@@ -123,7 +138,7 @@ class FaissStore(VectorStore):
                     self._conn.execute("BEGIN IMMEDIATE")
                     self._db.set_meta(rows)
                     self._conn.execute("COMMIT")
-        self._dim = int(self._db.meta_value("dim") or 0)
+        self._dim = self._cache.dim = int(self._db.meta_value("dim") or 0)
         if dim is not None and int(dim) != self._dim:
             embedder = self._db.meta_value("embedder")
             built = f"dim={self._dim}" + (f" by embedder {embedder!r}" if embedder else "")
@@ -193,21 +208,30 @@ class FaissStore(VectorStore):
                     gen += 1
                     self._conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(gen),))
                 self._conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # a failed COMMIT may have ended it already
+                        log.debug("rollback after a failed write failed too", exc_info=True)
                 if txn.index_touched:
                     self._drop_index()
+                if out_of_space(exc):
+                    raise StoreWriteError(
+                        f"could not write the vector store in {self.directory} ({exc}); nothing of this write "
+                        "was saved and what was saved before is intact: free disk space and run it again"
+                    ) from exc
                 raise
             finally:
                 self._txn = None
             if txn.changed:
-                self._index_gen = gen
-                if txn.vectors_changed:
-                    self._index_sha = None
-                    if fx.needs_rebuild(self._index, self._spec):  # e.g. grew past ann_threshold
-                        self._rebuild()
-                self._save_cache()
+                base, self._index_gen = self._index_gen, gen
+                rebuilt = False
+                if txn.vectors_changed and fx.needs_rebuild(self._index, self._spec):  # e.g. past ann_threshold
+                    self._rebuild()
+                    rebuilt = True
+                if rebuilt or not self._cache.append(self._index, base, gen, txn.ops):
+                    self._cache.save(self._index, gen)
 
     def write(
         self,
@@ -234,10 +258,15 @@ class FaissStore(VectorStore):
             self._conn.execute("RELEASE write_op")
             if removed or rows:
                 self._mark(changed=True, vectors=True)
+                assert self._txn is not None
                 if removed:
-                    self._index.remove_ids(np.asarray(removed, dtype=np.int64))
+                    doomed = np.asarray(removed, dtype=np.int64)
+                    self._index.remove_ids(doomed)
+                    self._txn.ops.append(("D", doomed))
                 if rows:
-                    self._index.add_with_ids(matrix, np.asarray([r[0] for r in rows], dtype=np.int64))
+                    ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+                    self._index.add_with_ids(matrix, ids)
+                    self._txn.ops.append(("A", ids, matrix))
         return len(removed), len(rows)
 
     def update_payloads(self, updates: Mapping[int, Mapping[str, Any]]) -> int:
@@ -331,11 +360,12 @@ class FaissStore(VectorStore):
         if self._index is not None and self._index_gen == generation:
             return
         count = self._db.count()
-        loaded = fx.load_cache(self.directory, generation, self._dim, self._spec, count)
-        if loaded is not None:
-            self._index, self._index_sha = loaded
-            self._cache_gen = generation
-        else:
+        if self._index is not None and self._index_gen is not None:  # another process committed since
+            if self._cache.catch_up(self._index, self._index_gen, generation, count):
+                self._index_gen = generation
+                return
+        self._index = self._cache.load(generation, count)
+        if self._index is None:
             self._rebuild()
         self._index_gen = generation
 
@@ -345,29 +375,24 @@ class FaissStore(VectorStore):
         kind = self._spec.resolve(len(ids))
         log.info("rebuilding the FAISS index of %s from SQLite (%d vectors, %s)", self.directory, len(ids), kind)
         self._index = fx.build_index(self._spec, self._dim, ids, matrix)
-        self._index_sha = None
+        self._cache.sha = None
 
     def _drop_index(self) -> None:
-        self._index, self._index_gen, self._index_sha = None, None, None
-
-    def _save_cache(self) -> None:
-        """Persist the index for the committed generation (caller holds the writer lock)."""
-        try:
-            self._index_sha = fx.save_cache(
-                self.directory, self._index, self._index_gen or 0, sha256=self._index_sha
-            )
-            self._cache_gen = self._index_gen
-        except OSError as exc:
-            # The data is committed in SQLite; a missing cache only costs a rebuild on next open.
-            log.warning("could not save the FAISS index cache in %s: %s", self.directory, exc)
+        self._index, self._index_gen, self._cache.sha = None, None, None
 
     def flush(self, *, timeout: float | None = None) -> None:
         """Write the index cache if it lags the committed state (e.g. after a rebuild on open)."""
         with self.batch(timeout=timeout):
-            if self._cache_gen != self._index_gen:
-                self._save_cache()
+            if self._cache.lags(self._index_gen):
+                self._cache.save(self._index, self._index_gen or 0)
 
     save = flush
+
+    def compact(self, *, timeout: float | None = None) -> None:
+        """Fold the change log into a fresh snapshot, so opening replays nothing."""
+        with self.batch(timeout=timeout):
+            if self._cache.lags(self._index_gen) or self._cache.has_log:
+                self._cache.save(self._index, self._index_gen or 0)
 
     def _save_if_unlocked(self) -> None:
         # Opportunistic: a reader that rebuilt the index saves it for the next opener, but never

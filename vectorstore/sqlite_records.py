@@ -29,6 +29,12 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def out_of_space(exc: BaseException) -> bool:
+    """Whether SQLite failed for want of disk space (or an I/O error, as a size-capped file gives)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF in (10, 13)  # IOERR, FULL
+
+
 def dump_payload(payload: Mapping[str, Any], rid: int | None = None) -> str:
     """Payload as JSON text (UTF-8 kept readable); ValueError if it is not JSON-serialisable."""
     if not isinstance(payload, Mapping) or not all(isinstance(k, str) for k in payload):

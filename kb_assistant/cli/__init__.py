@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import user_message
-from . import chat, doctor, evaluate, feedback, finetune, indexing, info, kbs, migrate, serve
+from . import chat, doctor, evaluate, feedback, finetune, gc, indexing, info, kbs, migrate, serve, watch
 
 EPILOG = """\
 examples:
@@ -16,6 +16,8 @@ examples:
   kb index ~/docs --kb policies --prune  also remove documents whose files are gone
   kb remove ~/docs/old.pdf --kb policies  delete a document's chunks
   kb rebuild --kb policies                re-split every document (after changing chunk settings)
+  kb watch ~/docs --kb policies           keep it in step as files are saved, moved, deleted (Ctrl-C stops)
+  kb gc --all                             prune embedding caches of texts no document holds, compact stores
   kb kb create policies                   knowledge bases: kb kb list, kb kb delete NAME
   kb ask "年假有几天？" --kb policies      answer with cited sources, streamed
   kb ask "..." --json                     one JSON object: answer, citations, sources, prompt_tokens
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="where knowledge bases and models live (KB_DATA_DIR)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (indexing, chat, info, kbs, evaluate, migrate, finetune, doctor, feedback, serve):
+    for module in (indexing, watch, gc, chat, info, kbs, evaluate, migrate, finetune, doctor, feedback, serve):
         module.register(sub)
     return parser
 

@@ -44,10 +44,12 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     with open_kb(settings, args.kb, create=False) as kb:
         docs = kb.documents()
+        synced = kb.manifest.synced
     if args.json:
         print_json([vars(d) for d in docs])
         return 0
-    print(f"{args.kb}: {len(docs)} documents, {sum(d.chunks for d in docs)} chunks")
+    print(f"{args.kb}: {len(docs)} documents, {sum(d.chunks for d in docs)} chunks"
+          + (f", last synced {synced} by `kb watch`" if synced else ""))
     for d in docs:
         pages = f"{d.pages} pages, " if d.pages else ""
         stale = f"  STALE: {one_line(d.stale)}" if d.stale else ""

@@ -53,10 +53,10 @@ def run_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no knowledge bases yet: `kb kb create NAME` or `kb index PATH --kb NAME` creates one")
         return 0
-    head = ("name", "documents", "chunks", "embedder", "store", "created")
+    head = ("name", "documents", "chunks", "embedder", "store", "created", "synced")
     table = [head] + [
         (r.name, "?" if r.documents is None else str(r.documents), "?" if r.chunks is None else str(r.chunks),
-         f"{r.embedder} ({r.dim})", r.backend, r.created)
+         f"{r.embedder} ({r.dim})", r.backend, r.created, r.synced or "-")
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]

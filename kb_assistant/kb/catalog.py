@@ -28,6 +28,7 @@ class KBSummary:
     created: str
     backend: str
     problem: str = ""  # why counts are missing, e.g. an old store that needs an upgrade
+    synced: str = ""  # when `kb watch` last brought it in step with its folders ("": never)
 
 
 def validate_name(name: str) -> str:
@@ -89,5 +90,6 @@ def kb_summaries(settings: Settings) -> list[KBSummary]:
             manifest.embedder_id if manifest else meta.get("embedder_id", "?"),
             manifest.embedder_dim if manifest else int(meta.get("embedder_dim", 0) or 0),
             manifest.created if manifest else meta.get("created_at", ""), record.backend, problem,
+            (manifest.synced or "") if manifest else "",
         ))
     return rows

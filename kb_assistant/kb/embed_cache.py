@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ class EmbedCache:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self._write_failed = False  # warned once that writes fail (e.g. a full disk)
 
     @classmethod
     def open(cls, path: Path) -> EmbedCache:
@@ -77,11 +78,44 @@ class EmbedCache:
         rows = [
             (embedder_id, key, int(v.shape[0]), np.asarray(v, dtype="<f4").tobytes()) for key, v in items
         ]
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        try:
+            with self.conn:
+                self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.OperationalError as exc:
+            # A cache only: a full disk (or a busy file) costs re-embedding later, never the run. The
+            # store's own write fails clearly if the disk is really full.
+            if not self._write_failed:
+                log.warning("could not add to the embedding cache %s: %s", self.path, exc)
+            self._write_failed = True
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+
+    def prune(self, embedder_id: str, keep: Iterable[bytes]) -> int:
+        """Delete every vector but those of ``embedder_id`` for the text keys in ``keep``; returns how many.
+
+        The cache grows with every edit (each old chunk text stays), so after large removals or many
+        edits most of it can be texts no document holds any more.
+        """
+        with self.conn:
+            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep (k BLOB PRIMARY KEY) WITHOUT ROWID")
+            self.conn.execute("DELETE FROM temp.keep")
+            self.conn.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", ((k,) for k in keep))
+            removed = self.conn.execute(
+                "DELETE FROM embeddings WHERE embedder != ? OR text_sha256 NOT IN (SELECT k FROM temp.keep)",
+                (embedder_id,),
+            ).rowcount
+            self.conn.execute("DELETE FROM temp.keep")
+        return int(removed)
+
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back to the file system (rewrites the file)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("VACUUM")
+
+    def size_bytes(self) -> int:
+        """The cache's size on disk, its write-ahead log included."""
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
 
     def close(self) -> None:
         self.conn.close()
@@ -117,7 +151,9 @@ def embed_with_cache(
             out[row] = known[key]
         else:
             todo.setdefault(key, []).append(row)
-    missing = list(todo)
+    # Batches of similar length: a transformer pads each batch to its longest text, so a mixed batch
+    # computes mostly padding.
+    missing = sorted(todo, key=lambda k: len(texts[todo[k][0]]))
     for start in range(0, len(missing), batch_size):
         part = missing[start : start + batch_size]
         vectors = embed([texts[todo[k][0]] for k in part])

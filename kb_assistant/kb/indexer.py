@@ -21,8 +21,9 @@ from ..errors import KBError
 from ..settings import Settings
 from ..types import FileOutcome, IndexReport
 from .embed_cache import EmbedCache, embed_with_cache
-from .files import chunk_id, collect_files, file_sha256, is_under, not_a_file
+from .files import Candidate, chunk_id, collect_files, file_sha256, is_under
 from .payload import chunk_payload
+from .pipeline import Prepared, read_ahead
 from .storage import busy_as
 
 ProgressFn = Callable[[int, int, str], None]
@@ -129,19 +130,19 @@ class Indexer:
         for src, h in known.items():
             by_hash.setdefault(h, []).append(src)
         seen = {str(c.path) for c in candidates}
-        for done, cand in enumerate(candidates):
+        # Hashing and parsing run a few files ahead on a thread (closed below, or when an error drops it).
+        ahead = read_ahead(candidates, dict(known), self._parse_ahead, max_chunks=4 * self.limits.batch_size)
+        for done, item in enumerate(ahead):
+            cand = item.candidate
             self._tick(done, len(candidates), str(cand.path))
             source = str(cand.path)
             if cand.skipped:
                 self._outcome(FileOutcome(source, "skipped", reason=cand.skipped))
                 continue
-            try:
-                if not cand.path.is_file():
-                    raise KBError(f"cannot index {cand.path.name}: {not_a_file(cand.path)}")
-                content_hash = file_sha256(cand.path)
-            except (KBError, OSError) as exc:
-                self._failed(source, str(exc))
+            if item.content_hash is None:
+                self._failed(source, str(item.error))
                 continue
+            content_hash = item.content_hash
             if known.get(source) == content_hash:
                 self._set_stale(source, "")  # readable again, as indexed
                 self._outcome(FileOutcome(source, "unchanged"))
@@ -153,8 +154,10 @@ class Indexer:
                 known[source] = known.pop(old)
                 self._outcome(FileOutcome(source, "moved", chunks=moved, reason=old))
                 continue
-            self._queue(cand.path, content_hash, existed=source in known, done=done, total=len(candidates))
+            self._queue(cand.path, content_hash, existed=source in known, done=done, total=len(candidates),
+                        ahead=item)
             known[source] = content_hash
+        ahead.close()
         self._flush()
         gone = sorted(s for s in known if s not in seen and any(is_under(s, r) for r in roots))
         self._gone(gone, prune)
@@ -248,10 +251,12 @@ class Indexer:
                 self._outcome(FileOutcome(s, "removed", chunks=self.store.delete_where({"source": s})))
 
     def _queue(
-        self, path: Path, content_hash: str, *, existed: bool, done: int, total: int, keep_same: bool = False
+        self, path: Path, content_hash: str, *, existed: bool, done: int, total: int, keep_same: bool = False,
+        ahead: Prepared | None = None,
     ) -> None:
         """Parse one file into the pending batch (or stream it, when large); failures are reported.
-        ``keep_same``: a file whose new chunks equal its stored ones is left as it is (rebuild)."""
+        ``keep_same``: a file whose new chunks equal its stored ones is left as it is (rebuild).
+        ``ahead``: the file as the read-ahead thread left it (its chunks, when it parsed them)."""
         from ingest import STREAMABLE_SUFFIXES, IngestError, load_file
 
         source = str(path)
@@ -262,7 +267,9 @@ class Indexer:
                 self.stale.pop(source, None)
                 self._outcome(FileOutcome(source, "updated" if existed else "added", chunks=n))
                 return
-            chunks = self.splitter.split(load_file(path, limits=self.limits.read_limits))
+            chunks = ahead.take_chunks() if ahead is not None else None
+            if chunks is None:
+                chunks = self.splitter.split(load_file(path, limits=self.limits.read_limits))
             if not chunks:
                 raise KBError("no text found in the file")
             self._check_chunks(path, len(chunks))
@@ -307,6 +314,15 @@ class Indexer:
             self.stale[source] = reason
         else:
             self.stale.pop(source, None)
+
+    def _parse_ahead(self, cand: Candidate) -> list[Any] | None:
+        """Parse and split a file on the read-ahead thread (large text files are streamed later instead)."""
+        from ingest import STREAMABLE_SUFFIXES, load_file
+
+        path = cand.path
+        if path.suffix.lower() in STREAMABLE_SUFFIXES and path.stat().st_size > self.limits.stream_block_bytes:
+            return None
+        return self.splitter.split(load_file(path, limits=self.limits.read_limits))
 
     def _same_as_stored(self, source: str, content_hash: str, chunks: list[Any]) -> bool:
         stored = sorted(

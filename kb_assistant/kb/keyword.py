@@ -3,15 +3,20 @@ store, or a store's own full-text index."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
 from vectorstore import VectorStore
+from vectorstore.sqlite_records import out_of_space
 
 from ..errors import KBError
 from .bm25 import BM25Index
+
+log = logging.getLogger(__name__)
 
 BM25_FILE = "bm25.sqlite"
 KEYWORD_INDEXES = ("auto", "jieba", "milvus")
@@ -53,10 +58,21 @@ class JiebaKeywordIndex(KeywordIndex):
 
     @property
     def index(self) -> BM25Index:
-        """The BM25 index, in step with the store."""
+        """The BM25 index, in step with the store. When its file cannot be written (a full disk), one
+        kept in memory for this process instead: searches still answer, from the store's own texts."""
         with self._lock:
-            index = self._opened()
-            self._sync(index)
+            try:
+                index = self._opened()
+                self._sync(index)
+            except sqlite3.OperationalError as exc:
+                if not out_of_space(exc) or str(self.path) == ":memory:":
+                    raise
+                log.warning("keyword index %s cannot be written (%s); keeping it in memory", self.path, exc)
+                if self._index is not None:
+                    self._index.close()
+                self.path, self._index = Path(":memory:"), None
+                index = self._opened()
+                self._sync(index)
             return index
 
     def _opened(self) -> BM25Index:

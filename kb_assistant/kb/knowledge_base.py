@@ -18,6 +18,7 @@ from ..settings import Settings
 from ..types import IndexReport, Source
 from .catalog import exists, validate_name
 from .embed_cache import CACHE_FILE, EmbedCache
+from .housekeeping import GcReport, collect_garbage, worth_collecting
 from .indexer import Indexer, IndexLimits, ProgressFn, documents_under
 from .keyword import KeywordIndex, open_keyword_index
 from .manifest import (
@@ -203,6 +204,7 @@ class KnowledgeBase:
         with self._writing(wait, progress) as ix:
             report = ix.index(paths, prune=prune)
             self._record_change(report)
+        self._auto_gc(report, wait)
         if self.splitter_changed:
             report.notes.append(
                 f"chunk settings differ from those {self.name!r} was built with; run "
@@ -215,6 +217,7 @@ class KnowledgeBase:
         with self._writing(wait, None) as ix:
             report = ix.remove(paths)
             self._record_change(report)
+        self._auto_gc(report, wait)
         return report
 
     def rebuild(
@@ -231,10 +234,33 @@ class KnowledgeBase:
             write_manifest(self.directory, self.manifest)
         return report
 
+    def gc(self, *, wait: float = DEFAULT_WAIT, vacuum: bool = True) -> GcReport:
+        """Prune the embedding cache of texts no document holds and compact the store (``kb gc``)."""
+        with self._locked(wait):
+            cache = EmbedCache.open(self.directory / CACHE_FILE)
+            try:
+                return collect_garbage(self.name, self.store, cache, self.embedder.id, vacuum=vacuum)
+            finally:
+                cache.close()
+
+    def _auto_gc(self, report: IndexReport, wait: float) -> None:
+        """After a large removal, prune by itself (the space is reused; ``kb gc`` also shrinks the file)."""
+        removed = sum(o.chunks for o in report.by_status("removed"))
+        if removed and worth_collecting(removed, self.count()):
+            report.notes.append(self.gc(wait=wait, vacuum=False).summary())
+
     def _record_change(self, report: IndexReport) -> None:
         """Note in the manifest when a run changed the documents (shown as "last indexed")."""
         if any(o.status in ("added", "updated", "moved", "removed") for o in report.outcomes):
             self.manifest = replace(self.manifest, indexed=now())
+            write_manifest(self.directory, self.manifest)
+
+    def mark_synced(self, wait: float = DEFAULT_WAIT) -> None:
+        """Record in the manifest that the documents are in step with their folders (``kb watch``);
+        re-read under the lock, so fields another process wrote meanwhile are kept."""
+        with self._locked(wait):
+            current = load_manifest(self.directory)[0] or self.manifest
+            self.manifest = replace(current, synced=now())
             write_manifest(self.directory, self.manifest)
 
     def set_store(self, record: StoreRecord) -> None:

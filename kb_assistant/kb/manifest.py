@@ -54,6 +54,7 @@ class Manifest:
     created: str = field(default_factory=now)
     rebuilt: str | None = None  # when `kb rebuild` last re-split every document
     indexed: str | None = None  # when an indexing run last changed the documents (any door)
+    synced: str | None = None  # when `kb watch` last brought the documents in step with its folders
 
     @property
     def store_backend(self) -> str:
@@ -73,7 +74,7 @@ class Manifest:
             name=body["name"], embedder_id=body["embedder"]["id"], embedder_dim=int(body["embedder"]["dim"]),
             splitter=dict(body["splitter"]), store=StoreRecord(**body.get("store", {})),
             parser_version=int(body.get("parser_version", 0)), created=body.get("created") or now(),
-            rebuilt=body.get("rebuilt"), indexed=body.get("indexed"),
+            rebuilt=body.get("rebuilt"), indexed=body.get("indexed"), synced=body.get("synced"),
         )
 
 

@@ -1,5 +1,5 @@
 """What the knowledge-base page says about a knowledge base: its documents, whether their files are
-still there, and when it was last indexed."""
+still there, and when it was last indexed and synced."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def document_rows(docs: Sequence[Any]) -> list[dict[str, Any]]:
 
 def _when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def last_synced(kb: Any) -> str:
+    """`` · last synced 2026-12-01 12:30`` when ``kb watch`` keeps the knowledge base in step, else ""."""
+    synced = kb.manifest.synced
+    if not synced:
+        return ""
+    return f" · last synced {_when(time.mktime(time.strptime(synced[:19], '%Y-%m-%dT%H:%M:%S')))}"
 
 
 def last_indexed(kb: Any, run: IndexRun | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,35 @@ def test_error_message_shape() -> None:
     err = IngestError("/x/report.pdf", "the PDF is corrupt", "re-save it")
     assert str(err) == "cannot index report.pdf: the PDF is corrupt — re-save it"
     assert (err.path, err.reason, err.hint) == ("/x/report.pdf", "the PDF is corrupt", "re-save it")
+
+
+def _streamed(path: Path, block: int) -> str:
+    from ingest.encoding import iter_text_blocks
+
+    out = ""
+    for offset, text in iter_text_blocks(path, block_bytes=block):
+        assert offset == len(out)
+        out += text
+    return out
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "big5", "utf-8"])
+def test_streamed_file_is_judged_by_its_first_non_ascii_bytes_not_its_first_block(
+    tmp_path: Path, encoding: str
+) -> None:
+    """A log whose first blocks are ASCII and whose Chinese comes later is read in the right encoding."""
+    ascii_part = "".join(f"line {i}: ok\n" for i in range(400))  # ~5 kB, several blocks of 1 kB
+    chinese = "\n\n".join(["員工每年享有十五天帶薪年假，請向人事部門申請。" if encoding == "big5"
+                           else "员工每年享有十五天带薪年假，请向人事部门申请。"] * 40)
+    path = tmp_path / "late.txt"
+    path.write_bytes((ascii_part + chinese).encode(encoding))
+    assert _streamed(path, 1024) == ascii_part + chinese
+
+
+def test_streamed_file_that_changes_encoding_later_is_a_clear_error(tmp_path: Path) -> None:
+    """UTF-8 Chinese first, GBK bytes after the first block: an error naming the offset, not U+FFFD."""
+    first = "\n\n".join(["员工每年享有十五天带薪年假。"] * 60).encode("utf-8")
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(first + b"\n\n" + "报销须在三十天内提交。".encode("gbk") * 20)
+    with pytest.raises(IngestError, match=r"near offset [\d,]+ are not utf-8.*one encoding"):
+        _streamed(path, 1024)

@@ -196,7 +196,7 @@ def test_cli_kb_create_list_delete(docs: Path, capsys: pytest.CaptureFixture[str
     assert "3 added" in capsys.readouterr().out
     assert main(["kb", "list"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["name", "documents", "chunks", "embedder", "store", "created"]
+    assert out[0].split() == ["name", "documents", "chunks", "embedder", "store", "created", "synced"]
     assert out[1].split()[:6] == ["policies", "3", "3", "hash/256", "(256)", "faiss"]
     assert main(["list"]) == 0 and capsys.readouterr().out.split() == ["policies"]  # unchanged
     [row] = kb_summaries(load_settings())

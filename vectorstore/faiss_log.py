@@ -1,0 +1,149 @@
+"""The FAISS cache's append-only change log (``index.log``): a commit costs its own change, not the index.
+
+``index.faiss`` is a snapshot at some generation; ``index.log`` holds, per later commit, the ids it
+deleted and the vectors it added, and is replayed onto the snapshot on load. Each record carries the
+generation it starts from and the one it reaches, its length and a CRC32, so a record torn by a crash
+ends the replay there (the store then rebuilds from SQLite, the truth). The log's header names the
+snapshot it extends (a random token also written in the snapshot's sidecar): a log left over from an
+older snapshot is never replayed onto a newer one.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .fsutil import atomic_write
+
+LOG_FILE = "index.log"
+MAGIC = b"KBFAISSLOG1 "
+TOKEN_LEN = 32  # hex characters
+HEADER_LEN = len(MAGIC) + TOKEN_LEN + 1
+_RECORD = struct.Struct("<4sQI")  # b"REC1", payload length, CRC32 of the payload
+_BODY = struct.Struct("<qqII")  # base generation, generation, dim, number of ops
+_OP = struct.Struct("<cQ")  # b"D" (delete ids) or b"A" (add ids + vectors), count
+
+# An op is ("D", ids) or ("A", ids, vectors): the changes of one commit, in the order applied.
+Op = tuple[Any, ...]
+
+
+@dataclass
+class LogPosition:
+    """Where the next record goes: the log's token and the end of its last valid record."""
+
+    token: str
+    end: int
+
+
+def new_token() -> str:
+    """A fresh token binding one snapshot to its log."""
+    return os.urandom(TOKEN_LEN // 2).hex()
+
+
+def reset(directory: Path, token: str) -> LogPosition:
+    """Replace the log with an empty one extending the snapshot marked ``token`` (atomically)."""
+    atomic_write(directory / LOG_FILE, _header(token))
+    return LogPosition(token, HEADER_LEN)
+
+
+def _header(token: str) -> bytes:
+    return MAGIC + token.encode("ascii") + b"\n"
+
+
+def encode(base: int, generation: int, dim: int, ops: Sequence[Op]) -> bytes:
+    """One record: the commit from ``base`` to ``generation`` as its deletions and additions."""
+    parts = [_BODY.pack(base, generation, dim, len(ops))]
+    for op in ops:
+        ids = np.ascontiguousarray(op[1], dtype="<i8")
+        parts.append(_OP.pack(op[0].encode("ascii"), len(ids)))
+        parts.append(ids.tobytes())
+        if op[0] == "A":
+            parts.append(np.ascontiguousarray(op[2], dtype="<f4").tobytes())
+    body = b"".join(parts)
+    return _RECORD.pack(b"REC1", len(body), zlib.crc32(body)) + body
+
+
+def append(directory: Path, position: LogPosition, record: bytes) -> bool:
+    """Write ``record`` at ``position.end`` (cutting any torn tail there) and fsync; advances ``position``.
+
+    False, writing nothing, if the log on disk is not the one ``position`` describes (another process
+    wrote a new snapshot): the caller then writes a snapshot itself. OSError (e.g. disk full) propagates;
+    whatever part of the record reached the disk fails its CRC and is ignored on load.
+    """
+    try:
+        fh = open(directory / LOG_FILE, "r+b")
+    except FileNotFoundError:
+        return False
+    with fh:
+        if fh.read(HEADER_LEN) != _header(position.token) or os.fstat(fh.fileno()).st_size < position.end:
+            return False
+        fh.seek(position.end)
+        fh.write(record)
+        fh.truncate()
+        fh.flush()
+        os.fsync(fh.fileno())
+    position.end += len(record)
+    return True
+
+
+def replay(directory: Path, token: str, index: Any, start: int, target: int, dim: int) -> LogPosition | None:
+    """Apply the log's records from generation ``start`` up to ``target`` onto ``index``.
+
+    Returns the position after the record reaching ``target`` (where the next commit appends), or None
+    if the log is missing, belongs to another snapshot, or its chain breaks or ends (a torn record, a
+    commit whose record was never written) before ``target``: the caller rebuilds. Records at or
+    below ``start`` are skipped; ``index`` may be partly modified when None is returned.
+    """
+    try:
+        fh = open(directory / LOG_FILE, "rb")
+    except FileNotFoundError:
+        return None
+    with fh:
+        if fh.read(HEADER_LEN) != _header(token):
+            return None
+        current, end = start, HEADER_LEN
+        while current != target:
+            head = fh.read(_RECORD.size)
+            if len(head) < _RECORD.size:
+                return None
+            magic, length, crc = _RECORD.unpack(head)
+            if magic != b"REC1":
+                return None
+            body = fh.read(length)
+            if len(body) < length or zlib.crc32(body) != crc:
+                return None
+            end += _RECORD.size + length
+            base, generation, rec_dim, _ = _BODY.unpack_from(body)
+            if generation <= current:
+                continue
+            if base != current or rec_dim != dim or generation > target:
+                return None
+            _apply(index, body, dim)
+            current = generation
+        return LogPosition(token, end)
+
+
+def _apply(index: Any, body: bytes, dim: int) -> None:
+    """Replay one record's ops onto ``index`` in order."""
+    _, _, _, n_ops = _BODY.unpack_from(body)
+    offset = _BODY.size
+    view = memoryview(body)
+    for _ in range(n_ops):
+        kind, count = _OP.unpack_from(body, offset)
+        offset += _OP.size
+        ids = np.frombuffer(view[offset : offset + 8 * count], dtype="<i8").astype(np.int64)
+        offset += 8 * count
+        if kind == b"D":
+            index.remove_ids(ids)
+        else:
+            size = 4 * count * dim
+            vectors = np.frombuffer(view[offset : offset + size], dtype="<f4").reshape(count, dim)
+            offset += size
+            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
