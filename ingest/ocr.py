@@ -14,20 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.errors import IngestError, missing_package
+from ingest.types import OcrOptions
 
 OCR_PACKAGE = "rapidocr-onnxruntime==1.4.4"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-@dataclass(frozen=True)
-class OcrOptions:
-    """How OCR runs for one file: off entirely, or bounded by pages and seconds."""
-
-    enabled: bool = True
-    max_pages: int = 100  # pages (or image frames) OCRed per file; a larger scan is refused up front
-    max_seconds: float = 600.0  # OCR time per file; past it the file is refused with a message
-    min_score: float = 0.5  # recognition confidence below which a line is dropped
-    dpi: int = 200  # PDF pages are rendered at this resolution for OCR
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,13 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(75, ge=0, description="Characters repeated between neighbouring chunks.")
     max_file_mb: int = Field(200, ge=1, description="Larger files are refused with a message.")
+    heading_prefix: bool = Field(
+        True, description="Embed and keyword-index each chunk with its heading path in front "
+        "(\"员工手册 > 第三章 休假\"); bench/bench_documents.py measures with and without.",
+    )
+    ocr: bool = Field(True, description="Read scanned PDF pages (no text layer) and images with RapidOCR.")
+    ocr_max_pages: int = Field(100, ge=1, description="Pages OCRed per file; a longer scan is refused with a message.")
+    ocr_max_seconds: float = Field(600.0, gt=0, description="OCR time per file; past it the file is refused.")
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -246,6 +253,12 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=default_config_file())
         return (_Nested(settings_cls, init_settings), _FlatModelEnv(settings_cls), env_settings,
                 _Nested(settings_cls, toml))
+
+    def ocr_options(self) -> Any:
+        """The ``ingest.OcrOptions`` these settings give (imported here: settings stay light)."""
+        from ingest import OcrOptions
+
+        return OcrOptions(enabled=self.ocr, max_pages=self.ocr_max_pages, max_seconds=self.ocr_max_seconds)
 
     @property
     def kb_root(self) -> Path:

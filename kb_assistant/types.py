@@ -19,6 +19,7 @@ class Source:
     score: float
     page: int | None = None
     chunk_index: int = 0
+    heading: str = ""  # the headings above the chunk: "员工手册 > 第三章 休假 > 3.2 年假"
 
     @property
     def file_name(self) -> str:
@@ -29,6 +30,11 @@ class Source:
         """``guide.pdf, p. 3`` or ``notes.md``."""
         return f"{self.file_name}, p. {self.page}" if self.page is not None else self.file_name
 
+    @property
+    def where(self) -> str:
+        """The label with the heading path: ``handbook.docx · 员工手册 > 第三章 休假``."""
+        return f"{self.label} · {self.heading}" if self.heading else self.label
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -37,6 +43,7 @@ class Source:
             "start": self.start,
             "end": self.end,
             "score": round(self.score, 4),
+            "heading": self.heading,
             "text": self.text,
         }
 

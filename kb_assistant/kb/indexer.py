@@ -20,7 +20,7 @@ from ..errors import KBError
 from ..types import FileOutcome, IndexReport
 from .embed_cache import EmbedCache, embed_with_cache
 from .files import chunk_id, collect_files, file_sha256, is_under
-from .payload import chunk_payload
+from .payload import chunk_payload, indexed_text
 from .storage import busy_as
 
 ProgressFn = Callable[[int, int, str], None]
@@ -45,6 +45,8 @@ class IndexLimits:
     max_file_bytes: int
     batch_size: int
     stream_block_bytes: int  # text files larger than this are streamed block by block
+    ocr: Any = None  # ingest.OcrOptions: OCR of scanned pages and images on/off and its per-file limits
+    heading_prefix: bool = True  # embed and keyword-index each chunk with its heading path in front
 
 
 def documents_under(known: Iterable[str], paths: Iterable[str | Path]) -> tuple[list[str], list[str]]:
@@ -218,7 +220,11 @@ class Indexer:
                 n = self._stream(path, content_hash, done, total)
                 self._outcome(FileOutcome(source, "updated" if existed else "added", chunks=n))
                 return
-            chunks = self.splitter.split(load_file(path, max_bytes=self.limits.max_file_bytes))
+            def note(what: str) -> None:
+                self._tick(done, total, f"{source} ({what})")
+
+            docs = load_file(path, max_bytes=self.limits.max_file_bytes, ocr=self.limits.ocr, progress=note)
+            chunks = self.splitter.split(docs)
             if not chunks:
                 raise KBError("no text found in the file")
             if keep_same and self._same_as_stored(source, content_hash, chunks):
@@ -233,17 +239,25 @@ class Indexer:
 
     def _same_as_stored(self, source: str, content_hash: str, chunks: list[Any]) -> bool:
         stored = sorted(
-            (p["index"], p["start"], p["end"], p.get("page"), p["text"], p["doc_hash"])
+            (p["index"], p["start"], p["end"], p.get("page"), p["text"], p["doc_hash"], indexed_text(p))
             for _, p in self.store.payloads({"source": source})
         )
-        return stored == [(c.index, c.start, c.end, c.page, c.text, content_hash) for c in chunks]
+        new = [(c, indexed_text(self._payload(source, content_hash, c))) for c in chunks]
+        return stored == [(c.index, c.start, c.end, c.page, c.text, content_hash, text) for c, text in new]
+
+    def _payload(self, source: str, content_hash: str, chunk: Any) -> dict[str, Any]:
+        return chunk_payload(source, content_hash, chunk, prefix_heading=self.limits.heading_prefix)
+
+    def _embed_chunks(self, source: str, content_hash: str, chunks: list[Any]) -> np.ndarray:
+        return self._embed([indexed_text(self._payload(source, content_hash, c)) for c in chunks])
 
     def _flush(self) -> None:
         """Embed the pending files' chunks together and swap each file's chunks, all in one commit."""
         parsed, self.pending = self.pending, []
         if not parsed:
             return
-        vectors = self._embed([c.text for p in parsed for c in p.chunks])
+        texts = [indexed_text(self._payload(p.source, p.content_hash, c)) for p in parsed for c in p.chunks]
+        vectors = self._embed(texts)  # all pending files together: the embedder is faster on full batches
         row = 0
         with self._batch():
             for p in parsed:
@@ -265,7 +279,8 @@ class Indexer:
                     for i, c in enumerate(self.splitter.split_document(doc))
                 ]
                 if chunks:
-                    self.store.add(self._records(source, content_hash, chunks, self._embed([c.text for c in chunks])))
+                    vectors = self._embed_chunks(source, content_hash, chunks)
+                    self.store.add(self._records(source, content_hash, chunks, vectors))
                 n += len(chunks)
                 self._tick(done, total, f"{source} ({n} chunks)")
             if n == 0:
@@ -283,7 +298,7 @@ class Indexer:
             while ids[pos] in taken:
                 salt += 1
                 ids[pos] = chunk_id(source, content_hash, c.index, salt)
-        return [Record(ids[i], vectors[i], chunk_payload(source, content_hash, c)) for i, c in enumerate(chunks)]
+        return [Record(ids[i], vectors[i], self._payload(source, content_hash, c)) for i, c in enumerate(chunks)]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         embedder = self.embedder

@@ -12,6 +12,7 @@ from vectorstore import VectorStore
 
 from ..errors import KBError
 from .bm25 import BM25Index
+from .payload import indexed_text
 
 BM25_FILE = "bm25.sqlite"
 KEYWORD_INDEXES = ("auto", "jieba", "milvus")
@@ -76,7 +77,7 @@ class JiebaKeywordIndex(KeywordIndex):
         added = sorted(in_store - in_index)
         if removed:
             index.remove(removed, source_generation=generation)
-        texts = ((r.id, r.payload["text"]) for r in store.get(added) if r is not None)
+        texts = ((r.id, indexed_text(r.payload)) for r in store.get(added) if r is not None)
         index.add(texts, source_generation=generation)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:

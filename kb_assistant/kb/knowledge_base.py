@@ -184,7 +184,8 @@ class KnowledgeBase:
             cache = EmbedCache.open(self.directory / CACHE_FILE)
             try:
                 limits = IndexLimits(self.settings.max_file_mb << 20, self.settings.embed_batch_size,
-                                     self.stream_block_bytes)
+                                     self.stream_block_bytes, ocr=self.settings.ocr_options(),
+                                     heading_prefix=self.settings.heading_prefix)
                 yield Indexer(self.store, self.embedder, self.splitter, cache, limits, name=self.name,
                               progress=progress)
             finally:
