@@ -1,8 +1,8 @@
 """Text from images and scanned PDF pages through RapidOCR (PP-OCR models shipped in its wheel, no download).
 
 Reading order is rebuilt from the boxes (top to bottom, then left to right within a line), lines the
-recogniser is unsure of are dropped, and a page that reads as nothing confident but does contain text
-boxes is tried again turned by 90, 270 and 180 degrees (a scanned page put in sideways).
+recogniser is unsure of are dropped, and a page put in sideways or upside down (most text boxes taller
+than wide, or most lines classified as turned 180 degrees) is read again turned upright.
 """
 
 from __future__ import annotations
@@ -57,21 +57,57 @@ def engine_for(path: str) -> Any:
         raise missing_package(path, "rapidocr_onnxruntime", OCR_PACKAGE) from exc
 
 
-def _run(engine: Any, image: Any, min_score: float) -> tuple[list[OcrLine], int, int]:
-    """``(kept lines, dropped lines, boxes found)`` for one PIL image."""
+@dataclass(frozen=True)
+class _Read:
+    lines: list[OcrLine]
+    dropped: int
+    found: int  # text boxes detected
+    tall: float  # share of boxes taller than wide: the page is on its side
+    flipped: float  # share of boxes the angle classifier turned 180 degrees: the page is upside down
+
+    @property
+    def upright(self) -> bool:
+        return self.tall <= 0.5 and self.flipped <= 0.5
+
+    @property
+    def weight(self) -> float:
+        return sum(len(line.text) * line.score for line in self.lines)
+
+
+class _ClsRecorder:
+    """Wraps RapidOCR's angle classifier to keep its verdicts (the result does not carry them)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.last: list[Any] = []
+
+    def __call__(self, images: Any) -> Any:
+        out = self.inner(images)
+        self.last = list(out[1] or [])
+        return out
+
+
+def _run(engine: Any, image: Any, min_score: float) -> _Read:
     import numpy as np
 
+    if not isinstance(engine.text_cls, _ClsRecorder):
+        engine.text_cls = _ClsRecorder(engine.text_cls)
+    engine.text_cls.last = []
     array = np.asarray(image.convert("RGB"))[:, :, ::-1].copy()  # RapidOCR expects OpenCV's BGR
     result, _ = engine(array)
-    kept, dropped = [], 0
+    kept, dropped, tall = [], 0, 0
     for box, text, score in result or []:
         xs = [float(p[0]) for p in box]
         ys = [float(p[1]) for p in box]
+        tall += (max(ys) - min(ys)) > 1.5 * (max(xs) - min(xs))
         if float(score) < min_score or not str(text).strip():
             dropped += 1
             continue
         kept.append(OcrLine(str(text).strip(), float(score), (min(xs), min(ys), max(xs), max(ys))))
-    return kept, dropped, len(result or [])
+    found = len(result or [])
+    verdicts = engine.text_cls.last
+    flipped = sum(str(v[0]) == "180" for v in verdicts) / len(verdicts) if verdicts else 0.0
+    return _Read(kept, dropped, found, tall / found if found else 0.0, flipped)
 
 
 def reading_order(lines: list[OcrLine]) -> list[OcrLine]:
@@ -107,14 +143,16 @@ def ocr_image(image: Any, *, min_score: float = 0.5, path: str = "") -> OcrPage:
     if not isinstance(image, Image.Image):
         image = open_image(str(image))
     engine = engine_for(path or "image")
-    lines, dropped, found = _run(engine, image, min_score)
-    rotated = 0
-    if not lines and found:  # text is there but unreadable upright: the page may be turned
-        for angle in (90, 270, 180):
-            turned, turned_dropped, _ = _run(engine, image.rotate(angle, expand=True), min_score)
-            if sum(len(t.text) for t in turned) > sum(len(t.text) for t in lines):
-                lines, dropped, rotated = turned, turned_dropped, angle
-    return OcrPage(tuple(reading_order(lines)), dropped, rotated)
+    best, rotated = _run(engine, image, min_score), 0
+    if best.found and not (best.upright and best.lines):
+        # on its side (boxes taller than wide), upside down (lines classified as turned) or unreadable:
+        # read it turned, and keep the reading that is upright and says the most
+        angles = (90, 270) if best.tall > 0.5 else (180,) if best.flipped > 0.5 else (90, 270, 180)
+        for angle in angles:
+            turned = _run(engine, image.rotate(angle, expand=True), min_score)
+            if (turned.upright, turned.weight) > (best.upright, best.weight):
+                best, rotated = turned, angle
+    return OcrPage(tuple(reading_order(best.lines)), best.dropped, rotated)
 
 
 def open_image(path: str) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 from ingest.encoding import read_bytes
 from ingest.errors import IngestError
 from ingest.ocr import OcrBudget, ocr_image, open_image
+from ingest.structure import TextBuilder
 from ingest.types import Document, LoadOptions, Section
 
 
@@ -76,10 +77,16 @@ def load_pdf(path: str, options: LoadOptions) -> list[Document]:
             path, "the PDF has no extractable text (scanned images) and OCR is turned off", "set KB_OCR=true"
         )
     docs = []
+    scanned = TextBuilder()  # OCRed pages: numbered headings ("第三章 …") found line by line, across pages
     for number, text in enumerate(texts, start=1):
+        headings = outline[number - 1]
+        sections: tuple[Section, ...] = (Section(0, len(text), headings),) if headings else ()
+        if number in blank:
+            if headings:
+                scanned.reset(headings)
+            scanned.lines(text)
+            text, sections = scanned.take()
         if text.strip():
-            headings = outline[number - 1]
-            sections = (Section(0, len(text), headings),) if headings else ()
             metadata = {"format": "pdf", **({"ocr": "1"} if number in blank else {})}
             docs.append(Document(path, text, page=number, metadata=metadata, sections=sections))
     if not docs:
@@ -114,12 +121,16 @@ def load_image(path: str, options: LoadOptions) -> list[Document]:
     frames = getattr(image, "n_frames", 1)
     budget = OcrBudget(path, options.ocr, frames, options.progress)
     docs = []
+    builder = TextBuilder()
     for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
         budget.page(number)
         page = ocr_image(frame.copy(), min_score=options.ocr.min_score, path=path)
-        if page.text.strip():
+        builder.lines(page.text)
+        text, sections = builder.take()
+        if text.strip():
             metadata = {"format": "image", "ocr": "1", **({"rotated": str(page.rotated)} if page.rotated else {})}
-            docs.append(Document(path, page.text, page=number if frames > 1 else None, metadata=metadata))
+            number_or_none = number if frames > 1 else None
+            docs.append(Document(path, text, page=number_or_none, metadata=metadata, sections=sections))
     if not docs:
         raise IngestError(path, "OCR found no text in the image", "leave it out, or index a clearer scan")
     return docs

@@ -174,6 +174,20 @@ class TextBuilder:
         self._close()
         return "".join(self._parts)
 
+    def take(self) -> tuple[str, tuple[Section, ...]]:
+        """The text and sections so far, then start a new text (the next page) under the same headings."""
+        text, sections = self.text(), tuple(self.sections)
+        self._parts, self._pos, self.sections = [], 0, []
+        return text, sections
+
+    def lines(self, text: str) -> None:
+        """Plain lines (OCR output, a text layer): numbered Chinese headings among them become headings."""
+        for line in text.splitlines():
+            if looks_like_heading(line):
+                self.heading(line)
+            else:
+                self.paragraph(line)
+
     def _next_start(self) -> int:
         return self._pos + (2 if self._parts else 0)
 
