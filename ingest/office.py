@@ -50,18 +50,21 @@ def load_docx(path: str, options: LoadOptions) -> list[Document]:
     docx = need(path, "python-docx")
     document = docx.Document(io.BytesIO(read_bytes(path, max_bytes=options.max_bytes)))
     builder = TextBuilder()
+    # Paragraph.style scans every style per call (4x the whole parse here): map ids to names once
+    # and read each paragraph's style id from its XML (python-docx's CT_P.style)
+    style_names = {style.style_id: str(style.name) for style in document.styles}
     for item in document.iter_inner_content():
         if hasattr(item, "rows"):
             rows = [_unique(cell.text.strip() for cell in row.cells) for row in item.rows]
             builder.table(rows)
             continue
         text = item.text.strip()
-        level = _docx_level(item.style.name if item.style is not None else "")
+        level = _docx_level(style_names.get(item._p.style or "", ""))
         if level is not None:
             builder.heading(text, level)
         elif looks_like_heading(text):
             builder.heading(text)
-        else:
+        elif not builder.title(text):
             builder.paragraph(text)
     return _document(path, builder, "docx")
 

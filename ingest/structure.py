@@ -185,8 +185,19 @@ class TextBuilder:
         for line in text.splitlines():
             if looks_like_heading(line):
                 self.heading(line)
-            else:
+            elif not self.title(line):
                 self.paragraph(line)
+
+    def title(self, text: str) -> bool:
+        """Take ``text`` as the document's title if it opens the document and reads like one (short, no
+        sentence punctuation), as the unstyled first line of an office document or a scan does."""
+        text = text.strip()
+        if self._parts or self._stack or not text or len(text) > MAX_HEADING_CHARS or _SENTENCE_END.search(text):
+            return False
+        if "。" in text or looks_like_heading(text):
+            return False
+        self.heading(text, 0)
+        return True
 
     def _next_start(self) -> int:
         return self._pos + (2 if self._parts else 0)
