@@ -210,6 +210,12 @@ class TextBuilder:
         self._pos += len(text)
 
     def _close(self) -> None:
-        if self._open is not None and self._pos > self._open:
+        # a heading with nothing under it before the next heading or table (a slide title over a
+        # table, a chapter title over its first section) is left out: its words are in the path of
+        # what follows, and alone it would be a chunk that matches a question but answers nothing
+        if self._open is not None and self._pos > self._open and not self._bare_heading():
             self.sections.append(Section(self._open, self._pos, self._open_path))
         self._open = None
+
+    def _bare_heading(self) -> bool:
+        return bool(self._stack) and self._open_path == self.path and self._parts[-1] == self._stack[-1].text

@@ -46,10 +46,10 @@ def test_heading_paths_and_tables(tmp_path: Path, writer, suffix: str) -> None: 
 
 def test_unstyled_docx_headings_found_by_numbering(tmp_path: Path) -> None:
     """Chinese documents often type headings as plain paragraphs: numbering places them, and a short
-    first line is the document's title."""
+    first line is the document's title. A heading with nothing under it is no chunk of its own."""
     chunks = _chunks(write_docx(tmp_path / "plain.docx", HANDBOOK, styled=False))
     by_heading = _by_heading(chunks)
-    assert set(by_heading) == {"员工手册", "员工手册 > 第三章 休假", LEAVE, SICK, DEVICES}
+    assert set(by_heading) == {LEAVE, SICK, DEVICES}
     assert "带薪年假" in by_heading[LEAVE]
     assert TABLE in by_heading[DEVICES]
 
