@@ -123,3 +123,40 @@ def test_unstructured_classifier_corrected_on_chinese() -> None:
         "第四章 出差\n\n员工出差应当提前三天提交申请，经部门负责人批准后方可出行": ("第四章 出差",),
         "4.1 交通\n\n乘坐高铁二等座。": ("第四章 出差", "4.1 交通"),
     }
+
+
+@pytest.mark.parametrize("fmt", ["odt", "rtf", "epub"])
+def test_pandoc_formats_through_unstructured(tmp_path: Path, fmt: str) -> None:
+    """odt, rtf and epub (written here by pandoc itself) keep their heading paths and tables."""
+    pypandoc = pytest.importorskip("pypandoc")
+    pytest.importorskip("unstructured")
+    source = write_markdown(tmp_path / "handbook.md", HANDBOOK).read_text(encoding="utf-8")
+    path = tmp_path / f"handbook.{fmt}"
+    pypandoc.convert_text(source, fmt, format="md", outputfile=str(path), extra_args=["--standalone"])
+    by_heading = _by_heading(_chunks(path))
+    assert by_heading[LEAVE].startswith("3.2 年假") and "带薪年假" in by_heading[LEAVE]
+    assert TABLE in by_heading[DEVICES]
+
+
+def test_bad_structured_input(tmp_path: Path) -> None:
+    """A deck of pictures only is one clear line; a 50,000-row table is split between rows, none lost."""
+    from PIL import Image
+
+    from ingest import IngestError
+
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (50, 50), "red").save(picture)
+    import pptx
+
+    deck = pptx.Presentation()
+    deck.slides.add_slide(deck.slide_layouts[6]).shapes.add_picture(str(picture), 0, 0)
+    deck.save(str(tmp_path / "pictures.pptx"))
+    with pytest.raises(IngestError, match="no text to index"):
+        load_file(tmp_path / "pictures.pptx")
+
+    rows = "\n".join(f"R{i},{i * 3}" for i in range(50_000))
+    (tmp_path / "big.csv").write_text("编号,数量\n" + rows, encoding="utf-8")
+    chunks = _chunks(tmp_path / "big.csv", 500)
+    lines = [line for c in chunks for line in c.text.split("\n")]
+    assert len(lines) == 50_000 and lines[-1] == "编号: R49999; 数量: 149997"
+    assert max(len(c.text) for c in chunks) <= 500
