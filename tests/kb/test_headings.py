@@ -47,3 +47,12 @@ def test_without_prefix_heading_is_only_shown(folder: Path, capsys: pytest.Captu
     assert _search("手册 休假", capsys) == []  # words found only in headings are not indexed
     hits = _search("带薪", capsys)
     assert hits[0]["heading"] == "员工手册 > 第三章 休假 > 3.2 年假"  # but the path is still shown
+
+
+def test_prompt_names_the_heading_path() -> None:
+    from kb_assistant.prompt import format_source
+    from kb_assistant.types import Source
+
+    table = "| 型号 | 功率 |\n| --- | --- |\n| B 型 | 200W |"
+    source = Source(1, table, "/d/spec.docx", 0, 9, 0.9, heading="产品手册 > 参数")
+    assert format_source(2, source) == f"[2] spec.docx · 产品手册 > 参数\n{table}"
