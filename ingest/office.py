@@ -86,7 +86,7 @@ def load_pptx(path: str, options: LoadOptions) -> list[Document]:
         for shape in slide.shapes:
             if shape.has_text_frame and shape.shape_id != title_id:
                 builder.paragraph(shape.text_frame.text)
-            if getattr(shape, "has_table", False) and shape.has_table:
+            if shape.has_table:
                 builder.table([[c.text for c in row.cells] for row in shape.table.rows])
         if slide.has_notes_slide:
             builder.paragraph(slide.notes_slide.notes_text_frame.text)
