@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from ingest import OcrOptions
 
 GeneratorName = Literal["llama-cpp", "transformers", "openai", "echo"]
 Quantize = Literal["none", "bf16", "int8", "int4"]
@@ -254,7 +257,7 @@ class Settings(BaseSettings):
         return (_Nested(settings_cls, init_settings), _FlatModelEnv(settings_cls), env_settings,
                 _Nested(settings_cls, toml))
 
-    def ocr_options(self) -> Any:
+    def ocr_options(self) -> OcrOptions:
         """The ``ingest.OcrOptions`` these settings give (imported here: settings stay light)."""
         from ingest import OcrOptions
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest import Splitter
+from ingest import OcrOptions, Splitter
 from vectorstore import VectorStore
 
 from ..embedders import Embedder
@@ -45,7 +45,7 @@ class IndexLimits:
     max_file_bytes: int
     batch_size: int
     stream_block_bytes: int  # text files larger than this are streamed block by block
-    ocr: Any = None  # ingest.OcrOptions: OCR of scanned pages and images on/off and its per-file limits
+    ocr: OcrOptions | None = None  # OCR of scanned pages and images: on/off and its per-file limits
     heading_prefix: bool = True  # embed and keyword-index each chunk with its heading path in front
 
 
@@ -238,12 +238,12 @@ class Indexer:
             self._flush()
 
     def _same_as_stored(self, source: str, content_hash: str, chunks: list[Any]) -> bool:
-        stored = sorted(
-            (p["index"], p["start"], p["end"], p.get("page"), p["text"], p["doc_hash"], indexed_text(p))
-            for _, p in self.store.payloads({"source": source})
-        )
-        new = [(c, indexed_text(self._payload(source, content_hash, c))) for c in chunks]
-        return stored == [(c.index, c.start, c.end, c.page, c.text, content_hash, text) for c, text in new]
+        def key(p: dict[str, Any]) -> tuple[Any, ...]:
+            return (p["index"], p["start"], p["end"], p.get("page"), p["text"], p["doc_hash"], p.get("heading"),
+                    indexed_text(p))  # fmt: skip
+
+        stored = sorted(key(p) for _, p in self.store.payloads({"source": source}))
+        return stored == [key(self._payload(source, content_hash, c)) for c in chunks]
 
     def _payload(self, source: str, content_hash: str, chunk: Any) -> dict[str, Any]:
         return chunk_payload(source, content_hash, chunk, prefix_heading=self.limits.heading_prefix)
@@ -290,15 +290,23 @@ class Indexer:
     def _records(self, source: str, content_hash: str, chunks: list[Any], vectors: np.ndarray) -> list[Any]:
         from vectorstore import Record
 
+        payloads = [self._payload(source, content_hash, c) for c in chunks]
         ids = [chunk_id(source, content_hash, c.index) for c in chunks]
-        # An id can be taken by chunks moved here from elsewhere; pick another for those.
-        taken = {r.id for r in self.store.get(ids) if r is not None and r.payload.get("source") != source}
-        for pos, c in enumerate(chunks):
-            salt = 0
-            while ids[pos] in taken:
-                salt += 1
-                ids[pos] = chunk_id(source, content_hash, c.index, salt)
-        return [Record(ids[i], vectors[i], self._payload(source, content_hash, c)) for i, c in enumerate(chunks)]
+        # An id can be taken by chunks moved here from elsewhere, or hold this file's chunk with other
+        # indexed text (a rebuild after a chunk-size or heading-prefix change): pick another, so that
+        # the keyword index, which follows ids, sees the old chunk go and the new one come.
+        salts, pending = [0] * len(chunks), list(range(len(chunks)))
+        while pending:
+            found = {r.id: r.payload for r in self.store.get([ids[i] for i in pending]) if r is not None}
+            pending = [
+                i for i in pending
+                if ids[i] in found and (found[ids[i]].get("source") != source
+                                        or indexed_text(found[ids[i]]) != indexed_text(payloads[i]))
+            ]  # fmt: skip
+            for i in pending:
+                salts[i] += 1
+                ids[i] = chunk_id(source, content_hash, chunks[i].index, salts[i])
+        return [Record(ids[i], vectors[i], payloads[i]) for i in range(len(chunks))]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         embedder = self.embedder

@@ -56,3 +56,17 @@ def test_prompt_names_the_heading_path() -> None:
     table = "| 型号 | 功率 |\n| --- | --- |\n| B 型 | 200W |"
     source = Source(1, table, "/d/spec.docx", 0, 9, 0.9, heading="产品手册 > 参数")
     assert format_source(2, source) == f"[2] spec.docx · 产品手册 > 参数\n{table}"
+
+
+def test_rebuild_applies_a_changed_prefix(folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
+    monkeypatch.setenv("KB_MIN_RELEVANCE", "0")
+    monkeypatch.setenv("KB_HEADING_PREFIX", "false")
+    assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0
+    monkeypatch.setenv("KB_HEADING_PREFIX", "true")
+    assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0  # unchanged file: not re-read
+    capsys.readouterr()
+    assert _search("手册 休假", capsys) == []
+    assert main(["rebuild", "--kb", "t", "--quiet"]) == 0
+    capsys.readouterr()
+    assert _search("手册 休假", capsys)[0]["heading"].startswith("员工手册 > 第三章 休假")
