@@ -163,10 +163,11 @@ def markdown_sections(text: str) -> list[Section]:
     for line in lines:
         starts.append(starts[-1] + len(line))
     path: tuple[str, ...] = ()
-    open_at, fence, i = 0, False, 0
+    open_at, fence, i, heading_line = 0, False, 0, ""
 
     def close(end: int) -> None:
-        if text[open_at:end].strip():
+        body = text[open_at:end].strip()
+        if body and body != heading_line:  # a heading alone is no chunk (see TextBuilder._close)
             sections.append(Section(open_at, end, path))
 
     while i < len(lines):
@@ -178,14 +179,14 @@ def markdown_sections(text: str) -> list[Section]:
             close(starts[i])
             level = len(heading.group(1))
             stack = [h for h in stack if h[0] < level] + [(level, heading.group(2).strip())]
-            path, open_at = tuple(h[1] for h in stack), starts[i]
+            path, open_at, heading_line = tuple(h[1] for h in stack), starts[i], line.strip()
         elif not fence and line.lstrip().startswith("|") and i + 1 < len(lines) and _MD_RULE.match(lines[i + 1]):
             close(starts[i])
             j = i + 2
             while j < len(lines) and lines[j].lstrip().startswith("|"):
                 j += 1
             sections.append(Section(starts[i], starts[j] - (1 if lines[j - 1].endswith("\n") else 0), path, "table"))
-            open_at, i = starts[j], j
+            open_at, i, heading_line = starts[j], j, ""
             continue
         i += 1
     close(len(text))

@@ -120,8 +120,8 @@ def evidence(kb: Any, source: Source, citation: Citation | None, *, key: str) ->
                 st.warning(str(exc))
                 p = None
             if p is not None:
-                if p.headings:
-                    st.caption(" › ".join(p.headings))
+                if p.headings or source.heading:
+                    st.caption(" › ".join(p.headings) if p.headings else source.heading.replace(" > ", " › "))
                 if p.note:
                     st.caption(p.note)
                 body = escape_markdown(p.before) + ":orange-background[" + escape_markdown(p.span) + "]" + \
