@@ -78,9 +78,12 @@ def load_pdf(path: str, options: LoadOptions) -> list[Document]:
         )
     docs = []
     scanned = TextBuilder()  # OCRed pages: numbered headings ("第三章 …") found line by line, across pages
+    layered = TextBuilder()  # the same for text-layer pages of a PDF without an outline, text kept as is
     for number, text in enumerate(texts, start=1):
         headings = outline[number - 1]
         sections: tuple[Section, ...] = (Section(0, len(text), headings),) if headings else ()
+        if not any(outline) and number not in blank:
+            sections = layered.sections_of(text)
         if number in blank:
             if headings:
                 scanned.reset(headings)

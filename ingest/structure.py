@@ -117,6 +117,11 @@ class TextBuilder:
         text = " ".join(text.split())
         if not text:
             return
+        self._close()
+        self._push(text, level)
+        self.paragraph(text)
+
+    def _push(self, text: str, level: int | None) -> None:
         rank = heading_rank(text)
         stack = self._stack
         if level is None:
@@ -133,9 +138,26 @@ class TextBuilder:
             while stack and stack[-1].level >= level:
                 stack.pop()
             inferred = False
-        self._close()
         stack.append(_Heading(level, rank, text, inferred))
-        self.paragraph(text)
+
+    def sections_of(self, text: str) -> tuple[Section, ...]:
+        """Sections of a text kept exactly as it is (a PDF page's text layer): each numbered Chinese
+        heading line ("第三章 休假", "3.2 年假") starts one; the headings carry over from earlier pages.
+        Lines of other languages are left alone (an English "1. Connect the cable" is a list item)."""
+        out: list[Section] = []
+        open_at, path, pos, heading_line = 0, self.path, 0, ""
+        for line in text.splitlines(keepends=True):
+            if is_chinese(line) and looks_like_heading(line):
+                body = text[open_at:pos].strip()
+                if body and body != heading_line:
+                    out.append(Section(open_at, pos, path))
+                self._push(" ".join(line.split()), None)
+                open_at, path, heading_line = pos, self.path, line.strip()
+            pos += len(line)
+        body = text[open_at:].strip()
+        if body and body != heading_line:
+            out.append(Section(open_at, len(text), path))
+        return tuple(out)
 
     def reset(self, headings: tuple[str, ...] = ()) -> None:
         """Start over at a new top (a new slide, sheet or page): the path becomes ``headings``."""

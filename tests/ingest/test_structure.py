@@ -160,3 +160,20 @@ def test_bad_structured_input(tmp_path: Path) -> None:
     lines = [line for c in chunks for line in c.text.split("\n")]
     assert len(lines) == 50_000 and lines[-1] == "编号: R49999; 数量: 149997"
     assert max(len(c.text) for c in chunks) <= 500
+
+
+def test_sections_of_a_text_layer_kept_as_is() -> None:
+    """PDF pages without an outline: numbered Chinese heading lines give paths across pages, the text
+    is not touched, English numbered lines (list items) are left alone."""
+    builder = TextBuilder()
+    page1 = "规章制度汇编\n第一章 总则\n本制度适用于全体员工。\n1. Connect the cable\n第二章 休假\n"
+    page2 = "2.1 年假\n员工每年享有五天带薪年假。\n2.2 病假\n需提供医院证明。\n"
+    first, second = builder.sections_of(page1), builder.sections_of(page2)
+    assert [(page1[s.start : s.end], s.headings) for s in first] == [
+        ("规章制度汇编\n", ()),
+        ("第一章 总则\n本制度适用于全体员工。\n1. Connect the cable\n", ("第一章 总则",)),
+    ]  # "第二章 休假" alone at the page end is no section, but heads the next page
+    assert [(page2[s.start : s.end], s.headings) for s in second] == [
+        ("2.1 年假\n员工每年享有五天带薪年假。\n", ("第二章 休假", "2.1 年假")),
+        ("2.2 病假\n需提供医院证明。\n", ("第二章 休假", "2.2 病假")),
+    ]
