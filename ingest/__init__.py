@@ -11,23 +11,31 @@ from ingest.loaders import (
     missing_requirements,
     stream_text,
 )
+from ingest.ocr import IMAGE_SUFFIXES
 from ingest.splitter import ChineseTextSplitter, Splitter
-from ingest.types import Chunk, Document
+from ingest.structure import HEADING_SEPARATOR
+from ingest.types import Chunk, Document, LoadOptions, OcrOptions, Section
 
 # Bump when loaders or the splitter change what the same file turns into: a knowledge base records
 # the version it was built with, so `kb rebuild` can be suggested when it differs.
-PARSER_VERSION = 1
+# 2: heading paths and tables as sections (unstructured, python-docx styles), OCR of scans and images.
+PARSER_VERSION = 2
 
 __all__ = [
+    "HEADING_SEPARATOR",
+    "IMAGE_SUFFIXES",
     "LOADERS",
     "PARSER_VERSION",
     "STREAMABLE_SUFFIXES",
     "SUPPORTED_SUFFIXES",
+    "Section",
     "Chunk",
     "ChineseTextSplitter",
     "Document",
     "IngestError",
+    "LoadOptions",
     "LoaderSpec",
+    "OcrOptions",
     "Splitter",
     "decode_bytes",
     "load_file",

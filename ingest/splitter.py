@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
-from ingest.types import Chunk, Document
+from ingest.structure import HEADING_SEPARATOR
+from ingest.types import Chunk, Document, Section
 
 # Spans never cut: URLs, e-mail addresses and numbers (3.14, 1,000,000, 10:30, 2023年5月3日, 15%).
 _URL = r"(?:https?|ftp)://[^\s<>\"'，。、；！？（）「」《》【】]+[^\s<>\"'，。、；！？（）「」《》【】.,;:!?)\]]|www\.[\w-]+(?:\.[\w-]+)+(?:/[^\s<>\"'，。、；！？]*[\w/#=&%-])?"
@@ -46,7 +48,7 @@ class Splitter:
             for chunk in self.split_document(doc):
                 n = counters.get(doc.source, 0)
                 counters[doc.source] = n + 1
-                out.append(Chunk(chunk.text, chunk.source, chunk.start, chunk.end, page=chunk.page, index=n))
+                out.append(dataclasses.replace(chunk, index=n))
         return out
 
     def settings(self) -> dict[str, object]:
@@ -61,6 +63,9 @@ class ChineseTextSplitter(Splitter):
     Sizes are measured with ``length_function`` (characters by default; pass a tokenizer's counter
     to measure tokens). Numbers, URLs and e-mail addresses are never cut, so a single one longer than
     ``chunk_size`` becomes an oversized chunk of its own.
+
+    A document's sections are split apart: no chunk crosses a heading, and tables are cut between
+    rows only, each chunk repeating the header row (a single row over ``chunk_size`` stays whole).
     """
 
     def __init__(
@@ -89,14 +94,50 @@ class ChineseTextSplitter(Splitter):
 
     def split_document(self, doc: Document) -> list[Chunk]:
         plan = _Plan(doc.text, self.length_function)
-        pieces = plan.split(0, len(doc.text), 0, self.chunk_size)
         chunks: list[Chunk] = []
-        for start, end in self._merge(plan, pieces):
-            start, end = plan.strip(start, end)
-            if start < end:
-                chunk = Chunk(doc.text[start:end], doc.source, start, end, page=doc.page, index=len(chunks))
-                chunks.append(chunk)
+        for section in doc.sections or (Section(0, len(doc.text)),):
+            heading = HEADING_SEPARATOR.join(section.headings)
+            if section.kind == "text":
+                pieces = [
+                    (s, e, "") for s, e in self._merge(plan, plan.split(section.start, section.end, 0, self.chunk_size))
+                ]
+            else:
+                pieces = self._rows(plan, section)
+            for start, end, head in pieces:
+                start, end = plan.strip(start, end)
+                if start < end:
+                    text = head + doc.text[start:end]
+                    chunks.append(
+                        Chunk(text, doc.source, start, end, page=doc.page, index=len(chunks), heading=heading)
+                    )
         return chunks
+
+    def _rows(self, plan: _Plan, section: Section) -> list[tuple[int, int, str]]:
+        """A table or row list packed row by row; later chunks of a table carry its header lines."""
+        text = plan.text
+        lines, pos = [], section.start
+        for line in text[section.start : section.end].split("\n"):
+            lines.append((pos, pos + len(line)))
+            pos += len(line) + 1
+        header = ""
+        if section.kind == "table" and len(lines) > 2:
+            header = text[lines[0][0] : lines[1][1]] + "\n"
+            first, body = lines[0][0], lines[2:]
+        else:
+            first, body = lines[0][0], lines
+        out: list[tuple[int, int, str]] = []
+        start: int | None = None
+        end = first
+        for a, b in body:
+            if start is None:
+                start = first
+            elif self.length_function((header if out else "") + text[start:b]) > self.chunk_size:
+                out.append((start, end, header if out else ""))
+                start = a
+            end = b
+        if start is not None:
+            out.append((start, end, header if out else ""))
+        return out
 
     def _merge(self, plan: _Plan, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []

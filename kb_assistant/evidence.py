@@ -140,6 +140,18 @@ def _assemble(sources: Sequence[Source], by_pos: dict[tuple[int, int], ScoredSen
             else:
                 runs.append((a, b))
         if runs:
-            text = GAP.join(source.text[a:b] for a, b in runs)
+            header = table_header(source.text)
+            if header and runs[0][0] >= len(header):  # a table's rows mean nothing without its header row
+                text = header + "\n".join(source.text[a:b].strip("\n") for a, b in runs)
+            else:
+                text = GAP.join(source.text[a:b] for a, b in runs)
             out.append(Evidence(source, text, tuple(runs)))
     return out
+
+
+def table_header(text: str) -> str:
+    """The header row and rule (with their newline) a Markdown table chunk starts with, else ""."""
+    lines = text.split("\n", 2)
+    if len(lines) == 3 and lines[0].startswith("|") and set(lines[1].replace("|", " ").split()) == {"---"}:
+        return f"{lines[0]}\n{lines[1]}\n"
+    return ""

@@ -120,7 +120,8 @@ class BuiltPrompt:
 
 
 def format_source(number: int, source: Source) -> str:
-    return f"[{number}] {source.label}\n{source.text.strip()}"
+    """``[n] file, p. 3 · heading path`` then the text: the path says whose handbook, which chapter."""
+    return f"[{number}] {source.where}\n{source.text.strip()}"
 
 
 def _user_message(question: str, sources: Sequence[Source], words: Wording, question_first: bool) -> str:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ingest.limits import DEFAULT_MAX_ARCHIVE_ENTRIES, DEFAULT_MAX_PAGES, DEFAULT_MAX_UNPACKED_MB
+
+if TYPE_CHECKING:
+    from ingest import OcrOptions
 
 GeneratorName = Literal["llama-cpp", "transformers", "openai", "echo"]
 Quantize = Literal["none", "bf16", "int8", "int4"]
@@ -245,6 +248,13 @@ class Settings(BaseSettings):
         100_000, ge=1, description="Files that split into more chunks are refused (100,000 chunks take hours "
         "to embed on a CPU)."
     )
+    heading_prefix: bool = Field(
+        True, description="Embed and keyword-index each chunk with its heading path in front "
+        "(\"员工手册 > 第三章 休假\"); bench/bench_documents.py measures with and without.",
+    )
+    ocr: bool = Field(True, description="Read scanned PDF pages (no text layer) and images with RapidOCR.")
+    ocr_max_pages: int = Field(100, ge=1, description="Pages OCRed per file; a longer scan is refused with a message.")
+    ocr_max_seconds: float = Field(600.0, gt=0, description="OCR time per file; past it the file is refused.")
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -277,6 +287,12 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=default_config_file())
         return (_Nested(settings_cls, init_settings), _FlatModelEnv(settings_cls), env_settings,
                 _Nested(settings_cls, toml))
+
+    def ocr_options(self) -> OcrOptions:
+        """The ``ingest.OcrOptions`` these settings give (imported here: settings stay light)."""
+        from ingest import OcrOptions
+
+        return OcrOptions(enabled=self.ocr, max_pages=self.ocr_max_pages, max_seconds=self.ocr_max_seconds)
 
     @property
     def kb_root(self) -> Path:

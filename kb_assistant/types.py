@@ -20,6 +20,7 @@ class Source:
     page: int | None = None
     chunk_index: int = 0
     stale: str = ""  # why its file cannot be read now (the indexed text is an older version); "" = current
+    heading: str = ""  # the headings above the chunk: "员工手册 > 第三章 休假 > 3.2 年假"
 
     @property
     def file_name(self) -> str:
@@ -31,6 +32,11 @@ class Source:
         label = f"{self.file_name}, p. {self.page}" if self.page is not None else self.file_name
         return f"{label} (stale)" if self.stale else label
 
+    @property
+    def where(self) -> str:
+        """The label with the heading path: ``handbook.docx · 员工手册 > 第三章 休假``."""
+        return f"{self.label} · {self.heading}" if self.heading else self.label
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -39,6 +45,7 @@ class Source:
             "start": self.start,
             "end": self.end,
             "score": round(self.score, 4),
+            "heading": self.heading,
             "text": self.text,
             **({"stale": self.stale} if self.stale else {}),
         }

@@ -90,6 +90,14 @@ def test_upload_index_and_chat_with_linked_sources(app: AppTest, isolated_data_d
     assert not any("<script>" in m and "\\<script" not in m for m in sources)
 
 
+def test_sources_show_their_heading_path(app: AppTest) -> None:
+    upload_and_index(app, [("handbook.md", "# 员工手册\n\n## 年假\n\n正式员工每年享有十五天带薪年假。\n".encode(),
+                            "text/markdown")])
+    goto(app, "Chat")
+    ask(app, "年假有几天？")
+    assert any("员工手册 \\> 年假" in m.value for m in app.markdown), [m.value for m in app.markdown]
+
+
 def test_not_found_and_empty_states(app: AppTest) -> None:
     goto(app, "Chat")
     ask(app, "anything?")

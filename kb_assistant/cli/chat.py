@@ -47,7 +47,7 @@ def print_sources(answer: Answer) -> None:
     if not answer.found and answer.sources:
         print("related, but not an answer:", file=out)
         for n, s in enumerate(answer.sources, 1):
-            print(f"  [{n}] {s.label}  (relevance {s.score:.2f})  {' '.join(s.text.split())[:120]}", file=out)
+            print(f"  [{n}] {s.where}  (relevance {s.score:.2f})  {' '.join(s.text.split())[:120]}", file=out)
         return
     if not answer.found or not answer.sources:
         return
@@ -69,7 +69,7 @@ def print_sources(answer: Answer) -> None:
         if cited and n not in cited:
             continue
         snippet = " ".join(s.text.split())[:120]
-        print(f"  [{n}] {s.label}  (relevance {s.score:.2f})  {snippet}", file=out)
+        print(f"  [{n}] {s.where}  (relevance {s.score:.2f})  {snippet}", file=out)
 
 
 def run_ask(args: argparse.Namespace) -> int:

@@ -71,5 +71,5 @@ def run_search(args: argparse.Namespace) -> int:
     if not sources:
         print(f"nothing found at relevance >= {settings.min_relevance} (is the knowledge base empty?)")
     for i, s in enumerate(sources, 1):
-        print(f"[{i}] {one_line(s.label)}  relevance {s.score:.3f}\n    {' '.join(s.text.split())[:200]}")
+        print(f"[{i}] {one_line(s.where)}  relevance {s.score:.3f}\n    {' '.join(s.text.split())[:200]}")
     return 0

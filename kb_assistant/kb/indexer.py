@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest import Splitter
+from ingest import OcrOptions, Splitter
 from ingest.limits import ReadLimits
 from vectorstore import VectorStore
 
@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..types import FileOutcome, IndexReport
 from .embed_cache import EmbedCache, embed_with_cache
 from .files import Candidate, chunk_id, collect_files, file_sha256, is_under
-from .payload import chunk_payload
+from .payload import chunk_payload, indexed_text
 from .pipeline import Prepared, read_ahead
 from .storage import busy_as
 
@@ -52,6 +52,8 @@ class IndexLimits:
     stream_block_bytes: int  # text files larger than this are streamed block by block
     read: ReadLimits | None = None  # archives and pages; None: ingest's defaults with max_file_bytes
     max_chunks: int = Settings.model_fields["max_chunks_per_file"].default
+    ocr: OcrOptions | None = None  # OCR of scanned pages and images: on/off and its per-file limits
+    heading_prefix: bool = True  # embed and keyword-index each chunk with its heading path in front
 
     @classmethod
     def from_settings(cls, settings: Settings, stream_block_bytes: int) -> IndexLimits:
@@ -60,7 +62,7 @@ class IndexLimits:
             max_archive_entries=settings.max_archive_entries, max_pages=settings.max_pages_per_file,
         )
         return cls(settings.max_file_mb << 20, settings.embed_batch_size, stream_block_bytes, read,
-                   settings.max_chunks_per_file)
+                   settings.max_chunks_per_file, settings.ocr_options(), settings.heading_prefix)
 
     @property
     def read_limits(self) -> ReadLimits:
@@ -269,7 +271,11 @@ class Indexer:
                 return
             chunks = ahead.take_chunks() if ahead is not None else None
             if chunks is None:
-                chunks = self.splitter.split(load_file(path, limits=self.limits.read_limits))
+                def note(what: str) -> None:
+                    self._tick(done, total, f"{source} ({what})")
+
+                docs = load_file(path, limits=self.limits.read_limits, ocr=self.limits.ocr, progress=note)
+                chunks = self.splitter.split(docs)
             if not chunks:
                 raise KBError("no text found in the file")
             self._check_chunks(path, len(chunks))
@@ -316,20 +322,27 @@ class Indexer:
             self.stale.pop(source, None)
 
     def _parse_ahead(self, cand: Candidate) -> list[Any] | None:
-        """Parse and split a file on the read-ahead thread (large text files are streamed later instead)."""
-        from ingest import STREAMABLE_SUFFIXES, load_file
+        """Parse and split a file on the read-ahead thread. Large text files are streamed later instead, and
+        PDFs and images are read in turn, where OCR can report its pages on the progress bar."""
+        from ingest import IMAGE_SUFFIXES, STREAMABLE_SUFFIXES, load_file
 
         path = cand.path
         if path.suffix.lower() in STREAMABLE_SUFFIXES and path.stat().st_size > self.limits.stream_block_bytes:
             return None
+        if path.suffix.lower() in (".pdf", *IMAGE_SUFFIXES):
+            return None
         return self.splitter.split(load_file(path, limits=self.limits.read_limits))
 
     def _same_as_stored(self, source: str, content_hash: str, chunks: list[Any]) -> bool:
-        stored = sorted(
-            (p["index"], p["start"], p["end"], p.get("page"), p["text"], p["doc_hash"])
-            for _, p in self.store.payloads({"source": source})
-        )
-        return stored == [(c.index, c.start, c.end, c.page, c.text, content_hash) for c in chunks]
+        def key(p: dict[str, Any]) -> tuple[Any, ...]:
+            return (p["index"], p["start"], p["end"], p.get("page"), p["text"], p["doc_hash"], p.get("heading"),
+                    indexed_text(p))  # fmt: skip
+
+        stored = sorted(key(p) for _, p in self.store.payloads({"source": source}))
+        return stored == [key(self._payload(source, content_hash, c)) for c in chunks]
+
+    def _payload(self, source: str, content_hash: str, chunk: Any) -> dict[str, Any]:
+        return chunk_payload(source, content_hash, chunk, prefix_heading=self.limits.heading_prefix)
 
     def _flush(self) -> None:
         """Embed the pending files' chunks together and swap each file's chunks, all in one commit."""
@@ -337,7 +350,8 @@ class Indexer:
         if not parsed:
             return
         label = parsed[0].source if len(parsed) == 1 else f"{len(parsed)} files"
-        vectors = self._embed_reporting([c.text for p in parsed for c in p.chunks], label)
+        texts = [indexed_text(self._payload(p.source, p.content_hash, c)) for p in parsed for c in p.chunks]
+        vectors = self._embed_reporting(texts, label)  # all pending files together: full batches are faster
         row = 0
         with self._batch():
             for p in parsed:
@@ -388,7 +402,8 @@ class Indexer:
                     for i, c in enumerate(self.splitter.split_document(doc))
                 ]
                 if chunks:
-                    vectors = self._embed_reporting([c.text for c in chunks], source, before=n, total=expected)
+                    texts = [indexed_text(self._payload(source, content_hash, c)) for c in chunks]
+                    vectors = self._embed_reporting(texts, source, before=n, total=expected)
                     self.store.add(self._records(source, content_hash, chunks, vectors))
                 n += len(chunks)
                 self._tick(done, total, f"{source} ({n}/{expected} chunks)")
@@ -399,15 +414,23 @@ class Indexer:
     def _records(self, source: str, content_hash: str, chunks: list[Any], vectors: np.ndarray) -> list[Any]:
         from vectorstore import Record
 
+        payloads = [self._payload(source, content_hash, c) for c in chunks]
         ids = [chunk_id(source, content_hash, c.index) for c in chunks]
-        # An id can be taken by chunks moved here from elsewhere; pick another for those.
-        taken = {r.id for r in self.store.get(ids) if r is not None and r.payload.get("source") != source}
-        for pos, c in enumerate(chunks):
-            salt = 0
-            while ids[pos] in taken:
-                salt += 1
-                ids[pos] = chunk_id(source, content_hash, c.index, salt)
-        return [Record(ids[i], vectors[i], chunk_payload(source, content_hash, c)) for i, c in enumerate(chunks)]
+        # An id can be taken by chunks moved here from elsewhere, or hold this file's chunk with other
+        # indexed text (a rebuild after a chunk-size or heading-prefix change): pick another, so that
+        # the keyword index, which follows ids, sees the old chunk go and the new one come.
+        salts, pending = [0] * len(chunks), list(range(len(chunks)))
+        while pending:
+            found = {r.id: r.payload for r in self.store.get([ids[i] for i in pending]) if r is not None}
+            pending = [
+                i for i in pending
+                if ids[i] in found and (found[ids[i]].get("source") != source
+                                        or indexed_text(found[ids[i]]) != indexed_text(payloads[i]))
+            ]  # fmt: skip
+            for i in pending:
+                salts[i] += 1
+                ids[i] = chunk_id(source, content_hash, chunks[i].index, salts[i])
+        return [Record(ids[i], vectors[i], payloads[i]) for i in range(len(chunks))]
 
     def _embed_reporting(self, texts: list[str], label: str, *, before: int = 0, total: int = 0) -> np.ndarray:
         """Embed a large file's chunks a few batches at a time, reporting ``label (embedded/total chunks)``

@@ -15,6 +15,7 @@ from vectorstore.sqlite_records import out_of_space
 
 from ..errors import KBError
 from .bm25 import BM25Index
+from .payload import indexed_text
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class JiebaKeywordIndex(KeywordIndex):
         added = sorted(in_store - in_index)
         if removed:
             index.remove(removed, source_generation=generation)
-        texts = ((r.id, r.payload["text"]) for r in store.get(added) if r is not None)
+        texts = ((r.id, indexed_text(r.payload)) for r in store.get(added) if r is not None)
         index.add(texts, source_generation=generation)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:

@@ -61,7 +61,7 @@ def answer_to_json(answer: Answer, claims: tuple[ClaimView, ...] = ()) -> str:
 
 def _source(d: dict[str, Any]) -> Source:
     return Source(int(d.get("id", 0)), str(d.get("text", "")), str(d.get("file", "")), int(d.get("start", 0)),
-                  int(d.get("end", 0)), float(d.get("score", 0.0)), d.get("page"))
+                  int(d.get("end", 0)), float(d.get("score", 0.0)), d.get("page"), heading=str(d.get("heading", "")))
 
 
 def answer_from_json(text: str) -> tuple[Answer, tuple[ClaimView, ...]]:

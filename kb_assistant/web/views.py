@@ -68,6 +68,7 @@ def show_sources(answer: Answer, anchor: str, kb: Any) -> None:
                 mark = " · **cited**" if c else ""
                 support = f" · support {c.support:.2f}" if c and c.support is not None else ""
                 where = f" · p. {s.page}" if s.page is not None else ""
+                where += f" · {escape_markdown(s.heading)}" if s.heading else ""
                 st.markdown(f"\\[{n}\\]{where} · {relevance_badge(s.score)}{mark}{support}")
                 st.markdown(passage_markdown(c) if c else escape_markdown(s.text))
                 if st.toggle(f"Open {escape_markdown(s.label)}", key=f"ev-{anchor}-{n}"):
@@ -119,8 +120,8 @@ def evidence(kb: Any, source: Source, citation: Citation | None, *, key: str) ->
                 st.warning(str(exc))
                 p = None
             if p is not None:
-                if p.headings:
-                    st.caption(" › ".join(p.headings))
+                if p.headings or source.heading:
+                    st.caption(" › ".join(p.headings) if p.headings else source.heading.replace(" > ", " › "))
                 if p.note:
                     st.caption(p.note)
                 body = escape_markdown(p.before) + ":orange-background[" + escape_markdown(p.span) + "]" + \

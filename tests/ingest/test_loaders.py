@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from ingest import LOADERS, SUPPORTED_SUFFIXES, IngestError, load_file, missing_requirements
+from ingest import LOADERS, SUPPORTED_SUFFIXES, IngestError, OcrOptions, load_file, missing_requirements
 from ingest.loaders import LoaderSpec
 from tests.ingest.pdfgen import pdf_bytes, write_pdf
 
@@ -24,6 +24,9 @@ def test_text_and_markdown_verbatim(tmp_path) -> None:
     md.write_text("# 标题\n\nSome *markdown* text.\n", encoding="utf-8")
     (doc,) = load_file(md)
     assert doc.text == "# 标题\n\nSome *markdown* text.\n"
+    assert [(s.headings, doc.text[s.start : s.end]) for s in doc.sections] == [
+        (("标题",), "# 标题\n\nSome *markdown* text.\n")
+    ]
     assert doc.source == str(md) and doc.page is None
 
 
@@ -44,8 +47,9 @@ def test_corrupt_pdf(tmp_path) -> None:
 
 def test_pdf_without_text_needs_ocr(tmp_path) -> None:
     path = write_pdf(tmp_path / "scan.pdf", ["", ""])
-    with pytest.raises(IngestError, match="OCR"):
-        load_file(path)
+    with pytest.raises(IngestError, match="OCR is turned off") as info:
+        load_file(path, ocr=OcrOptions(enabled=False))
+    assert "KB_OCR" in info.value.hint
 
 
 def test_docx(tmp_path) -> None:
@@ -60,7 +64,7 @@ def test_docx(tmp_path) -> None:
     document.save(path)
     (doc,) = load_file(path)
     assert "第一段：这是中文段落。" in doc.text and "Second paragraph in English." in doc.text
-    assert "名称\tPrice\n苹果\t3.5" in doc.text
+    assert "| 名称 | Price |\n| --- | --- |\n| 苹果 | 3.5 |" in doc.text
 
 
 def test_html_drops_script_and_style(tmp_path) -> None:
@@ -73,7 +77,6 @@ def test_html_drops_script_and_style(tmp_path) -> None:
     (doc,) = load_file(path)
     assert "Heading" in doc.text and "可见的文本。Visible text." in doc.text
     assert "secret" not in doc.text and "alert" not in doc.text and "color" not in doc.text
-    assert doc.metadata["title"] == "标题"
 
 
 def test_csv_rows_as_pairs(tmp_path) -> None:
@@ -111,11 +114,11 @@ def test_eml(tmp_path) -> None:
 
 
 def test_unsupported_suffix(tmp_path) -> None:
-    path = tmp_path / "image.bmp"
-    path.write_bytes(b"BM....")
+    path = tmp_path / "drawing.dwg"
+    path.write_bytes(b"AC1032....")
     with pytest.raises(IngestError, match=r"\.pdf") as info:
         load_file(path)
-    assert "image.bmp" in str(info.value)
+    assert "drawing.dwg" in str(info.value)
 
 
 def test_parser_failure_is_wrapped(tmp_path) -> None:

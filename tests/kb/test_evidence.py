@@ -89,3 +89,13 @@ def test_only_the_keyword_best_sentences_are_embedded(monkeypatch: pytest.Monkey
     assert best.text == answer and best.source == 1
     kept = select_evidence("食堂几点开放？", sources, emb, count_tokens=len, budget=40)
     assert any(answer in e.text for e in kept)
+
+
+def test_table_rows_keep_their_header_row() -> None:
+    """A Markdown table chunk (ingest repeats the header in each): the kept rows come under it."""
+    rows = "".join(f"| X{i:02d} 型 | {i * 10}W | {i}元 |\n" for i in range(30))
+    table = Source(3, "| 型号 | 功率 | 价格 |\n| --- | --- | --- |\n" + rows.rstrip("\n"), "/d/spec.docx", 0, 0, 0.8)
+    (kept,) = select_evidence("X17 型的功率是多少？", [table], HashEmbedder(), count_tokens=chars, budget=60)
+    lines = kept.text.split("\n")
+    assert lines[:2] == ["| 型号 | 功率 | 价格 |", "| --- | --- | --- |"]
+    assert "| X17 型 | 170W | 17元 |" in lines[2:] and len(lines) < 10

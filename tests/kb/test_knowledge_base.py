@@ -22,7 +22,7 @@ def docs(tmp_path: Path) -> Path:
     (d / "sub").mkdir()
     (d / "sub" / "notes.txt").write_text("Quarterly review meetings happen in March.\n")
     (d / ".hidden.txt").write_text("should not be indexed")
-    (d / "picture.png").write_bytes(b"\x89PNG\r\n")
+    (d / "drawing.dwg").write_bytes(b"AC1032")
     return d
 
 
@@ -37,7 +37,7 @@ def test_index_folder_recursive_and_search(kb: KnowledgeBase, docs: Path) -> Non
     report = kb.index_paths([docs])
     assert {Path(o.path).name: o.status for o in report.outcomes} == {
         "leave.txt": "added", "canteen.txt": "added", "guide.md": "added", "notes.txt": "added",
-        "picture.png": "skipped",
+        "drawing.dwg": "skipped",
     }
     assert not report.failed
     assert {Path(d.source).name for d in kb.documents()} == {"leave.txt", "canteen.txt", "guide.md", "notes.txt"}
