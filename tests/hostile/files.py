@@ -64,7 +64,7 @@ BAD = {
     "bomb.docx": "KB_MAX_UNPACKED_MB",
     "huge.txt": "KB_MAX_FILE_MB",
     "broken.docx": "not a valid zip-based document",
-    "scan.pdf": "no extractable text",
+    "scan.pdf": "not even by OCR",  # a page with no text layer and nothing legible on it
     "photo.heic": "unsupported type .heic",
 }
 MAX_FILE_MB = 5  # huge.txt is 6 MB: above the limit, and above the 4 MB where text files are streamed
