@@ -44,9 +44,11 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def script(text: str) -> str:
-    """``"zh"`` when at least 30% of the non-space characters are CJK, else ``"en"``."""
-    visible = sum(1 for c in text if not c.isspace())
-    return "zh" if visible and len(_CJK.findall(text)) / visible >= 0.3 else "en"
+    """``"zh"`` when at least 30% of the letters are CJK, else ``"en"``. Letters only: a Markdown table
+    of Chinese headers and figures ("| 型号 | 功率 |\n| X17 | 170W |") is mostly pipes and digits, and
+    counted over every visible character it passed for English."""
+    letters = sum(1 for c in text if c.isalpha())
+    return "zh" if letters and len(_CJK.findall(text)) / letters >= 0.3 else "en"
 
 
 def calibration(embedder_id: str, pair: tuple[str, str] = ("zh", "zh")) -> tuple[float, float]:

@@ -66,3 +66,16 @@ def test_unrelated_questions_are_still_turned_away(kb: tuple[KnowledgeBase, list
     retriever = base.retriever()
     for question in ("量子色动力学中的渐近自由是什么？", "Who won the 1966 FIFA World Cup final?"):
         assert all(s.score < 0.6 for s in retriever.search(question, 5)), question
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("| 型号 | 功率 | 价格 |\n| --- | --- | --- |\n| X17 型 | 170W | 1700元 |\n| X18 型 | 180W | 1800元 |", "zh"),
+    ("正式员工每年享有十五天带薪年假。", "zh"),
+    ("The VPN server uses port 1194 (see 网络 notes).", "en"),
+    ("| Model | Power |\n| --- | --- |\n| X17 | 170W |", "en"),
+    ("2024-01-01 | 12,345 | 67.8%", "en"),
+])
+def test_script_counts_letters_not_table_rules_and_digits(text: str, expected: str) -> None:
+    from kb_assistant.kb.relevance import script
+
+    assert script(text) == expected
