@@ -41,6 +41,9 @@ _DATE = re.compile(r"\d{1,4}\s*[年月日号號]|[一二三四五六七八九十
                    r"\bcentury\b", re.IGNORECASE)
 _PLACE_HINT = re.compile(r"[省市县縣区區州国國镇鎮村岛島山河湖江海洲]|位于|位於|\bin [A-Z]")
 _LATIN_CAPS = re.compile(r"(?<![.!?]\s)\b[A-Z][a-z]+")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+MIN_WORDS = 3  # a sentence with fewer words ("2023.", "X2") is in no language
 _NUMERAL = re.compile(r"[两兩二三四五六七八九十百千万萬亿億]")
 
 # Question words, the function words around them, and focus words too generic to check ("什么地方").
@@ -142,39 +145,39 @@ def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
         return Answerability(0.0, False, kind, ("no source text",), ())
     feats = {(s.source, s.index): _terms(s.text, searched=True) for s in scored}
     weights = _term_weights(question, list(feats.values()))
+    # Across languages only names and figures kept in the source's language ("lora_rank", "1889") count.
+    kept = {t: w for t, w in weights.items() if t.isascii() and any(t in f for f in feats.values())}
     focus_word = focus_term(question)
     focus = content_features(focus_word) if focus_word else None
-    total = sum(weights.values())
-    cross_lingual = has_cjk(question) != any(has_cjk(s.text) for s in scored)
-    if threshold is None:
-        threshold = LATIN_THRESHOLD if not cross_lingual and not has_cjk(question) else THRESHOLD
     by_pos = {(s.source, s.index): s for s in scored}
-    best: tuple[float, ScoredSentence, list[str], bool] | None = None
-    bands = CROSS_LINGUAL_BAND if cross_lingual else SEMANTIC_BAND
-    low, high = next((b for p, b in bands.items() if embedder.id.startswith(p)), DEFAULT_BAND)
-    if cross_lingual:  # names and figures kept in the source's language ("lora_rank", "1889") still count
-        weights = {t: w for t, w in weights.items() if t.isascii() and any(t in f for f in feats.values())}
-        total = sum(weights.values())
+    best: tuple[float, float, ScoredSentence, list[str], bool, bool, dict[str, float]] | None = None
     for top in sorted(scored, key=lambda s: (-s.score, s.source, s.index))[:TOP_SENTENCES]:
         window = [by_pos[(top.source, top.index + d)] for d in range(-CONTEXT, CONTEXT + 1)
                   if (top.source, top.index + d) in by_pos]
         text = "".join(s.text for s in window)
+        # Judged per window: an English question over a chunk that mixes a Chinese and an English
+        # sentence is read in English there (the lenient cross-lingual scoring is for text it cannot read).
+        cross = not _in_language_of(question, [s.text for s in window])
+        terms = kept if cross else weights
+        total = sum(terms.values())
+        low, high = _band(embedder, cross)
         tokens = set().union(*(feats[(s.source, s.index)] for s in window))
-        missing = [t for t in weights if t not in tokens]
+        missing = [t for t in terms if t not in tokens]
         semantic = min(1.0, max(0.0, (top.semantic - low) / (high - low)))
-        cover = sum(w for t, w in weights.items() if t in tokens) / total if total else semantic
-        cover = max(cover, semantic) if cross_lingual else cover
+        cover = sum(w for t, w in terms.items() if t in tokens) / total if total else semantic
+        cover = max(cover, semantic) if cross else cover
         typed = has_kind(text, kind)
-        focused = cover if focus is None or cross_lingual else coverage(focus, content_features(text, unigrams=True))
+        focused = cover if focus is None or cross else coverage(focus, content_features(text, unigrams=True))
         score = (COVERAGE_WEIGHT * cover + TYPE_WEIGHT * typed + SEMANTIC_WEIGHT * semantic
                  + FOCUS_WEIGHT * focused)
-        if best is None or score > best[0]:
-            best = (score, top, missing, typed)
+        cut = threshold if threshold is not None else THRESHOLD if cross or has_cjk(question) else LATIN_THRESHOLD
+        if best is None or score - cut > best[0]:
+            best = (score - cut, score, top, missing, typed, cross, terms)
     assert best is not None
-    score, top, missing, typed = best
+    margin, score, top, missing, typed, cross_lingual, terms = best
     reasons = []
     if missing and not cross_lingual:
-        reasons.append("key terms not found together: " + ", ".join(sorted(missing, key=lambda t: -weights[t])[:5]))
+        reasons.append("key terms not found together: " + ", ".join(sorted(missing, key=lambda t: -terms[t])[:5]))
     if focus_word and focus and not cross_lingual:
         reasons.append(f"asks about {focus_word!r}")
     if kind != "other":
@@ -182,7 +185,25 @@ def assess(question: str, sources: Sequence[Source], embedder: Embedder, *,
     passages = tuple(
         (s.source + 1, s.start, s.end)
         for s in sorted(scored, key=lambda s: (-s.score, s.source, s.index))[:TOP_SENTENCES])
-    return Answerability(round(float(score), 4), score >= threshold, kind, tuple(reasons), passages)
+    return Answerability(round(float(score), 4), margin >= 0, kind, tuple(reasons), passages)
+
+
+def _in_language_of(question: str, sentences: Sequence[str]) -> bool:
+    """Whether one of ``sentences`` is written in the question's language, counting words: Latin words
+    against CJK characters (about 1.5 to a word). A Chinese sentence quoting an English name ("(英文：
+    League for the environment and nature conservation, Germany) 为一德国环境保护与生态保育非营利组织")
+    stays Chinese; "The annual report was approved by the board." beside a Chinese line is English."""
+    want_zh = has_cjk(question)
+    for text in sentences:
+        latin, cjk = len(_LATIN_WORD.findall(text)), len(_CJK_CHAR.findall(text))
+        if latin + cjk >= MIN_WORDS and (cjk > 1.5 * latin) == want_zh:
+            return True
+    return False
+
+
+def _band(embedder: Embedder, cross_lingual: bool) -> tuple[float, float]:
+    bands = CROSS_LINGUAL_BAND if cross_lingual else SEMANTIC_BAND
+    return next((b for p, b in bands.items() if embedder.id.startswith(p)), DEFAULT_BAND)
 
 
 def focus_term(question: str) -> str | None:

