@@ -70,3 +70,35 @@ def test_rebuild_applies_a_changed_prefix(folder: Path, capsys: pytest.CaptureFi
     assert main(["rebuild", "--kb", "t", "--quiet"]) == 0
     capsys.readouterr()
     assert _search("手册 休假", capsys)[0]["heading"].startswith("员工手册 > 第三章 休假")
+
+
+def test_a_changed_prefix_is_recorded_and_asks_for_a_rebuild(folder: Path) -> None:
+    from kb_assistant.embedders import HashEmbedder
+    from kb_assistant.kb import KnowledgeBase, read_manifest
+    from kb_assistant.settings import load_settings
+
+    off, on = load_settings(heading_prefix=False), load_settings(heading_prefix=True)
+    with KnowledgeBase.open(off, "t", HashEmbedder(64)) as kb:
+        assert not kb.index_paths([folder]).notes
+    assert read_manifest(kb.directory).heading_prefix is False  # type: ignore[union-attr]
+    with KnowledgeBase.open(on, "t", HashEmbedder(64)) as kb:
+        assert kb.splitter_changed
+        (note,) = kb.index_paths([folder]).notes  # like a changed chunk size
+        assert "(heading_prefix) differ" in note and "kb rebuild --kb t" in note
+        kb.rebuild()
+        assert not kb.splitter_changed and not kb.index_paths([folder]).notes
+    assert read_manifest(kb.directory).heading_prefix is True  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("parser_version", "prefixed"), [(0, False), (1, False), (2, True)])
+def test_a_manifest_without_the_prefix_gets_what_it_was_built_with(
+    tmp_path: Path, parser_version: int, prefixed: bool
+) -> None:
+    from kb_assistant.kb.manifest import MIGRATIONS, load_manifest
+
+    body = {"name": "t", "embedder": {"id": "hash/64", "dim": 64}, "splitter": {"chunk_size": 500},
+            "store": {"backend": "faiss"}, "parser_version": parser_version, "created": "x", "schema_version": 2}
+    (tmp_path / "manifest.json").write_text(json.dumps(body))
+    manifest, current = load_manifest(tmp_path)
+    assert manifest is not None and manifest.heading_prefix is prefixed and not current
+    assert json.loads(manifest.to_json())["schema_version"] == len(MIGRATIONS) == 3
