@@ -19,12 +19,27 @@ def folder(tmp_path: Path) -> Path:
     return d
 
 
+_MILVUS = pytest.param("milvus", marks=pytest.mark.skipif(
+    __import__("importlib").util.find_spec("milvus_lite") is None, reason="pip install pymilvus milvus-lite"))
+
+
+@pytest.fixture(params=["jieba", _MILVUS])
+def keyword(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Our jieba BM25, or Milvus's own full-text field on a Milvus Lite store: both index the same text."""
+    monkeypatch.setenv("KB_KEYWORD_INDEX", request.param)
+    if request.param == "milvus":
+        monkeypatch.setenv("KB_STORE", "milvus")
+    return str(request.param)
+
+
 def _search(query: str, capsys: pytest.CaptureFixture[str]) -> list[dict]:
     assert main(["search", query, "--kb", "t", "--json", "--top-k", "3"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
-def test_heading_shown_and_prefixed(folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # noqa: ANN001
+def test_heading_shown_and_prefixed(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch, keyword: str,  # noqa: ANN001
+) -> None:
     monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
     monkeypatch.setenv("KB_MIN_RELEVANCE", "0")
     assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0
@@ -34,11 +49,16 @@ def test_heading_shown_and_prefixed(folder: Path, capsys: pytest.CaptureFixture[
     hits = _search("休假 带薪", capsys)
     assert hits[0]["heading"] == "员工手册 > 第三章 休假 > 3.2 年假"
     assert "带薪年假" in hits[0]["text"]
+    # a word found only in a heading finds the chunks under it, and only those
+    hits = _search("休假", capsys)
+    assert hits and all(h["heading"].startswith("员工手册 > 第三章 休假") for h in hits)
     assert main(["search", "休假 带薪", "--kb", "t", "--top-k", "1"]) == 0
     assert "handbook.docx · 员工手册 > 第三章 休假 > 3.2 年假" in capsys.readouterr().out
 
 
-def test_without_prefix_heading_is_only_shown(folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # noqa: ANN001
+def test_without_prefix_heading_is_only_shown(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch, keyword: str,  # noqa: ANN001
+) -> None:
     monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
     monkeypatch.setenv("KB_MIN_RELEVANCE", "0")
     monkeypatch.setenv("KB_HEADING_PREFIX", "false")
@@ -58,7 +78,9 @@ def test_prompt_names_the_heading_path() -> None:
     assert format_source(2, source) == f"[2] spec.docx · 产品手册 > 参数\n{table}"
 
 
-def test_rebuild_applies_a_changed_prefix(folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # noqa: ANN001
+def test_rebuild_applies_a_changed_prefix(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch, keyword: str,  # noqa: ANN001
+) -> None:
     monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
     monkeypatch.setenv("KB_MIN_RELEVANCE", "0")
     monkeypatch.setenv("KB_HEADING_PREFIX", "false")
@@ -102,3 +124,17 @@ def test_a_manifest_without_the_prefix_gets_what_it_was_built_with(
     manifest, current = load_manifest(tmp_path)
     assert manifest is not None and manifest.heading_prefix is prefixed and not current
     assert json.loads(manifest.to_json())["schema_version"] == len(MIGRATIONS) == 3
+
+
+def test_migrated_to_milvus_its_full_text_has_the_prefix(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch  # noqa: ANN001
+) -> None:
+    pytest.importorskip("milvus_lite", reason="pip install pymilvus milvus-lite")
+    monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
+    monkeypatch.setenv("KB_MIN_RELEVANCE", "0")
+    assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0  # FAISS
+    assert main(["migrate", "--kb", "t", "--to", str(tmp_path / "kb.db"), "--json"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("KB_KEYWORD_INDEX", "milvus")
+    hits = _search("休假", capsys)  # only in the heading path: copied records get it in Milvus's BM25 field too
+    assert hits and all(h["heading"].startswith("员工手册 > 第三章 休假") for h in hits)
