@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,23 @@ def test_migrated_to_milvus_its_full_text_has_the_prefix(
     monkeypatch.setenv("KB_KEYWORD_INDEX", "milvus")
     hits = _search("休假", capsys)  # only in the heading path: copied records get it in Milvus's BM25 field too
     assert hits and all(h["heading"].startswith("员工手册 > 第三章 休假") for h in hits)
+
+
+def test_a_streamed_markdown_file_keeps_its_heading_paths(tmp_path: Path) -> None:
+    from kb_assistant.embedders import HashEmbedder
+    from kb_assistant.kb import KnowledgeBase
+    from kb_assistant.settings import load_settings
+    from tests.ingest.docgen import write_long_markdown
+
+    path = write_long_markdown(tmp_path / "long.md")
+    with KnowledgeBase.open(load_settings(chunk_size=120, chunk_overlap=0), "t", HashEmbedder(64)) as kb:
+        kb.stream_block_bytes = 2048  # real files stream above 4 MB
+        kb.index_paths([path])
+        payloads = [p for _, p in kb.store.payloads()]
+    assert len(payloads) > 100
+    found = [(p, re.search(r"第(\d+)章第(\d+)节", p["text"])) for p in payloads]
+    assert sum(m is not None for _, m in found) > 100
+    for p, m in found:  # "第5章第3节第7段..." sits under "第5章 制度5 > 5.3 条款", in whichever block it was read
+        if m:
+            ch, sec = m.groups()
+            assert p["heading"] == f"员工手册 > 第{ch}章 制度{ch} > {ch}.{sec} 条款" and p["prefixed"]
