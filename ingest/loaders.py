@@ -11,14 +11,14 @@ import csv
 import io
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.util import find_spec
 
 from ingest.encoding import STREAM_BLOCK_BYTES, decode_bytes, iter_text_blocks, read_bytes, read_text
 from ingest.errors import IngestError, missing_package
 from ingest.limits import ReadLimits, check_archive, check_pages, check_size, reset_current, set_current
 from ingest.ocr import IMAGE_SUFFIXES
-from ingest.office import load_docx, load_markdown, load_pptx
+from ingest.office import MarkdownState, load_docx, load_markdown, load_pptx, markdown_sections
 from ingest.scans import load_image, load_pdf
 from ingest.structure import TextBuilder
 from ingest.types import Document, LoadOptions, OcrOptions, Section
@@ -243,12 +243,17 @@ def stream_text(
 
     ``offset`` is where the block's text starts in the whole file's text: a chunk cut from the
     block at ``start`` sits at ``offset + start`` in the file. The size limit (``max_bytes``, as in
-    ``load_file``) is checked before the first block is read.
+    ``load_file``) is checked before the first block is read. Markdown keeps its heading paths and
+    tables as ``load_markdown`` gives them, the open headings carried from block to block.
     """
     path = os.fspath(path)
     check_size(path, max_bytes)
     if os.path.splitext(path)[1].lower() not in STREAMABLE_SUFFIXES:
         raise IngestError(path, "only plain text and markdown files can be streamed", "use load_file")
     fmt = "markdown" if path.lower().endswith((".md", ".markdown")) else "text"
+    markdown = MarkdownState() if fmt == "markdown" else None
     for offset, text in iter_text_blocks(path, block_bytes=block_bytes):
-        yield offset, _doc(path, text, fmt=fmt)
+        doc = _doc(path, text, fmt=fmt)
+        if markdown is not None:
+            doc = replace(doc, sections=tuple(markdown_sections(text, markdown)))
+        yield offset, doc

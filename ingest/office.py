@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.encoding import read_bytes
@@ -153,17 +154,28 @@ _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _MD_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 
 
-def markdown_sections(text: str) -> list[Section]:
+@dataclass
+class MarkdownState:
+    """Where Markdown source stands at the end of a block: the headings open above it and whether a
+    code fence is open, so a large file streamed block by block keeps its heading paths."""
+
+    headings: list[tuple[int, str]] = field(default_factory=list)  # (level, text), outermost first
+    fence: bool = False
+
+
+def markdown_sections(text: str, state: MarkdownState | None = None) -> list[Section]:
     """Sections of Markdown source: ATX headings (outside code fences) start a new path; a pipe
-    table (header, rule, rows) is a table section."""
+    table (header, rule, rows) is a table section. ``state`` (updated) carries the open headings and
+    code fence from the block before, for a file read in blocks."""
+    state = state if state is not None else MarkdownState()
     sections: list[Section] = []
-    stack: list[tuple[int, str]] = []
+    stack = state.headings
     lines = text.splitlines(keepends=True)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
-    path: tuple[str, ...] = ()
-    open_at, fence, i, heading_line = 0, False, 0, ""
+    path: tuple[str, ...] = tuple(h[1] for h in stack)
+    open_at, fence, i, heading_line = 0, state.fence, 0, ""
 
     def close(end: int) -> None:
         body = text[open_at:end].strip()
@@ -178,7 +190,7 @@ def markdown_sections(text: str) -> list[Section]:
         if heading:
             close(starts[i])
             level = len(heading.group(1))
-            stack = [h for h in stack if h[0] < level] + [(level, heading.group(2).strip())]
+            stack[:] = [h for h in stack if h[0] < level] + [(level, heading.group(2).strip())]
             path, open_at, heading_line = tuple(h[1] for h in stack), starts[i], line.strip()
         elif not fence and line.lstrip().startswith("|") and i + 1 < len(lines) and _MD_RULE.match(lines[i + 1]):
             close(starts[i])
@@ -190,6 +202,7 @@ def markdown_sections(text: str) -> list[Section]:
             continue
         i += 1
     close(len(text))
+    state.fence = fence
     return sections
 
 

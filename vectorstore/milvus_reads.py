@@ -143,7 +143,8 @@ class MilvusReads:
         return conjoin(self._visible(), f"pk in {int_list(allowed)}") if allowed else None
 
     def text_search(self, query: str, k: int, *, where: Mapping[str, Any] | None = None) -> list[Hit]:
-        """BM25 full-text search over ``payload["text"]`` (jieba-analysed); needs ``full_text=True``.
+        """BM25 full-text search over ``payload["text"]`` (or the store's ``full_text_of(payload)``,
+        jieba-analysed); needs ``full_text=True``.
 
         Scores are BM25 scores (higher = better), not on the inner-product scale.
         """

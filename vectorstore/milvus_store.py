@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,13 @@ __all__ = ["LITE_FILE", "MANIFEST", "MilvusStore", "default_collection", "read_m
 STATE_KEY = "state"
 LITE_FLUSH_ROWS = 1000  # Milvus Lite searches unflushed rows row by row (~20 us each): seal them past this
 LOCK_WAIT = 10.0  # seconds a batch waits for another writer's lock (when the store was given one)
+FullTextOf = Callable[[Mapping[str, Any]], str]
+"""What a record's payload puts in the BM25 field."""
+
+
+def payload_text(payload: Mapping[str, Any]) -> str:
+    """The default text of the BM25 field: ``payload["text"]``."""
+    return str(payload.get("text") or "")
 
 
 @dataclass
@@ -72,6 +79,7 @@ class MilvusStore(MilvusReads, VectorStore):
         self._txn: _Txn | None = None
         self._unflushed = 0
         self._closed = False
+        self._full_text_of: FullTextOf = payload_text
 
     @classmethod
     def open(
@@ -85,6 +93,7 @@ class MilvusStore(MilvusReads, VectorStore):
         create: bool = True,
         read_only: bool = False,
         full_text: bool | None = False,
+        full_text_of: FullTextOf = payload_text,
         index_type: str = "FLAT",
         index_params: Mapping[str, Any] | None = None,
         record_location: bool = True,
@@ -99,6 +108,9 @@ class MilvusStore(MilvusReads, VectorStore):
         token is never written. ``directory=None`` opens ``uri`` directly (needs ``collection``).
         ``full_text`` (at creation) adds a jieba-analysed BM25 field fed from ``payload["text"]``
         for :meth:`text_search`; ``None`` adds it where the server can (Milvus 2.5+, Milvus Lite).
+        ``full_text_of(payload)`` is the text that field gets instead, for a caller that indexes more
+        than the stored text (a knowledge base: the heading path in front); every writer of the
+        collection must pass the same one, as the store does not record it.
         ``index_type`` is Milvus's (``FLAT`` = exact; ``HNSW`` or ``IVF_FLAT`` for millions of
         vectors on a server), always with the IP metric. ``record_location=False``: the caller keeps
         the URI and collection itself (a knowledge base's manifest), so no ``milvus.json`` is written.
@@ -126,6 +138,7 @@ class MilvusStore(MilvusReads, VectorStore):
         client = lite.connect(target, token=token, lite_path=lite_path)
         store = cls(client, uri=target, collection=collection, lite_path=lite_path, read_only=read_only)
         store._writer_lock = writer_lock
+        store._full_text_of = full_text_of
         try:
             store._initialise(dim, create=create, full_text=full_text, index_type=index_type,
                               index_params=dict(index_params or {}))
@@ -334,8 +347,7 @@ class MilvusStore(MilvusReads, VectorStore):
     def _row(self, rid: int, born: int, vector: np.ndarray, payload: dict[str, Any]) -> dict[str, Any]:
         row = {"rid": rid, "born": born, "vector": vector.tolist(), "payload": payload}
         if self.full_text:
-            text = payload.get("text")
-            row["text"] = str(text or "").encode()[:TEXT_MAX_BYTES].decode(errors="ignore")
+            row["text"] = self._full_text_of(payload).encode()[:TEXT_MAX_BYTES].decode(errors="ignore")
         return row
 
     def _existing(self, rids: Sequence[int]) -> list[int]:

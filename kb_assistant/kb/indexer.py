@@ -398,7 +398,7 @@ class Indexer:
             self.store.delete_where({"source": source})
             for offset, doc in self._blocks(path):
                 chunks = [
-                    Chunk(c.text, source, c.start + offset, c.end + offset, page=None, index=n + i)
+                    Chunk(c.text, source, c.start + offset, c.end + offset, page=None, index=n + i, heading=c.heading)
                     for i, c in enumerate(self.splitter.split_document(doc))
                 ]
                 if chunks:

@@ -117,7 +117,8 @@ class JiebaKeywordIndex(KeywordIndex):
 
 
 class StoreKeywordIndex(KeywordIndex):
-    """The store's own full-text search (a Milvus collection with a BM25 field)."""
+    """The store's own full-text search (a Milvus collection with a BM25 field, fed the same
+    ``indexed_text`` as ours: see ``storage.open_kb_store``)."""
 
     name = "milvus"
 

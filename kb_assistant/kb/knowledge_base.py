@@ -91,7 +91,7 @@ class KnowledgeBase:
             if manifest is None:  # new, or built before manifests (its store's meta says how)
                 manifest = manifest_from_store_meta(name, store.get_meta(), record.backend) or Manifest(
                     name, embedder.id, embedder.dim, make_splitter(settings).settings(), record,
-                    parser_version=PARSER_VERSION,
+                    parser_version=PARSER_VERSION, heading_prefix=settings.heading_prefix,
                 )
                 manifest = replace(manifest, store=record)
                 _check_embedder(name, manifest, embedder)
@@ -124,7 +124,14 @@ class KnowledgeBase:
     @property
     def splitter_changed(self) -> bool:
         """True when the current chunk settings differ from those the knowledge base was built with."""
-        return dict(self.manifest.splitter) != self.splitter.settings()
+        return bool(self.chunk_settings_changed())
+
+    def chunk_settings_changed(self) -> list[str]:
+        """Names of the chunk settings (the splitter's, and the heading prefix) that differ from those
+        the knowledge base was built with: chunks indexed from now on would not match the older ones."""
+        built = {**self.manifest.splitter, "heading_prefix": self.manifest.heading_prefix}
+        current = {**self.splitter.settings(), "heading_prefix": self.settings.heading_prefix}
+        return sorted(k for k in built.keys() | current.keys() if built.get(k) != current.get(k))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -205,9 +212,10 @@ class KnowledgeBase:
             report = ix.index(paths, prune=prune)
             self._record_change(report)
         self._auto_gc(report, wait)
-        if self.splitter_changed:
+        changed = self.chunk_settings_changed()
+        if changed:
             report.notes.append(
-                f"chunk settings differ from those {self.name!r} was built with; run "
+                f"chunk settings ({', '.join(changed)}) differ from those {self.name!r} was built with; run "
                 f"`kb rebuild --kb {self.name}` to re-split every document the same way"
             )
         return report
@@ -225,12 +233,12 @@ class KnowledgeBase:
     ) -> IndexReport:
         """Re-read and re-split every recorded source with the current settings; cached embeddings
         are reused for chunk texts seen before. Each file is swapped in one step; the manifest then
-        records the new chunk settings."""
+        records the new chunk settings (splitter and heading prefix)."""
         with self._writing(wait, progress) as ix:
             report = ix.rebuild(prune=prune)
             stamp = now()
             self.manifest = replace(self.manifest, splitter=self.splitter.settings(), parser_version=PARSER_VERSION,
-                                    rebuilt=stamp, indexed=stamp)
+                                    heading_prefix=self.settings.heading_prefix, rebuilt=stamp, indexed=stamp)
             write_manifest(self.directory, self.manifest)
         return report
 

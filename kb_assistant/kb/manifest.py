@@ -2,7 +2,8 @@
 
 Older knowledge bases are brought forward by numbered migrations when they are opened for writing:
 version 1 kept the store's location in ``store/milvus.json`` (now ``store.uri`` / ``store.collection``),
-and knowledge bases from before manifests kept the embedder and splitter in the store's meta table.
+version 2 did not record the heading prefix, and knowledge bases from before manifests kept the embedder
+and splitter in the store's meta table.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Manifest:
     splitter: Mapping[str, Any]
     store: StoreRecord = field(default_factory=StoreRecord)
     parser_version: int = 0  # 0: built before the parser version was recorded
+    heading_prefix: bool = False  # chunks embedded and keyword-indexed with their heading path in front
     created: str = field(default_factory=now)
     rebuilt: str | None = None  # when `kb rebuild` last re-split every document
     indexed: str | None = None  # when an indexing run last changed the documents (any door)
@@ -73,7 +75,8 @@ class Manifest:
         return cls(
             name=body["name"], embedder_id=body["embedder"]["id"], embedder_dim=int(body["embedder"]["dim"]),
             splitter=dict(body["splitter"]), store=StoreRecord(**body.get("store", {})),
-            parser_version=int(body.get("parser_version", 0)), created=body.get("created") or now(),
+            parser_version=int(body.get("parser_version", 0)), heading_prefix=bool(body["heading_prefix"]),
+            created=body.get("created") or now(),
             rebuilt=body.get("rebuilt"), indexed=body.get("indexed"), synced=body.get("synced"),
         )
 
@@ -95,6 +98,17 @@ def m002_store_location(kb_dir: Path, body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "store": store, "parser_version": body.get("parser_version", 0)}
 
 
+def m003_heading_prefix(kb_dir: Path, body: dict[str, Any]) -> dict[str, Any]:
+    """Version 3: whether chunks were embedded with their heading path in front (``KB_HEADING_PREFIX``).
+
+    Heading paths came with parser version 2, and with them the setting, on by default: a knowledge
+    base built by an earlier parser has no headings, so nothing was prefixed (False; a rebuild adds
+    paths and prefix alike), and one built by parser 2 is taken to have had the default (True). Each
+    chunk's payload says for itself whether it was prefixed, so a wrong guess costs only the rebuild
+    note, never a wrong search."""
+    return {**body, "heading_prefix": body.get("heading_prefix", int(body.get("parser_version", 0)) >= 2)}
+
+
 def legacy_milvus_location(kb_dir: Path) -> StoreRecord | None:
     """Where a version-1 knowledge base's Milvus store lives, from its ``store/milvus.json``; or None."""
     legacy = kb_dir / STORE_DIR / LEGACY_MILVUS_FILE
@@ -105,7 +119,7 @@ def legacy_milvus_location(kb_dir: Path) -> StoreRecord | None:
 
 
 # Append only: never edit or reorder a migration that has shipped. The schema version is their count.
-MIGRATIONS: list[Migration] = [m001_initial, m002_store_location]
+MIGRATIONS: list[Migration] = [m001_initial, m002_store_location, m003_heading_prefix]
 
 
 def read_manifest(kb_dir: Path) -> Manifest | None:

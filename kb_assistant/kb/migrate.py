@@ -119,13 +119,15 @@ def migrate_kb(
 
     from ..app import open_kb
     from .manifest import STORE_DIR, StoreRecord
+    from .payload import indexed_text
 
     started = time.perf_counter()
     with open_kb(settings, name, create=False) as kb:
         src = kb.store
         collection = collection or default_collection(kb.directory / STORE_DIR)
         try:
-            dst = MilvusStore.open(None, uri=uri, token=token, collection=collection, dim=src.dim, full_text=None)
+            dst = MilvusStore.open(None, uri=uri, token=token, collection=collection, dim=src.dim, full_text=None,
+                                   full_text_of=indexed_text)
             try:
                 copy_store(src, dst, progress=progress)
                 dst.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ingest import Chunk
@@ -23,7 +24,7 @@ def chunk_payload(source: str, content_hash: str, chunk: Chunk, *, prefix_headin
     return payload
 
 
-def indexed_text(payload: dict[str, Any]) -> str:
+def indexed_text(payload: Mapping[str, Any]) -> str:
     """What is embedded and keyword-indexed for a stored chunk: its text, after its heading path when
     the knowledge base prefixes headings (KB_HEADING_PREFIX; bench/bench_documents.py measures it)."""
     if payload.get("prefixed") and payload.get("heading"):

@@ -56,8 +56,11 @@ def open_kb_store(
     read_only: bool = False, writer_lock: Any = None,
 ) -> VectorStore:
     """Open the store the record names. Milvus gets its location and token, and its own BM25 field
-    at creation where the server has it; the manifest, not the store, keeps the location."""
+    at creation where the server has it, fed what our jieba index indexes (``indexed_text``: the
+    heading path in front where it was prefixed); the manifest, not the store, keeps the location."""
     from vectorstore import open_store
+
+    from .payload import indexed_text
 
     options: dict[str, Any] = {"read_only": read_only}
     if not read_only:
@@ -65,5 +68,5 @@ def open_kb_store(
     if record.backend == "milvus":
         options.update(record.options(), token=token, record_location=False)
         if not read_only:
-            options["full_text"] = None
+            options.update(full_text=None, full_text_of=indexed_text)
     return open_store(kb_dir / STORE_DIR, backend=record.backend, dim=dim, **options)

@@ -60,6 +60,21 @@ def write_markdown(path: Path, blocks: list[Block]) -> Path:
     return path
 
 
+def write_long_markdown(path: Path, chapters: int = 5) -> Path:
+    """A Markdown handbook long enough to stream in small blocks: chapters of numbered sections of
+    paragraphs, and in each chapter a code fence of "# ..." comment lines and blank lines (not headings)."""
+    parts = ["# 员工手册"]
+    for ch in range(1, chapters + 1):
+        parts.append(f"## 第{ch}章 制度{ch}")
+        for sec in range(1, 4):
+            parts.append(f"### {ch}.{sec} 条款")
+            parts += [f"第{ch}章第{sec}节第{k}段：员工应遵守公司制度，违者按规定处理。" for k in range(30)]
+            if sec == 2:
+                parts.append("```\n" + "\n\n".join(f"# 注释 {ch}-{i}，不是标题" for i in range(60)) + "\n```")
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return path
+
+
 def write_html(path: Path, blocks: list[Block]) -> Path:
     parts = ["<html><head><title>t</title></head><body>"]
     for block in blocks:

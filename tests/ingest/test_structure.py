@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest import ChineseTextSplitter, Chunk, load_file
+from ingest import HEADING_SEPARATOR, ChineseTextSplitter, Chunk, load_file, stream_text
 from ingest.structure import TextBuilder, chinese_title_verdict, heading_rank, looks_like_heading
-from tests.ingest.docgen import HANDBOOK, write_docx, write_html, write_markdown, write_pptx
+from tests.ingest.docgen import HANDBOOK, write_docx, write_html, write_long_markdown, write_markdown, write_pptx
 
 LEAVE = "员工手册 > 第三章 休假 > 3.2 年假"
 SICK = "员工手册 > 第三章 休假 > 3.3 病假"
@@ -177,3 +177,23 @@ def test_sections_of_a_text_layer_kept_as_is() -> None:
         ("2.1 年假\n员工每年享有五天带薪年假。\n", ("第二章 休假", "2.1 年假")),
         ("2.2 病假\n需提供医院证明。\n", ("第二章 休假", "2.2 病假")),
     ]
+
+
+def test_streamed_markdown_keeps_heading_paths_across_blocks(tmp_path: Path) -> None:
+    path = write_long_markdown(tmp_path / "long.md")
+    (whole,) = load_file(path)
+    splitter = ChineseTextSplitter(chunk_size=120, chunk_overlap=0)
+
+    def path_at(pos: int) -> str:
+        (section,) = [s for s in whole.sections if s.start <= pos < s.end]
+        return HEADING_SEPARATOR.join(section.headings)
+
+    blocks = list(stream_text(path, block_bytes=2048))
+    assert len(blocks) > 20  # headings and code fences open across many block boundaries
+    headings = set()
+    for offset, doc in blocks:
+        for chunk in splitter.split_document(doc):
+            assert chunk.heading == path_at(offset + chunk.start), chunk.text
+            headings.add(chunk.heading)
+    assert "员工手册 > 第5章 制度5 > 5.3 条款" in headings
+    assert not any("注释" in h for h in headings)  # "# ..." lines inside a code fence are no headings

@@ -43,7 +43,8 @@ def legacy(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Knowl
 
 def test_manifest_is_brought_forward(legacy: KnowledgeBase) -> None:
     raw = json.loads((legacy.directory / "manifest.json").read_text())
-    assert raw["schema_version"] == 2 and raw["embedder"] == {"id": "hash/64", "dim": 64}
+    assert raw["schema_version"] == 3 and raw["embedder"] == {"id": "hash/64", "dim": 64}
+    assert raw["heading_prefix"] is False  # built before heading paths: nothing was prefixed
     assert not (legacy.directory / "store" / "milvus.json").exists()  # absorbed into the manifest
     if legacy.name == "legacy_milvus":
         assert legacy.manifest.store == StoreRecord("milvus", "milvus.db", "kb_legacy_milvus")

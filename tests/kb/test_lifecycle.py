@@ -52,8 +52,9 @@ def test_manifest_records_how_the_kb_was_built(kb: KnowledgeBase) -> None:
     assert m is not None and (m.embedder_id, m.embedder_dim, m.store_backend) == ("hash/64", 64, kb.settings.store)
     raw = json.loads((kb.directory / "manifest.json").read_text())
     assert raw["embedder"] == {"id": "hash/64", "dim": 64}
-    assert raw["splitter"]["chunk_size"] == 120 and raw["schema_version"] == 2 and raw["created"]
+    assert raw["splitter"]["chunk_size"] == 120 and raw["schema_version"] == 3 and raw["created"]
     assert raw["store"] == {"backend": kb.settings.store} and raw["parser_version"] >= 1
+    assert raw["heading_prefix"] is kb.settings.heading_prefix
     assert "embedder_id" not in kb.store.get_meta()  # the manifest is the one record
     with pytest.raises(EmbedderMismatchError, match="hash/64"):
         KnowledgeBase.open(kb.settings, "t", HashEmbedder(32))

@@ -246,3 +246,13 @@ def test_text_search_with_jieba_bm25(tmp_path: Path) -> None:
     with open_store(tmp_path / "plain", backend="milvus", dim=DIM) as store:
         with pytest.raises(VectorStoreError, match="full_text"):
             store.text_search("年假", 3)
+
+
+def test_full_text_of_chooses_what_the_bm25_field_gets(tmp_path: Path) -> None:
+    vecs = unit_vectors(2)
+    records = [Record(0, vecs[0], {"text": "十五天带薪", "title": "年假"}), Record(1, vecs[1], {"text": "医生证明"})]
+    with open_store(tmp_path, backend="milvus", dim=DIM, full_text=True,
+                    full_text_of=lambda p: f"{p.get('title', '')} {p['text']}") as store:
+        store.add(records)
+        assert [h.id for h in store.text_search("年假", 3)] == [0]  # found by a word outside payload["text"]
+        assert store.get([0])[0].payload == records[0].payload  # the payload is stored as given
