@@ -7,6 +7,10 @@ The hash embedder keeps the figure about files, not about the embedder (bench_pi
 Seconds are wall time of the whole command, its start-up (~0.5 s) included.
 
     python bench/bench_many_files.py [--files 100000] [--baseline 10000] [--per-folder 1000] [--embedder hash:256]
+
+2026-12-01 (2 shared cores, under load): first pass 852 files/s at 10,000 and 821 at 100,000 (x0.96), peak RSS
+109 MB and 591 MB (5.5 KB per extra file: FAISS rows, the catalogue, the per-file report); unchanged pass 4,605 and
+6,178 files/s, peak RSS 94 MB and 364 MB.
 """
 
 from __future__ import annotations
