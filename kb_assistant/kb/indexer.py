@@ -74,6 +74,14 @@ def _fresh(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != "stale"}
 
 
+def _vanished(path: Path) -> str:
+    """Why a file failed, when it was deleted while the run read it (the read-ahead thread hashes and parses
+    a few files early, so this is a plain race with whoever deletes it): "" when it is still there."""
+    if os.path.lexists(path):
+        return ""
+    return f"cannot index {path.name}: it was deleted while being indexed (index again if it comes back)"
+
+
 def documents_under(known: Iterable[str], paths: Iterable[str | Path]) -> tuple[list[str], list[str]]:
     """The indexed sources that ``paths`` name (a file, or every document under a folder), and the
     paths that name none."""
@@ -142,7 +150,7 @@ class Indexer:
                 self._outcome(FileOutcome(source, "skipped", reason=cand.skipped))
                 continue
             if item.content_hash is None:
-                self._failed(source, str(item.error))
+                self._failed(source, _vanished(cand.path) or str(item.error))
                 continue
             content_hash = item.content_hash
             if known.get(source) == content_hash:
@@ -284,7 +292,7 @@ class Indexer:
                 self._outcome(FileOutcome(source, "unchanged"))
                 return
         except (IngestError, KBError, OSError) as exc:
-            self._failed(source, str(exc))
+            self._failed(source, _vanished(path) or str(exc))
             return
         self.pending.append(_Parsed(source, content_hash, chunks, existed))
         if sum(len(p.chunks) for p in self.pending) >= self.limits.batch_size:

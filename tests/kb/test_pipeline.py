@@ -111,3 +111,62 @@ def test_embedding_batches_are_sorted_by_length() -> None:
 
     embed_with_cache(texts, embed, "e", 4, None, batch_size=2)
     assert batches == [[1, 2], [3, 40], [41, 50]]
+
+
+@pytest.mark.parametrize("moment", ["hashed", "parsed"])
+def test_a_file_deleted_after_the_read_ahead_read_it_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str,
+) -> None:
+    """The read-ahead thread hashed (or hashed and parsed) a file, then it is deleted before the indexer
+    takes it: that file gets one clear line, the others are indexed, and the knowledge base stays whole
+    (an older indexed version is kept, marked stale, until --prune). Deterministic: the hook deletes it."""
+    from kb_assistant.kb import pipeline
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a", "b", "c", "d"):
+        (docs / f"{name}.txt").write_text(f"文件{name}：年假规定。", encoding="utf-8")
+    settings = load_settings()
+    with KnowledgeBase.open(settings, "vanish", HashEmbedder(64)) as kb:
+        kb.index_paths([docs / "a.txt"])
+    (docs / "a.txt").write_text("文件a：新版本。", encoding="utf-8")  # changed, so it is parsed again
+    doomed = {(docs / "a.txt").resolve(), (docs / "b.txt").resolve()}
+
+    if moment == "hashed":  # deleted between hashing and parsing
+        original_hash = pipeline.file_sha256
+
+        def hash_then_delete(path: Path) -> str:
+            digest = original_hash(path)
+            if path.resolve() in doomed:
+                path.unlink()
+            return digest
+
+        monkeypatch.setattr(pipeline, "file_sha256", hash_then_delete)
+    else:  # parsed ahead, deleted before the indexer takes its chunks
+        original_parse = Indexer._parse_ahead
+
+        def parse_then_delete(self: Indexer, cand: Candidate) -> Any:
+            chunks = original_parse(self, cand)
+            if cand.path.resolve() in doomed:
+                cand.path.unlink()
+            return chunks
+
+        monkeypatch.setattr(Indexer, "_parse_ahead", parse_then_delete)
+
+    with KnowledgeBase.open(settings, "vanish", HashEmbedder(64)) as kb:
+        report = kb.index_paths([docs])
+        failed = {Path(o.path).name: o.reason for o in report.by_status("failed")}
+        assert set(failed) == {"a.txt", "b.txt"}
+        for name, reason in failed.items():
+            assert name in reason and "deleted while" in reason and "\n" not in reason, reason
+        assert "marked stale" in failed["a.txt"]  # its indexed version keeps answering, flagged
+        assert sorted(Path(o.path).name for o in report.by_status("added")) == ["c.txt", "d.txt"]
+        docs_now = {Path(d.source).name: d for d in kb.documents()}
+        assert set(docs_now) == {"a.txt", "c.txt", "d.txt"} and docs_now["a.txt"].stale
+        assert kb.count() == 3
+    monkeypatch.undo()
+    with KnowledgeBase.open(settings, "vanish", HashEmbedder(64), create=False) as kb:  # opens, answers, prunes
+        assert Path(kb.search("文件c", 1)[0].source).name == "c.txt"
+        again = kb.index_paths([docs], prune=True)
+        assert [Path(o.path).name for o in again.by_status("removed")] == ["a.txt"]
+        assert sorted(Path(d.source).name for d in kb.documents()) == ["c.txt", "d.txt"]

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,3 +168,58 @@ def test_subprocess_catches_up_after_a_restart_and_stops_cleanly_on_ctrl_c(tmp_p
     with KnowledgeBase.open(load_settings(), "sub", HashEmbedder(256), create=False) as kb:
         expected = {"keep.txt": "保留的文件，已修改。", "live.txt": "运行时新增。", "new.txt": "停机期间新增。"}
         assert _sources(kb) == expected
+
+
+def test_a_file_rewritten_50_times_a_second_is_indexed_once_settled(tmp_path: Path) -> None:
+    """A file rewritten 50 times a second for 3 s, each save truncating it and writing it in two parts:
+    the watcher keeps running, never indexes a half-written save (every text it embedded is one whole
+    version), applies far fewer runs than saves, and once writing stops the store holds the final version."""
+    import re
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    target = docs / "hot.txt"
+
+    def version(n: int) -> str:
+        return f"版本{n:04d}开始。" + "内容。" * 20 + f"版本{n:04d}结束。"
+
+    target.write_text(version(0), encoding="utf-8")
+    embedded: list[str] = []
+
+    class Recording(HashEmbedder):
+        def embed_documents(self, texts: list[str]) -> Any:
+            embedded.extend(texts)
+            return super().embed_documents(texts)
+
+    kb = KnowledgeBase.open(load_settings(), "hot", Recording(256))
+    lines: list[str] = []
+    watcher = FolderWatcher(kb, [docs], debounce=1.0, log=lines.append)
+    stop, started = threading.Event(), threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), kwargs={"ready": lambda _: started.set()}, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(WAIT_S)
+        saves, end = 0, time.monotonic() + 3.0
+        while time.monotonic() < end:
+            saves += 1
+            data = version(saves).encode("utf-8")
+            with open(target, "wb") as f:  # truncate, then write in two parts: half a save is on disk a while
+                f.write(data[: len(data) // 2])
+                f.flush()
+                time.sleep(0.005)
+                f.write(data[len(data) // 2 :])
+            time.sleep(0.015)
+        final = version(saves)
+        eventually(lambda: _sources(kb).get("hot.txt") == final, "the final version is indexed")
+        assert thread.is_alive()  # the watcher did not crash
+        assert kb.count() == 1
+        whole = re.compile(r"版本(\d{4})开始。(?:内容。){20}版本\1结束。")
+        assert embedded and all(whole.search(t) for t in embedded), [t for t in embedded if not whole.search(t)]
+        print(f"{saves} saves, {watcher.applied} apply runs, {len(embedded)} texts embedded")
+        assert saves >= 30 and watcher.applied <= 3 and watcher.applied * 10 < saves
+        assert not [line for line in lines if line.startswith("failed") or "Traceback" in line], lines
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        kb.close()
+    assert not thread.is_alive()
