@@ -156,6 +156,7 @@ def _check_against_rebuild(folder: Path, operations) -> None:
         full.rebuild(model.items())
         assert inc.count() == len(model)
         assert inc.ids() == sorted(model)
+        assert _term_stats(inc) == _term_stats(full) == _term_stats(inc, counted=True)
         _assert_same(_scores(inc), _scores(full))
 
 
@@ -212,6 +213,16 @@ def test_exception_mid_write_leaves_previous_state(tmp_path: Path) -> None:
         _assert_same(_scores(idx), before)
 
 
+def _term_stats(idx: BM25Index, *, counted: bool = False) -> dict[str, int]:
+    """The stored document frequencies (or, ``counted``, the postings counted per term)."""
+    sql = "SELECT term, COUNT(*) FROM postings GROUP BY term" if counted else "SELECT term, df FROM terms"
+    conn = sqlite3.connect(idx.path)
+    try:
+        return dict(conn.execute(sql).fetchall())
+    finally:
+        conn.close()
+
+
 def test_stats_consistent_with_tables(index: BM25Index) -> None:
     index.add(CORPUS.items())
     index.remove([3])
@@ -220,9 +231,23 @@ def test_stats_consistent_with_tables(index: BM25Index) -> None:
         n, total = conn.execute("SELECT n, total_length FROM stats").fetchone()
         assert (n, total) == conn.execute("SELECT COUNT(*), SUM(length) FROM docs").fetchone()
         assert conn.execute("SELECT COUNT(*) FROM postings WHERE id = 3").fetchone()[0] == 0
+        assert _term_stats(index) == _term_stats(index, counted=True)
         assert dict(conn.execute("SELECT key, value FROM meta"))["tokenizer"] == TOKENIZER_ID
     finally:
         conn.close()
+
+
+def test_a_version_1_file_gets_its_term_stats_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "bm25.db"
+    with BM25Index.open(path) as idx:
+        idx.add(CORPUS.items())
+        expected = idx.doc_freqs(["中国", "中心", "python"])
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE terms")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with BM25Index.open(path) as idx:
+        assert idx.doc_freqs(["中国", "中心", "python"]) == expected and expected[1]["中心"] == 2
 
 
 def test_newer_schema_is_a_clear_error(tmp_path: Path) -> None:
