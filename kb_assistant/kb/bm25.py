@@ -164,6 +164,13 @@ class BM25Index:
             value = self._meta("source_generation")
         return None if value is None else int(value)
 
+    @property
+    def source_cursor(self) -> str | None:
+        """The source's change cursor passed with the last write, if that write passed one: where the
+        next sync may ask the source for only what changed since (``VectorStore.changed_ids``)."""
+        with self._lock:
+            return self._meta("source_cursor") if self._meta("tokenizer") == self.tokenizer_id else None
+
     def is_stale(self, source_generation: int) -> bool:
         """True unless this index was built by our tokenizer and last written at ``source_generation``."""
         with self._lock:
@@ -185,15 +192,19 @@ class BM25Index:
     def _write(self) -> _Transaction:
         return _Transaction(self)
 
-    def add(self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None) -> int:
+    def add(
+        self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None,
+        source_cursor: str | None = None,
+    ) -> int:
         """Index ``(chunk id, text)`` pairs in one transaction; ids already indexed are replaced.
 
         Returns how many were added. Tokenising happens inside the transaction (the writer lock is
         held meanwhile; WAL readers are not blocked), so an iterable that raises midway adds nothing.
+        ``source_cursor`` is recorded with ``source_generation`` (a write without one forgets it).
         """
         with self._write():
             added = self._add(items)
-            self._finish(source_generation)
+            self._finish(source_generation, source_cursor)
         return added
 
     def remove(self, ids: Iterable[int], *, source_generation: int | None = None) -> int:
@@ -214,10 +225,14 @@ class BM25Index:
             self._finish(source_generation)
         return added
 
-    def _finish(self, source_generation: int | None) -> None:
+    def _finish(self, source_generation: int | None, source_cursor: str | None = None) -> None:
         self._set_meta("generation", str(int(self._meta("generation") or 0) + 1))
         if source_generation is not None:
             self._set_meta("source_generation", str(int(source_generation)))
+            if source_cursor is None:
+                self._conn.execute("DELETE FROM meta WHERE key = 'source_cursor'")
+            else:
+                self._set_meta("source_cursor", source_cursor)
 
     def _add(self, items: Iterable[tuple[int, str]]) -> int:
         added = 0

@@ -125,6 +125,35 @@ def test_ids_are_listed_without_decoding_payloads(tmp_path: Path, monkeypatch: p
     store.close()
 
 
+def test_changed_ids_are_read_from_the_change_log(tmp_path: Path) -> None:
+    """A follower (the keyword index) asks only for what changed after its cursor; once a snapshot
+    folds the log in, for another store's cursor, or past a torn record, the store cannot tell (None)."""
+    store = FaissStore.open(tmp_path / "a", dim=DIM)
+    fill(store, 10)
+    cursor = store.change_cursor()
+    assert cursor is not None and store.changed_ids(cursor) == set()
+    store.delete([2])
+    fill(store, 2, start=20, seed=1)
+    store.update_payloads({5: {"source": "b.md"}})  # a payload alone: no id added or deleted
+    assert store.changed_ids(cursor) == {2, 20, 21}
+    reader = FaissStore.open(tmp_path / "a", read_only=True)  # another process follows the same log
+    assert reader.changed_ids(cursor) == {2, 20, 21}
+    reader.close()
+    other = FaissStore.open(tmp_path / "b", dim=DIM)
+    fill(other, 3)
+    assert other.changed_ids(cursor) is None and other.changed_ids("junk") is None
+    other.close()
+    store.compact()
+    assert store.changed_ids(cursor) is None
+    after = store.change_cursor()
+    store.delete([3])
+    assert after is not None and store.changed_ids(after) == {3}
+    log_file = tmp_path / "a" / "index.log"
+    log_file.write_bytes(log_file.read_bytes()[:-3])
+    assert store.changed_ids(after) is None
+    store.close()
+
+
 @pytest.mark.parametrize("damage", [
     "delete", "corrupt", "sidecar_generation", "sidecar_garbage", "swap", "log_torn", "log_flipped", "log_other",
 ])
