@@ -202,7 +202,16 @@ class BM25Index:
         held meanwhile; WAL readers are not blocked), so an iterable that raises midway adds nothing.
         ``source_cursor`` is recorded with ``source_generation`` (a write without one forgets it).
         """
+        return self.apply((), items, source_generation=source_generation, source_cursor=source_cursor)
+
+    def apply(
+        self, removed: Iterable[int], items: Iterable[tuple[int, str]], *, source_generation: int | None = None,
+        source_cursor: str | None = None,
+    ) -> int:
+        """Drop ``removed`` and index ``items`` (as ``add``) in one transaction: a sync commits once
+        (each commit fsyncs and checkpoints; two took 0.2 s for a 20-chunk edit, bench_scale.py)."""
         with self._write():
+            self._remove([_check_id(i) for i in removed])
             added = self._add(items)
             self._finish(source_generation, source_cursor)
         return added

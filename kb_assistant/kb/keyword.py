@@ -98,10 +98,8 @@ class JiebaKeywordIndex(KeywordIndex):
         else:
             records = store.get(sorted(changed))
             removed = changed.difference(r.id for r in records if r is not None)
-        if removed:
-            index.remove(removed, source_generation=generation)
         texts = ((r.id, indexed_text(r.payload)) for r in records if r is not None)
-        index.add(texts, source_generation=generation, source_cursor=cursor)
+        index.apply(removed, texts, source_generation=generation, source_cursor=cursor)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.index.search(query, k)

@@ -174,6 +174,17 @@ def test_persistence_across_reopen(tmp_path: Path) -> None:
         _assert_same(_scores(idx), before)
 
 
+def test_apply_removes_and_adds_in_one_write(index: BM25Index) -> None:
+    index.add(CORPUS.items(), source_generation=1, source_cursor="log:1")
+    generation = index.generation
+    index.apply([2, 4], [(7, "上海港口"), (1, "北京首都")], source_generation=3, source_cursor="log:3")
+    assert index.generation == generation + 1 and index.ids() == [1, 3, 5, 6, 7]
+    assert (index.source_generation, index.source_cursor) == (3, "log:3")
+    assert [rid for rid, _ in index.search("上海 港口", 5)] == [7]
+    index.remove([7], source_generation=4)  # a write without a cursor forgets it
+    assert index.source_cursor is None
+
+
 def test_generations_and_staleness(tmp_path: Path) -> None:
     path = tmp_path / "bm25.db"
     with BM25Index.open(path) as idx:
@@ -202,6 +213,8 @@ def test_exception_mid_write_leaves_previous_state(tmp_path: Path) -> None:
             idx.add(items(), source_generation=2)
         with pytest.raises(RuntimeError):
             idx.rebuild(items(), source_generation=2)
+        with pytest.raises(RuntimeError):  # a sync's removals go with its additions, or neither
+            idx.apply([2, 3], items(), source_generation=2)
         with pytest.raises(ValueError, match="twice"):
             idx.add([(50, "甲"), (50, "乙")])
         with pytest.raises(ValueError, match="integers"):
