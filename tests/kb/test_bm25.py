@@ -174,6 +174,16 @@ def test_persistence_across_reopen(tmp_path: Path) -> None:
         _assert_same(_scores(idx), before)
 
 
+def test_terms_of_within_a_question_s_terms(index: BM25Index) -> None:
+    index.add(CORPUS.items())
+    full = index.terms_of([1, 2, 3, 6, 99])
+    within = ["中心", "首都", "python", "缺席"]
+    got = index.terms_of([1, 2, 3, 6, 99], within)
+    assert got == {rid: full.get(rid, set()) & set(within) for rid in (1, 2, 3, 6)}  # 99 is not indexed
+    assert got[2] == {"中心"} and got[6] == set()
+    assert index.terms_of([1, 2], []) == {1: set(), 2: set()}
+
+
 def test_apply_removes_and_adds_in_one_write(index: BM25Index) -> None:
     index.add(CORPUS.items(), source_generation=1, source_cursor="log:1")
     generation = index.generation
