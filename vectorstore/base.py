@@ -181,6 +181,17 @@ class VectorStore(ABC):
         """Ids of the records matching ``where``, in id order."""
         return [i for i, _ in self.payloads(where)]
 
+    def change_cursor(self) -> str | None:
+        """An opaque mark of the committed state to ask ``changed_ids`` from later; None where the store
+        keeps no change log."""
+        return None
+
+    def changed_ids(self, cursor: str) -> set[int] | None:
+        """Ids added or deleted by the commits after ``cursor`` (from ``change_cursor``), where the store
+        can tell cheaply; None otherwise (no log, or not back that far), and a follower such as a
+        keyword index compares every id (``ids()``) instead."""
+        return None
+
     def refresh(self) -> bool:
         """Pick up writes committed by other processes; True if anything changed."""
         return False

@@ -91,6 +91,21 @@ class DiskCache:
         except OSError as exc:
             log.warning("could not save the FAISS index cache in %s: %s", self.directory, exc)
 
+    def cursor(self, generation: int | None) -> str | None:
+        """``token:generation`` of the log while the files reach ``generation``: the log's random token
+        names its lineage, so a cursor never reads another snapshot's (or another store's) log."""
+        if self.log is None or generation is None or self.generation != generation:
+            return None
+        return f"{self.log.token}:{generation}"
+
+    def touched(self, cursor: str, generation: int | None) -> set[int] | None:
+        """Ids deleted or added after ``cursor`` up to ``generation``, from the log; None when the log
+        does not reach back to it."""
+        token, _, since = cursor.partition(":")
+        if self.cursor(generation) is None or self.log is None or token != self.log.token or not since.isdigit():
+            return None
+        return faiss_log.touched(self.directory, token, int(since), int(generation or 0))
+
     def lags(self, generation: int | None) -> bool:
         """Whether the files do not reach ``generation``."""
         return self.generation != generation

@@ -130,6 +130,51 @@ def replay(directory: Path, token: str, index: Any, start: int, target: int, dim
         return LogPosition(token, end)
 
 
+def touched(directory: Path, token: str, start: int, target: int) -> set[int] | None:
+    """The ids deleted or added by the commits after generation ``start`` up to ``target``, or None when
+    the log does not hold them all (it extends a later snapshot, or a record is torn or missing): the
+    caller then compares every id. Records up to ``start`` are stepped over by their lengths and
+    vectors are never read, so the cost is that of the change, not of the log."""
+    try:
+        fh = open(directory / LOG_FILE, "rb")
+    except FileNotFoundError:
+        return None
+    ids: set[int] = set()
+    with fh:
+        if fh.read(HEADER_LEN) != _header(token):
+            return None
+        current = start
+        while current != target:
+            head = fh.read(_RECORD.size + _BODY.size)
+            if len(head) < _RECORD.size + _BODY.size:
+                return None
+            magic, length, crc = _RECORD.unpack_from(head)
+            base, generation, dim, _ = _BODY.unpack_from(head, _RECORD.size)
+            if magic != b"REC1" or length < _BODY.size:
+                return None
+            if generation <= current:
+                fh.seek(length - _BODY.size, os.SEEK_CUR)
+                continue
+            body = head[_RECORD.size :] + fh.read(length - _BODY.size)
+            if base != current or generation > target or len(body) < length or zlib.crc32(body) != crc:
+                return None
+            ids.update(_ids(body, dim))
+            current = generation
+    return ids
+
+
+def _ids(body: bytes, dim: int) -> list[int]:
+    """The ids one record's ops delete or add (vectors skipped)."""
+    _, _, _, n_ops = _BODY.unpack_from(body)
+    offset, out = _BODY.size, []
+    for _ in range(n_ops):
+        kind, count = _OP.unpack_from(body, offset)
+        offset += _OP.size
+        out.extend(np.frombuffer(body, dtype="<i8", count=count, offset=offset).tolist())
+        offset += 8 * count + (4 * count * dim if kind == b"A" else 0)
+    return out
+
+
 def _apply(index: Any, body: bytes, dim: int) -> None:
     """Replay one record's ops onto ``index`` in order."""
     _, _, _, n_ops = _BODY.unpack_from(body)

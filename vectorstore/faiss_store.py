@@ -326,6 +326,24 @@ class FaissStore(VectorStore):
                 page, after = self._db.payload_page(where, after)
             yield from page
 
+    def change_cursor(self) -> str | None:
+        """The change log's token and the committed generation (None while there is no log)."""
+        with self._snapshot():
+            return self._cache.cursor(self._index_gen)
+
+    def changed_ids(self, cursor: str) -> set[int] | None:
+        """Ids added or deleted after ``cursor``, read from the change log; None once a snapshot has
+        folded those commits in (a new log), or for a cursor of another store."""
+        with self._snapshot():
+            return self._cache.touched(cursor, self._index_gen)
+
+    def ids(self, where: Mapping[str, Any] | None = None) -> list[int]:
+        """Ids matching ``where`` in id order, without decoding payloads where SQL decides the filter:
+        the keyword index lists every id at each sync (10k chunks: 4 ms, 140 ms through payloads)."""
+        validate_where(where)
+        with self._snapshot(index=False):
+            return sorted(self._db.ids_matching(where))
+
     def count(self, where: Mapping[str, Any] | None = None) -> int:
         """Number of records matching ``where`` (all when None)."""
         with self._snapshot(index=False):

@@ -38,8 +38,15 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX postings_by_id ON postings (id)")
 
 
+def m002_term_stats(db: sqlite3.Connection) -> None:
+    """Each term's document frequency, kept with the postings: counting a common term's postings per
+    query costs O(df) (half the chunks at 1M), reading its row costs one lookup."""
+    db.execute("CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID")
+    db.execute("INSERT INTO terms (term, df) SELECT term, COUNT(*) FROM postings GROUP BY term")
+
+
 # Append only: never edit or reorder a migration that has shipped.
-MIGRATIONS: list[Migration] = [m001_initial]
+MIGRATIONS: list[Migration] = [m001_initial, m002_term_stats]
 
 
 class BM25IndexError(KBError):
@@ -157,6 +164,13 @@ class BM25Index:
             value = self._meta("source_generation")
         return None if value is None else int(value)
 
+    @property
+    def source_cursor(self) -> str | None:
+        """The source's change cursor passed with the last write, if that write passed one: where the
+        next sync may ask the source for only what changed since (``VectorStore.changed_ids``)."""
+        with self._lock:
+            return self._meta("source_cursor") if self._meta("tokenizer") == self.tokenizer_id else None
+
     def is_stale(self, source_generation: int) -> bool:
         """True unless this index was built by our tokenizer and last written at ``source_generation``."""
         with self._lock:
@@ -178,15 +192,28 @@ class BM25Index:
     def _write(self) -> _Transaction:
         return _Transaction(self)
 
-    def add(self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None) -> int:
+    def add(
+        self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None,
+        source_cursor: str | None = None,
+    ) -> int:
         """Index ``(chunk id, text)`` pairs in one transaction; ids already indexed are replaced.
 
         Returns how many were added. Tokenising happens inside the transaction (the writer lock is
         held meanwhile; WAL readers are not blocked), so an iterable that raises midway adds nothing.
+        ``source_cursor`` is recorded with ``source_generation`` (a write without one forgets it).
         """
+        return self.apply((), items, source_generation=source_generation, source_cursor=source_cursor)
+
+    def apply(
+        self, removed: Iterable[int], items: Iterable[tuple[int, str]], *, source_generation: int | None = None,
+        source_cursor: str | None = None,
+    ) -> int:
+        """Drop ``removed`` and index ``items`` (as ``add``) in one transaction: a sync commits once
+        (each commit fsyncs and checkpoints; two took 0.2 s for a 20-chunk edit, bench_scale.py)."""
         with self._write():
+            self._remove([_check_id(i) for i in removed])
             added = self._add(items)
-            self._finish(source_generation)
+            self._finish(source_generation, source_cursor)
         return added
 
     def remove(self, ids: Iterable[int], *, source_generation: int | None = None) -> int:
@@ -199,7 +226,7 @@ class BM25Index:
     def rebuild(self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None) -> int:
         """Replace the whole index with ``items`` atomically (and adopt the current tokenizer)."""
         with self._write():
-            for table in ("postings", "docs"):
+            for table in ("postings", "docs", "terms"):
                 self._conn.execute(f"DELETE FROM {table}")
             self._conn.execute("UPDATE stats SET n = 0, total_length = 0")
             added = self._add(items)
@@ -207,10 +234,14 @@ class BM25Index:
             self._finish(source_generation)
         return added
 
-    def _finish(self, source_generation: int | None) -> None:
+    def _finish(self, source_generation: int | None, source_cursor: str | None = None) -> None:
         self._set_meta("generation", str(int(self._meta("generation") or 0) + 1))
         if source_generation is not None:
             self._set_meta("source_generation", str(int(source_generation)))
+            if source_cursor is None:
+                self._conn.execute("DELETE FROM meta WHERE key = 'source_cursor'")
+            else:
+                self._set_meta("source_cursor", source_cursor)
 
     def _add(self, items: Iterable[tuple[int, str]]) -> int:
         added = 0
@@ -230,6 +261,10 @@ class BM25Index:
             self._conn.executemany("INSERT INTO docs (id, length) VALUES (?, ?)", docs)
             postings.sort()  # insert in primary-key order: far fewer B-tree pages touched per batch
             self._conn.executemany("INSERT INTO postings (term, id, tf, length) VALUES (?, ?, ?, ?)", postings)
+            self._conn.executemany(
+                "INSERT INTO terms (term, df) VALUES (?, ?) ON CONFLICT (term) DO UPDATE SET df = df + excluded.df",
+                sorted(Counter(term for term, *_ in postings).items()),
+            )
             total = sum(length for _, length in docs)
             self._conn.execute("UPDATE stats SET n = n + ?, total_length = total_length + ?", (len(docs), total))
             added += len(docs)
@@ -245,6 +280,11 @@ class BM25Index:
             ).fetchone()
             if not n:
                 continue
+            gone = self._conn.execute(
+                f"SELECT term, COUNT(*) FROM postings WHERE id IN ({marks}) GROUP BY term", part
+            ).fetchall()
+            self._conn.executemany("UPDATE terms SET df = df - ? WHERE term = ?", [(c, t) for t, c in gone])
+            self._conn.executemany("DELETE FROM terms WHERE term = ? AND df <= 0", [(t,) for t, _ in gone])
             self._conn.execute(f"DELETE FROM postings WHERE id IN ({marks})", part)
             self._conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", part)
             self._conn.execute("UPDATE stats SET n = n - ?, total_length = total_length - ?", (n, total))
@@ -277,20 +317,30 @@ class BM25Index:
             if not unique:
                 return int(n), {}
             marks = ",".join("?" * len(unique))
-            found = dict(self._conn.execute(
-                f"SELECT term, COUNT(*) FROM postings WHERE term IN ({marks}) GROUP BY term", unique
-            ).fetchall())
+            found = dict(self._conn.execute(f"SELECT term, df FROM terms WHERE term IN ({marks})", unique).fetchall())
         return int(n), {t: int(found.get(t, 0)) for t in unique}
 
-    def terms_of(self, ids: Iterable[int]) -> dict[int, set[str]]:
-        """The distinct terms of each indexed chunk (read from the postings, not re-tokenised)."""
+    def terms_of(self, ids: Iterable[int], within: Sequence[str] | None = None) -> dict[int, set[str]]:
+        """The distinct terms of each indexed chunk (read from the postings, not re-tokenised). With
+        ``within``, only those among these terms, every indexed chunk still listed: a question's keyword
+        coverage needs only its own terms, |ids| x |terms| key lookups instead of every term of every
+        chunk (60 candidates: 0.8 ms instead of 9 at 10k chunks)."""
         out: dict[int, set[str]] = {}
         wanted = [_check_id(i) for i in ids]
+        only = sorted(set(within)) if within is not None else None
         with self._lock:
             for start in range(0, len(wanted), _BATCH):
                 part = wanted[start : start + _BATCH]
                 marks = ",".join("?" * len(part))
-                for rid, term in self._conn.execute(f"SELECT id, term FROM postings WHERE id IN ({marks})", part):
+                if only is None:
+                    rows = self._conn.execute(f"SELECT id, term FROM postings WHERE id IN ({marks})", part)
+                else:
+                    out.update((rid, set()) for (rid,) in self._conn.execute(
+                        f"SELECT id FROM docs WHERE id IN ({marks})", part))
+                    rows = self._conn.execute(
+                        f"SELECT id, term FROM postings WHERE term IN ({','.join('?' * len(only))}) "
+                        f"AND id IN ({marks})", [*only, *part])
+                for rid, term in rows:
                     out.setdefault(int(rid), set()).add(term)
         return out
 
@@ -299,9 +349,7 @@ class BM25Index:
         if not n or not total:
             return []
         marks = ",".join("?" * len(terms))
-        dfs = self._conn.execute(
-            f"SELECT term, COUNT(*) FROM postings WHERE term IN ({marks}) GROUP BY term", terms
-        ).fetchall()
+        dfs = self._conn.execute(f"SELECT term, df FROM terms WHERE term IN ({marks})", terms).fetchall()
         if not dfs:
             return []
         weights = [(term, math.log(1.0 + (n - df + 0.5) / (df + 0.5))) for term, df in dfs]

