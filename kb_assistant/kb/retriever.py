@@ -114,7 +114,7 @@ class Retriever:
         stats = self.keyword.doc_freqs(terms) if terms else None
         chunk_terms: dict[int, set[str]] = {}
         if terms:
-            known = self.keyword.terms_of(list(texts)) or {}
+            known = self.keyword.terms_of(list(texts), within=terms) or {}  # coverage reads only these
             chunk_terms = {i: known[i] if i in known else set(tokenize(t)) for i, t in texts.items()}
         if stats is None:  # the candidates stand in for the corpus
             stats = (len(texts), {t: sum(t in ts for ts in chunk_terms.values()) for t in set(terms)})
