@@ -33,6 +33,14 @@ def keyword(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return str(request.param)
 
 
+def _index_for_keywords(folder: Path, monkeypatch: pytest.MonkeyPatch, *, prefix: bool = True) -> None:
+    """Index ``folder`` into kb "t", searched by keywords alone with no relevance cut."""
+    monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
+    monkeypatch.setenv("KB_MIN_RELEVANCE", "0")
+    monkeypatch.setenv("KB_HEADING_PREFIX", "true" if prefix else "false")
+    assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0
+
+
 def _search(query: str, capsys: pytest.CaptureFixture[str]) -> list[dict]:
     assert main(["search", query, "--kb", "t", "--json", "--top-k", "3"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -41,9 +49,7 @@ def _search(query: str, capsys: pytest.CaptureFixture[str]) -> list[dict]:
 def test_heading_shown_and_prefixed(
     folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch, keyword: str,  # noqa: ANN001
 ) -> None:
-    monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
-    monkeypatch.setenv("KB_MIN_RELEVANCE", "0")
-    assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0
+    _index_for_keywords(folder, monkeypatch)
     capsys.readouterr()
     # "休假" is only in the chapter heading, "带薪" only in the body of 3.2: with the heading path in
     # front of each chunk's indexed text, the 3.2 chunk matches both and comes first
@@ -60,10 +66,7 @@ def test_heading_shown_and_prefixed(
 def test_without_prefix_heading_is_only_shown(
     folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch, keyword: str,  # noqa: ANN001
 ) -> None:
-    monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
-    monkeypatch.setenv("KB_MIN_RELEVANCE", "0")
-    monkeypatch.setenv("KB_HEADING_PREFIX", "false")
-    assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0
+    _index_for_keywords(folder, monkeypatch, prefix=False)
     capsys.readouterr()
     assert _search("手册 休假", capsys) == []  # words found only in headings are not indexed
     hits = _search("带薪", capsys)
@@ -82,10 +85,7 @@ def test_prompt_names_the_heading_path() -> None:
 def test_rebuild_applies_a_changed_prefix(
     folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch, keyword: str,  # noqa: ANN001
 ) -> None:
-    monkeypatch.setenv("KB_RETRIEVAL_MODE", "bm25")
-    monkeypatch.setenv("KB_MIN_RELEVANCE", "0")
-    monkeypatch.setenv("KB_HEADING_PREFIX", "false")
-    assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0
+    _index_for_keywords(folder, monkeypatch, prefix=False)
     monkeypatch.setenv("KB_HEADING_PREFIX", "true")
     assert main(["index", str(folder), "--kb", "t", "--quiet"]) == 0  # unchanged file: not re-read
     capsys.readouterr()
