@@ -12,7 +12,7 @@ from .attribution import attribute, best_span, insert_markers, sentences
 from .citations import cited_numbers, resolve_citations
 from .embedders import Embedder
 from .errors import EmptyKnowledgeBaseError, KBError
-from .evidence import select_evidence
+from .evidence import score_sentences, select_evidence
 from .generators.base import ChatMessage, Generator
 from .kb import KnowledgeBase, Retriever
 from .multipart import parts_hint, retrieve_parts, split_question
@@ -172,18 +172,22 @@ class Assistant:
         turn = plan_turn(search, question[:MAX_QUERY_CHARS], history, cfg.top_k, refusals=REFUSALS)
         sources = turn.sources
         memo = MemoEmbedder(self.kb.embedder)
-        verdict = None
-        if sources and cfg.check_answerable:  # several parts: refused only when no part is answered
-            verdicts = [assess(part, sources, memo) for part in parts]
-            verdict = max(verdicts, key=lambda v: (v.answerable, v.score))
         mode = cfg.cite_mode
         ask_to_cite = mode == "ask" or (mode == "auto" and self.generator.follows_citation_instructions)
         focused = cfg.evidence == "sentences" or (
             cfg.evidence == "auto" and not self.generator.follows_citation_instructions)
+        # the question's sentence scores, shared by the answerability check and evidence selection
+        shared = sources and (focused or (cfg.check_answerable and question in parts))
+        scored = score_sentences(question, sources, memo) if shared else None
+        verdict = None
+        if sources and cfg.check_answerable:  # several parts: refused only when no part is answered
+            verdicts = [assess(part, sources, memo, scored=scored if part == question else None) for part in parts]
+            verdict = max(verdicts, key=lambda v: (v.answerable, v.score))
         whole = {s.id: s for s in sources}
         if sources and focused:
             sources = [e.as_source() for e in select_evidence(
-                question, sources, memo, count_tokens=self.generator.count_tokens, budget=cfg.evidence_budget)]
+                question, sources, memo, count_tokens=self.generator.count_tokens, budget=cfg.evidence_budget,
+                scored=scored)]
         window = cfg.model.context_window or self.generator.context_window
         style = prompt_style(cfg.prompt_style, follows_citation_instructions=ask_to_cite)
         hint = parts_hint(question, parts) if not turn.follow_up else ""

@@ -101,11 +101,13 @@ def _cosines(question: str, texts: Sequence[str], keyword: np.ndarray, embedder:
 
 def select_evidence(question: str, sources: Sequence[Source], embedder: Embedder, *,
                     count_tokens: Callable[[str], int], budget: int,
-                    context: int = CONTEXT_SENTENCES) -> list[Evidence]:
+                    context: int = CONTEXT_SENTENCES,
+                    scored: Sequence[ScoredSentence] | None = None) -> list[Evidence]:
     """The best sentences with ``context`` neighbours each side, in document order, within ``budget``
     tokens (by ``count_tokens`` over the kept texts), one ``Evidence`` per source that keeps anything,
     in the sources' order. The best sentence is kept even if it alone exceeds the budget."""
-    scored = score_sentences(question, sources, embedder)
+    if scored is None:
+        scored = score_sentences(question, sources, embedder)
     by_pos = {(s.source, s.index): s for s in scored}
     cost = {key: count_tokens(s.text) + 1 for key, s in by_pos.items()}
     kept: set[tuple[int, int]] = set()
