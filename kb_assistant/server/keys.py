@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from vectorstore.migrations import apply_migrations
+
 from ..errors import KBError
 
 Scope = Literal["read", "write", "admin"]
@@ -26,8 +28,8 @@ KEYS_FILE = "keys.db"
 TOKEN_PREFIX = "kbk-"
 
 # Numbered migrations: index i brings the schema from version i to i + 1.
-_MIGRATIONS = (
-    """CREATE TABLE keys (
+def _m1_keys(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE keys (
         id TEXT PRIMARY KEY,
         hash TEXT NOT NULL UNIQUE,
         kb TEXT,
@@ -35,8 +37,10 @@ _MIGRATIONS = (
         label TEXT NOT NULL DEFAULT '',
         created REAL NOT NULL,
         revoked REAL
-    )""",
-)
+    )""")
+
+
+_MIGRATIONS = (_m1_keys,)
 
 
 @dataclass(frozen=True)
@@ -75,17 +79,26 @@ class KeyStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / KEYS_FILE
+        self._migrated = False
+
+    def _migrate(self) -> None:
+        """Bring the file's schema up to date, once per instance (the project's one migration runner)."""
+        if self._migrated:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            apply_migrations(con, _MIGRATIONS, lambda v: KBError(
+                f"{self.path} was written by a newer kb-assistant (schema {v}); upgrade, or move the file away"))
+        finally:
+            con.close()
+        self._migrated = True
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
         con = sqlite3.connect(self.path, timeout=10)
         try:
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            for number in range(version, len(_MIGRATIONS)):
-                con.execute(_MIGRATIONS[number])
-                con.execute(f"PRAGMA user_version = {number + 1}")
-                con.commit()
             with con:
                 yield con
         finally:
