@@ -37,7 +37,6 @@ class Job:
     created: float = field(default_factory=time.time)
     finished: float | None = None
     done_files: int = 0
-    event: threading.Event = field(default_factory=threading.Event)
 
     def to_dict(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -104,4 +103,3 @@ class Jobs:
                     result.status, result.reason = "failed", job.error
         finally:
             job.finished = time.time()
-            job.event.set()
