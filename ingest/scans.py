@@ -137,7 +137,6 @@ def load_image(path: str, options: LoadOptions) -> list[Document]:
     """OCR of an image; each frame of a multi-page TIFF is a page."""
     from PIL import ImageSequence
 
-    read_bytes(path, max_bytes=options.max_bytes)  # the size limit, before decoding
     image = open_image(path)
     frames = getattr(image, "n_frames", 1)
     budget = OcrBudget(path, options.ocr, frames, options.progress)
