@@ -358,12 +358,14 @@ class Indexer:
         if not parsed:
             return
         label = parsed[0].source if len(parsed) == 1 else f"{len(parsed)} files"
-        texts = [indexed_text(self._payload(p.source, p.content_hash, c)) for p in parsed for c in p.chunks]
+        payloads = [[self._payload(p.source, p.content_hash, c) for c in p.chunks] for p in parsed]
+        texts = [indexed_text(payload) for file_payloads in payloads for payload in file_payloads]
         vectors = self._embed_reporting(texts, label)  # all pending files together: full batches are faster
         row = 0
         with self._batch():
-            for p in parsed:
-                records = self._records(p.source, p.content_hash, p.chunks, vectors[row : row + len(p.chunks)])
+            for p, file_payloads in zip(parsed, payloads, strict=True):
+                records = self._records(p.source, p.content_hash, p.chunks, file_payloads,
+                                        vectors[row : row + len(p.chunks)])
                 row += len(records)
                 self.store.replace_where({"source": p.source}, records)
                 self.stale.pop(p.source, None)  # its new chunks carry no mark
@@ -410,19 +412,21 @@ class Indexer:
                     for i, c in enumerate(self.splitter.split_document(doc))
                 ]
                 if chunks:
-                    texts = [indexed_text(self._payload(source, content_hash, c)) for c in chunks]
-                    vectors = self._embed_reporting(texts, source, before=n, total=expected)
-                    self.store.add(self._records(source, content_hash, chunks, vectors))
+                    payloads = [self._payload(source, content_hash, c) for c in chunks]
+                    vectors = self._embed_reporting([indexed_text(pl) for pl in payloads], source, before=n,
+                                                    total=expected)
+                    self.store.add(self._records(source, content_hash, chunks, payloads, vectors))
                 n += len(chunks)
                 self._tick(done, total, f"{source} ({n}/{expected} chunks)")
             if n == 0:
                 raise KBError("no text found in the file")  # rolls the deletion back
         return n
 
-    def _records(self, source: str, content_hash: str, chunks: list[Any], vectors: np.ndarray) -> list[Any]:
+    def _records(self, source: str, content_hash: str, chunks: list[Any], payloads: list[dict[str, Any]],
+                 vectors: np.ndarray) -> list[Any]:
+        """The store records of one file's ``chunks`` (their ``payloads`` built once by the caller)."""
         from vectorstore import Record
 
-        payloads = [self._payload(source, content_hash, c) for c in chunks]
         ids = [chunk_id(source, content_hash, c.index) for c in chunks]
         # An id can be taken by chunks moved here from elsewhere, or hold this file's chunk with other
         # indexed text (a rebuild after a chunk-size or heading-prefix change): pick another, so that
