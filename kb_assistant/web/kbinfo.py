@@ -24,19 +24,24 @@ def _when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
 
+def _stamp(recorded: str) -> float:
+    """Seconds since the epoch of a manifest time (``2026-12-01T12:30:00…``, local time)."""
+    return time.mktime(time.strptime(recorded[:19], "%Y-%m-%dT%H:%M:%S"))
+
+
 def last_synced(kb: Any) -> str:
     """`` · last synced 2026-12-01 12:30`` when ``kb watch`` keeps the knowledge base in step, else ""."""
     synced = kb.manifest.synced
     if not synced:
         return ""
-    return f" · last synced {_when(time.mktime(time.strptime(synced[:19], '%Y-%m-%dT%H:%M:%S')))}"
+    return f" · last synced {_when(_stamp(synced))}"
 
 
 def last_indexed(kb: Any, run: IndexRun | None) -> str:
     """``last indexed 2026-12-01 12:30`` from the app's own record of its latest run, or from the
     knowledge base's manifest, which every door's indexing run updates (whichever is later)."""
     recorded = kb.manifest.indexed
-    changed = time.mktime(time.strptime(recorded[:19], "%Y-%m-%dT%H:%M:%S")) if recorded else 0.0
+    changed = _stamp(recorded) if recorded else 0.0
     if run is not None and run.finished >= changed - 5:
         return f"last indexed {_when(run.finished)}"
     if changed:
