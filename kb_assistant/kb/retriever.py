@@ -122,9 +122,10 @@ class Retriever:
         weights = idf_weights(terms, n, df)
         seen = seen_share(weights, df)
         asked = script(query)
+        bands = {side: calibration(self.embedder.id, (asked, side)) for side in ("zh", "en")}
         scored = []
         for i, text in texts.items():
-            dense = relevance(cosines[i], calibration(self.embedder.id, (asked, script(text))))
+            dense = relevance(cosines[i], bands[script(text)])
             cover = coverage(weights, chunk_terms.get(i, set()))
             value = {"dense": dense, "bm25": cover}.get(self.mode, fuse(dense, cover, seen, self.dense_weight))
             scored.append((i, value))
