@@ -14,7 +14,7 @@ from typing import Any
 
 from ..assistant import AnswerStream, Assistant, finish_answer
 from ..generators.base import ChatMessage, Generator
-from ..types import Answer
+from ..types import Answer, Source
 from .errors import APIError
 from .state import ServerState
 
@@ -155,18 +155,26 @@ class ChatRun:
 
 
 def kb_fields(answer: Answer) -> dict[str, Any]:
-    """Sources and citations as extra response fields: each source numbered as the ``[n]`` markers, with
-    file, page, span, relevance, and (when cited) support and the supporting span."""
+    """Sources and citations as extra response fields: each source as ``source_fields`` gives it and (when
+    cited) its support and the supporting span."""
     cited = {c.number: c for c in answer.citations}
     sources = []
     for n, s in enumerate(answer.sources, 1):
         c = cited.get(n)
-        sources.append({"number": n, "file": s.source, "page": s.page, "start": s.start, "end": s.end,
-                        "relevance": round(s.score, 4), "text": s.text, "cited": c is not None,
+        sources.append({**source_fields(n, s), "cited": c is not None,
                         "support": c.support if c else None, "inferred": c.inferred if c else None,
                         "quote": [c.quote_start, c.quote_end] if c else None})
     return {"kb_sources": sources, "kb_found": answer.found,
             "kb_claims": [c.to_dict() for c in answer.claims]}
+
+
+def source_fields(number: int, source: Source) -> dict[str, Any]:
+    """A source as the API shows it (chat and search alike): ``Source.to_dict``, the one record of its
+    fields (file, page, span, heading, text, stale), numbered as the ``[n]`` markers, with its score under
+    the API's documented name ``relevance``."""
+    fields = {"number": number, **source.to_dict()}
+    fields["relevance"] = fields.pop("score")
+    return fields
 
 
 def plain_text(content: Any) -> str:

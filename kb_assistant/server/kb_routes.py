@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from ..errors import KBError
+from .chat import source_fields
 from .deps import State, Who
 from .errors import APIError
 from .jobs import Jobs
@@ -181,10 +182,8 @@ def remove_document(name: str, state: State, who: Who,
 @router.post("/kbs/{name}/search")
 def search(name: str, body: SearchRequest, state: State,
            who: Who) -> dict[str, Any]:
-    """Retrieval only, as ``kb search``: the most relevant passages with file, page, span and relevance."""
+    """Retrieval only, as ``kb search``: the most relevant passages with file, page, span, heading and relevance."""
     who.need("read", name)
     kb = state.kb(name)
     hits = kb.retriever(state.settings).search(body.query, body.top_k or state.settings.top_k)
-    return {"object": "list", "data": [{"number": n, "file": s.source, "page": s.page, "start": s.start,
-                                        "end": s.end, "relevance": round(s.score, 4), "text": s.text}
-                                       for n, s in enumerate(hits, 1)]}
+    return {"object": "list", "data": [source_fields(n, s) for n, s in enumerate(hits, 1)]}
