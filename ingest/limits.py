@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import zipfile
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 from ingest.encoding import check_size
 from ingest.errors import IngestError
 
 MB = 1024 * 1024
-__all__ = ["ReadLimits", "check_archive", "check_pages", "check_size", "current_limits"]
+__all__ = ["ReadLimits", "check_archive", "check_pages", "check_size"]
 
 # Office Open XML, OpenDocument and EPUB files are zip archives that parsers unpack into memory.
 ZIP_SUFFIXES = (".docx", ".docm", ".pptx", ".pptm", ".xlsx", ".xlsm", ".epub", ".odt", ".ods", ".odp")
@@ -34,23 +33,6 @@ class ReadLimits:
     max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_MB * MB
     max_archive_entries: int = DEFAULT_MAX_ARCHIVE_ENTRIES
     max_pages: int = DEFAULT_MAX_PAGES
-
-
-_current: ContextVar[ReadLimits | None] = ContextVar("ingest_read_limits", default=None)
-
-
-def current_limits() -> ReadLimits:
-    """The limits of the ``load_file`` call in progress (for loaders, whose signature carries only the size)."""
-    return _current.get() or ReadLimits()
-
-
-def set_current(limits: ReadLimits) -> object:
-    """Make ``limits`` current; returns the token for :func:`reset_current`."""
-    return _current.set(limits)
-
-
-def reset_current(token: object) -> None:
-    _current.reset(token)  # type: ignore[arg-type]
 
 
 def check_archive(path: str | os.PathLike[str], limits: ReadLimits) -> None:

@@ -16,7 +16,7 @@ from importlib.util import find_spec
 
 from ingest.encoding import STREAM_BLOCK_BYTES, decode_bytes, iter_text_blocks, read_bytes, read_text
 from ingest.errors import IngestError, missing_package
-from ingest.limits import ReadLimits, check_archive, check_pages, check_size, reset_current, set_current
+from ingest.limits import ReadLimits, check_archive, check_pages, check_size
 from ingest.ocr import IMAGE_SUFFIXES
 from ingest.office import MarkdownState, load_docx, load_markdown, load_pptx, markdown_sections
 from ingest.scans import load_image, load_pdf
@@ -196,15 +196,12 @@ def load_file(
     bounds (or turns off) OCR of scanned pages and images; ``progress`` hears of each OCRed page.
     Every failure is an IngestError naming the file and what to do.
     """
-    limits = limits or ReadLimits(max_bytes=max_bytes)
-    token = set_current(limits)
-    try:
-        return _load_within(os.fspath(path), limits, LoadOptions(limits.max_bytes, ocr or OcrOptions(), progress))
-    finally:
-        reset_current(token)
+    options = LoadOptions(limits or ReadLimits(max_bytes=max_bytes), ocr or OcrOptions(), progress)
+    return _load_within(os.fspath(path), options)
 
 
-def _load_within(path: str, limits: ReadLimits, options: LoadOptions) -> list[Document]:
+def _load_within(path: str, options: LoadOptions) -> list[Document]:
+    limits = options.limits
     suffix = os.path.splitext(path)[1].lower()
     spec = LOADERS.get(suffix)
     if spec is None:

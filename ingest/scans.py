@@ -11,7 +11,7 @@ from typing import Any
 
 from ingest.encoding import read_bytes
 from ingest.errors import IngestError
-from ingest.limits import check_pages, current_limits
+from ingest.limits import check_pages
 from ingest.ocr import OcrBudget, ocr_image, open_image
 from ingest.pdfwarnings import named_pdf_warnings
 from ingest.structure import TextBuilder
@@ -65,7 +65,7 @@ def load_pdf(path: str, options: LoadOptions) -> list[Document]:
             reader = pypdf.PdfReader(io.BytesIO(data))
             if reader.is_encrypted:
                 raise IngestError(path, "the PDF is encrypted", "remove the password (re-save it) and index it again")
-            check_pages(path, len(reader.pages), current_limits())
+            check_pages(path, len(reader.pages), options.limits)
             texts = [(page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
                      for page in reader.pages]
             outline = _outline_paths(reader, len(texts))

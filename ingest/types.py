@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ingest.limits import ReadLimits
+
 SectionKind = Literal["text", "table", "rows"]
 
 
@@ -73,9 +75,14 @@ class OcrOptions:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """What every loader is given besides the path: the size limit, OCR bounds and a progress callback
-    (called with a short note such as "OCR page 3 (1/12)")."""
+    """What every loader is given besides the path: the read limits (size, unpacked archive, pages), OCR
+    bounds and a progress callback (called with a short note such as "OCR page 3 (1/12)")."""
 
-    max_bytes: int | None = None
+    limits: ReadLimits = ReadLimits()
     ocr: OcrOptions = OcrOptions()
     progress: Callable[[str], None] | None = None
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The file size limit (``limits.max_bytes``), as the read helpers take it."""
+        return self.limits.max_bytes

@@ -7,6 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from ingest import LOADERS, SUPPORTED_SUFFIXES, IngestError, OcrOptions, load_file, missing_requirements
+from ingest.limits import ReadLimits
 from ingest.loaders import LoaderSpec
 from tests.ingest.pdfgen import pdf_bytes, write_pdf
 
@@ -35,6 +36,14 @@ def test_pdf_pages(tmp_path) -> None:
     docs = load_file(path)
     assert [d.page for d in docs] == [1, 3]  # the blank page is skipped
     assert "apples" in docs[0].text and "pears" in docs[1].text and "apples" not in docs[1].text
+
+
+def test_pdf_page_limit_counts_every_page_before_reading(tmp_path) -> None:
+    """The limits reach the PDF loader in its options: it counts pages (blank ones too) before extracting."""
+    path = write_pdf(tmp_path / "long.pdf", ["One.", "Two.", "", "Four."])
+    with pytest.raises(IngestError, match="4 pages, above the 3 page limit"):
+        load_file(path, limits=ReadLimits(max_pages=3))
+    assert len(load_file(path, limits=ReadLimits(max_pages=4))) == 3
 
 
 def test_corrupt_pdf(tmp_path) -> None:
