@@ -70,7 +70,7 @@ def delete_kb(name: str, request: Request, state: State,
     from ..kb import delete_kb as delete
 
     who.need("admin", name)
-    state.kb(name)  # 404 if unknown
+    state.need_kb(name)  # 404 if unknown; not opened (a broken one can be deleted too)
     if jobs_of(request).active(name):
         raise APIError(409, f"knowledge base {name!r} has an indexing job running: wait for it "
                        "(GET /v1/jobs/ID), then delete", code="kb_busy")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import KBError
 from ..generators import Generator
-from ..kb import KnowledgeBase, kb_names, validate_name
+from ..kb import KnowledgeBase, exists, kb_names, validate_name
 from ..settings import Settings
 from .errors import APIError
 from .keys import KeyStore
@@ -102,16 +102,19 @@ class ServerState:
     def names(self) -> list[str]:
         return kb_names(self.settings)
 
+    def need_kb(self, name: str) -> None:
+        """404 unless knowledge base ``name`` exists (the catalog's check: nothing is opened)."""
+        if not exists(self.settings.kb_root / validate_name(name)):
+            raise APIError(404, f"no knowledge base named {name!r}: list them with GET /v1/kbs, create it "
+                           "with POST /v1/kbs", code="kb_not_found", param="model")
+
     def kb(self, name: str) -> KnowledgeBase:
         """Knowledge base ``name``, opened once and kept; 404 if there is none."""
-        validate_name(name)
         with self._lock:
             kb = self._kbs.get(name)
             if kb is not None and kb.directory.is_dir():
                 return kb
-            if name not in kb_names(self.settings):
-                raise APIError(404, f"no knowledge base named {name!r}: list them with GET /v1/kbs, create it "
-                               "with POST /v1/kbs", code="kb_not_found", param="model")
+            self.need_kb(name)
             from ..app import open_kb
 
             kb = open_kb(self.settings, name, create=False)

@@ -122,3 +122,14 @@ def test_embeddings_use_the_knowledge_bases_embedder(server: Running) -> None:
         oa.embeddings.create(model="text-embedding-3-small", input="x")
     with pytest.raises(openai.NotFoundError):
         oa.embeddings.create(model="kb:none", input="x")
+
+
+def test_a_knowledge_base_that_cannot_be_opened_can_still_be_deleted(server: Running) -> None:
+    """Deleting checks that the knowledge base exists without opening it (a broken one can go too)."""
+    manifest = server.settings.kb_root / "docs" / "manifest.json"
+    manifest.write_text("{ not json", encoding="utf-8")
+    with server.client() as c:
+        assert c.post("/v1/kbs/docs/search", json={"query": "VPN"}).status_code >= 400  # opening it fails
+        r = c.delete("/v1/kbs/docs")
+        assert r.status_code == 200 and r.json()["deleted"] is True, r.text
+        assert c.get("/v1/kbs").json()["data"] == [] and c.delete("/v1/kbs/docs").status_code == 404
