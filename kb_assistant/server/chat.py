@@ -75,6 +75,7 @@ class ChatRun:
         self._stream: AnswerStream | None = None
         self._question = ""
         self.prompt_tokens = 0
+        self.completion_tokens = 0  # counted once, when pieces() has the whole text
         window = state.context_window()
         if params.max_tokens is not None and params.max_tokens >= window:
             raise APIError(400, f"max_tokens {params.max_tokens} is over the model's context window of {window} "
@@ -132,16 +133,14 @@ class ChatRun:
         if tail and not cutter.stopped:
             self.text.append(tail)
             yield tail
-        if not cutter.stopped and self.completion_tokens() >= self.max_tokens:
+        self.completion_tokens = self.generator.count_tokens("".join(self.text))
+        if not cutter.stopped and self.completion_tokens >= self.max_tokens:
             self.finish_reason = "length"
-
-    def completion_tokens(self) -> int:
-        return self.generator.count_tokens("".join(self.text))
 
     def finish(self) -> tuple[str, dict[str, Any]]:
         """The final text (citations resolved, as ``kb ask`` shows it) and the extra response fields."""
         raw = "".join(self.text)
-        usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens()}
+        usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         extra: dict[str, Any] = {"usage": usage}
         if self._stream is None:

@@ -45,11 +45,13 @@ class ScriptedGenerator(Generator):
         self.calls: list[dict[str, Any]] = []
         self.stopped = 0
         self.tokens_written = 0
+        self.counted: list[str] = []  # every text count_tokens was asked about
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         return "".join(f"<{m.role}>{m.content}" for m in messages) + "<assistant>"
 
     def count_tokens(self, text: str) -> int:
+        self.counted.append(text)
         return len(text.split())
 
     def _stream_prompt(self, prompt: str, *, max_tokens: int, temperature: float,

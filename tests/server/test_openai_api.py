@@ -114,6 +114,16 @@ def test_temperature_max_tokens_and_stop_are_honoured(scripted) -> None:  # type
     assert "vpn-gw" in gen.calls[-1]["prompt"]  # the kb path: retrieved sources in the prompt
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_completion_is_counted_once(scripted, stream: bool) -> None:  # type: ignore[no-untyped-def]
+    server, gen = scripted
+    with httpx.Client(timeout=60) as c:
+        r = c.post(f"{server.v1}/chat/completions", json={
+            "model": "scripted", "max_tokens": 4, "stream": stream, "messages": [{"role": "user", "content": "go"}]})
+    assert r.status_code == 200 and ("completion_tokens" in r.text)
+    assert gen.counted.count("w0 w1 w2 w3 ") == 1  # for finish_reason and usage alike
+
+
 def _error(r: httpx.Response, status: int) -> dict:
     assert r.status_code == status, r.text
     body = r.json()
