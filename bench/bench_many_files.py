@@ -23,17 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.hostile.files import make_folder  # noqa: E402
 from tests.hostile.run import run_kb  # noqa: E402
-
-
-def make_folder(root: Path, n: int, per_folder: int) -> Path:
-    root.mkdir()
-    for i in range(n):
-        folder = root / f"d{i // per_folder:04d}"
-        if i % per_folder == 0:
-            folder.mkdir()
-        (folder / f"f{i:07d}.txt").write_text(f"文件{i}：年假规定第{i}条，报销须在三十天内提交。", encoding="utf-8")
-    return root
 
 
 def index(folder: Path, kb: str, tmp: Path, env: dict[str, str]) -> tuple[float, int, str]:
@@ -59,7 +50,7 @@ def main() -> None:
         rows = []
         for n in (args.baseline, args.files):
             t0 = time.perf_counter()
-            folder = make_folder(tmp / f"docs{n}", n, args.per_folder)
+            folder = make_folder(tmp / f"docs{n}", n, per_folder=args.per_folder)
             made = time.perf_counter() - t0
             first = index(folder, f"many{n}", tmp, env)
             again = index(folder, f"many{n}", tmp, env)

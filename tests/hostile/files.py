@@ -1,4 +1,5 @@
-"""Builders of hostile files: a zip bomb dressed as a .docx, and the corpus's other bad files."""
+"""Builders of hostile files: a zip bomb dressed as a .docx, the corpus's other bad files, and a folder of
+very many tiny files."""
 
 from __future__ import annotations
 
@@ -101,4 +102,15 @@ def hostile_corpus(root: Path) -> Path:
     (root / "broken.docx").write_bytes(random.Random(3).randbytes(4096))
     write_pdf(root / "scan.pdf", [""])
     (root / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    return root
+
+
+def make_folder(root: Path, n: int, *, per_folder: int = 1000) -> Path:
+    """``n`` tiny text files, ``per_folder`` to a sub-folder (as a shared drive is laid out)."""
+    root.mkdir()
+    for i in range(n):
+        folder = root / f"d{i // per_folder:04d}"
+        if i % per_folder == 0:
+            folder.mkdir()
+        (folder / f"f{i:07d}.txt").write_text(f"文件{i}：年假规定第{i}条，报销须在三十天内提交。", encoding="utf-8")
     return root

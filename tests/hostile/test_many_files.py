@@ -9,23 +9,13 @@ from pathlib import Path
 from kb_assistant.embedders import HashEmbedder
 from kb_assistant.kb import KnowledgeBase
 from kb_assistant.settings import load_settings
+from tests.hostile.files import make_folder
 from tests.hostile.run import run_kb
 
 FILES = 20_000
 SMALL = 1_000  # the baseline run: the indexer's own footprint at a small size
 PER_FILE_BUDGET = 7 * 1024  # peak RSS bytes per extra file: measured ~5 KB (FAISS rows, the catalogue, the report);
 # ~8.6 KB when every parsed file is held until the end instead of embedded and committed in batches
-
-
-def make_folder(root: Path, n: int, *, per_folder: int = 1000) -> Path:
-    """``n`` tiny text files, ``per_folder`` to a sub-folder (as a shared drive is laid out)."""
-    root.mkdir()
-    for i in range(n):
-        folder = root / f"d{i // per_folder:03d}"
-        if i % per_folder == 0:
-            folder.mkdir()
-        (folder / f"f{i:06d}.txt").write_text(f"文件{i}：年假规定第{i}条，报销须在三十天内提交。", encoding="utf-8")
-    return root
 
 
 # ~20 s: 21,000 files through the real CLI (hash embedder).
