@@ -18,6 +18,7 @@ from .kb import KnowledgeBase, Retriever
 from .multipart import parts_hint, retrieve_parts, split_question
 from .nonanswer import quote, restates_question
 from .prompt import BuiltPrompt, build_prompt, prompt_style
+from .script import script_follower
 from .settings import Settings
 from .support import attach_support
 from .textmatch import MemoEmbedder
@@ -106,17 +107,25 @@ class AnswerStream:
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        text = [self._prefix] if self._prefix else []
+        follow = script_follower(self.question)  # asked in Traditional script, answered in it (script.py)
+        text: list[str] = []
+        for piece in self._raw_pieces():
+            piece = follow(piece) if follow else piece
+            text.append(piece)
+            yield piece
+        self.answer = finish_answer(self.question, "".join(text), self.prompt, found=self.found,
+                                    embedder=self.embedder, sources=self.sources)
+
+    def _raw_pieces(self) -> Iterator[str]:
+        """The prefix, the model's pieces, then the quoted fallback after a reply restating the question."""
+        text = [self._prefix]
         if self._prefix:
             yield self._prefix
         for piece in self._pieces:
             text.append(piece)
             yield piece
         if self.fallback and not self.stop_event.is_set() and restates_question(self.question, "".join(text)):
-            text.append(self.fallback)
             yield self.fallback
-        self.answer = finish_answer(self.question, "".join(text), self.prompt, found=self.found,
-                                    embedder=self.embedder, sources=self.sources)
 
     def result(self) -> Answer:
         """Drain the stream (if not yet) and return the finished answer."""
