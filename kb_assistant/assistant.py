@@ -107,25 +107,24 @@ class AnswerStream:
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        follow = script_follower(self.question)  # asked in Traditional script, answered in it (script.py)
+        # asked in Traditional script, answered in it (script.py); the quoted fallback is verbatim
+        shown = self.sources if self.sources is not None else self.prompt.sources
+        follow = script_follower(self.question, "\n".join(s.text for s in shown))
         text: list[str] = []
-        for piece in self._raw_pieces():
+        for piece in self._model_pieces():
             piece = follow(piece) if follow else piece
             text.append(piece)
             yield piece
+        if self.fallback and not self.stop_event.is_set() and restates_question(self.question, "".join(text)):
+            text.append(self.fallback)
+            yield self.fallback
         self.answer = finish_answer(self.question, "".join(text), self.prompt, found=self.found,
                                     embedder=self.embedder, sources=self.sources)
 
-    def _raw_pieces(self) -> Iterator[str]:
-        """The prefix, the model's pieces, then the quoted fallback after a reply restating the question."""
-        text = [self._prefix]
+    def _model_pieces(self) -> Iterator[str]:
         if self._prefix:
             yield self._prefix
-        for piece in self._pieces:
-            text.append(piece)
-            yield piece
-        if self.fallback and not self.stop_event.is_set() and restates_question(self.question, "".join(text)):
-            yield self.fallback
+        yield from self._pieces
 
     def result(self) -> Answer:
         """Drain the stream (if not yet) and return the finished answer."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from .script import is_traditional
 from .textmatch import claim_text, content_features, has_cjk, number_values
 from .types import Source
 
@@ -21,6 +22,7 @@ _ZH_ASKING = re.compile(r"(?<![为為])什[么麼]|哪[一个個些里裡儿兒�
                         r"几[个個年月日天号號次岁歲]|幾[個年月日天號次歲]")
 _EN_ASKING = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|how)\b", re.IGNORECASE)
 QUOTE_ZH = "\n\n资料原文：「{text}」[{n}]"
+QUOTE_ZH_TRADITIONAL = "\n\n資料原文：「{text}」[{n}]"
 QUOTE_EN = '\n\nFrom the source: "{text}" [{n}]'
 
 
@@ -47,4 +49,5 @@ def quote(question: str, shown: Sequence[Source], source: Source, start: int, en
     if number is None:
         return None
     text = " ".join(source.text[start:end].split())
-    return (QUOTE_ZH if has_cjk(question) else QUOTE_EN).format(text=text, n=number)
+    form = (QUOTE_ZH_TRADITIONAL if is_traditional(question) else QUOTE_ZH) if has_cjk(question) else QUOTE_EN
+    return form.format(text=text, n=number)

@@ -63,16 +63,19 @@ def is_traditional(text: str) -> bool:
     return sum(c in t.traditional_only for c in text) > sum(c in t.simplified_only for c in text)
 
 
-def to_traditional(text: str) -> str:
+def to_traditional(text: str, kept: str = "") -> str:
     """``text`` in Traditional script: OpenCC's phrases where one matches (longest first: 根据 -> 根據,
-    属于 -> 屬於), elsewhere only the Simplified-only characters; every other character kept."""
+    属于 -> 屬於), elsewhere only the Simplified-only characters; every other character kept. A phrase
+    written in both scripts that occurs in ``kept`` (the sources) is the documents' own word, kept as
+    they write it (周期 stays 周期 in a document that has it, where Taiwan's usage would be 週期)."""
     t = _tables()
     out: list[str] = []
     i = 0
     while i < len(text):
         for n in range(min(MAX_PHRASE, len(text) - i), 1, -1):
-            phrase = t.phrases.get(text[i:i + n])
-            if phrase is not None:
+            span = text[i:i + n]
+            phrase = t.phrases.get(span)
+            if phrase is not None and not (span in kept and not any(c in t.simplified_only for c in span)):
                 out.append(phrase)
                 i += n
                 break
@@ -82,17 +85,19 @@ def to_traditional(text: str) -> str:
     return "".join(out)
 
 
-def script_follower(question: str) -> Callable[[str], str] | None:
+def script_follower(question: str, kept: str = "") -> Callable[[str], str] | None:
     """For a streamed answer to ``question``: a function turning each new piece into the question's
     script (``None`` when nothing needs converting). It sees the last few characters before the piece,
-    so a phrase split across two pieces (头|发) still converts as a phrase."""
+    so a phrase split across two pieces (头|发) still converts as a phrase. ``kept``: the sources, whose
+    own words are kept as in ``to_traditional`` when they are written in Traditional script."""
     if not is_traditional(question):
         return None
+    kept = kept if is_traditional(kept) else ""  # Simplified sources: their words are converted too
     tail = ""
 
     def follow(piece: str) -> str:
         nonlocal tail
-        joined = to_traditional(tail + piece)
+        joined = to_traditional(tail + piece, kept)
         out = joined[len(tail):]
         tail = (tail + piece)[-3:]
         return out

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from kb_assistant.assistant import Assistant
+from kb_assistant.assistant import AnswerStream, Assistant
 from kb_assistant.embedders import HashEmbedder
 from kb_assistant.generators.base import ChatMessage, Generator
 from kb_assistant.kb import KnowledgeBase
+from kb_assistant.prompt import BuiltPrompt
 from kb_assistant.script import is_traditional, script_follower, to_traditional
 from kb_assistant.settings import load_settings
 
@@ -30,6 +31,15 @@ from kb_assistant.settings import load_settings
 ])
 def test_to_traditional(text: str, expected: str) -> None:
     assert to_traditional(text) == expected
+
+
+def test_the_documents_own_words_are_kept() -> None:
+    # 周期 is Traditional too (Taiwan's usage would be 週期): a document that writes it keeps it
+    assert to_traditional("一太阴周期") == "一太陰週期"
+    assert to_traditional("一太阴周期", kept="19年為一太陰周期") == "一太陰周期"
+    # Simplified sources' words are converted: the answer is in one script
+    follow = script_follower("資料在哪裡？", kept="根据资料，周期")
+    assert follow is not None and follow("根据资料的周期") == "根據資料的週期"
 
 
 def test_the_script_of_a_question() -> None:
@@ -92,7 +102,23 @@ def test_a_traditional_question_gets_a_traditional_answer(kb: KnowledgeBase) -> 
     assert answer.citations and answer.citations[0].source.source.endswith("馬祖.txt")
 
 
+def test_a_restated_question_gets_a_traditional_label_and_a_verbatim_quote(kb: KnowledgeBase) -> None:
+    settings = kb.settings.model_copy(update={"check_answerable": True})
+    stream = Assistant(kb, Mixed("后沃村位于哪里？"), settings).ask("后沃村位於哪個島？")
+    shown = "".join(stream)
+    assert shown.startswith("后沃村位於哪裡？")
+    assert "資料原文：「" in shown and "后沃村位於北竿島。" in shown
+
+
 def test_a_simplified_question_keeps_the_model_s_words(kb: KnowledgeBase) -> None:
     reply = "根据资料，马祖列岛距中国大陆最近点约9.25公里。"
     stream = Assistant(kb, Mixed(reply), kb.settings).ask("马祖列岛距离中国大陆最近有多远？")
     assert "".join(stream).startswith(reply)
+
+
+def test_the_quoted_fallback_is_verbatim() -> None:
+    quoted = "\n\n資料原文：「马祖列岛距中国大陆最近点约9.25公里。」[1]"  # a Simplified document, quoted
+    prompt = BuiltPrompt(messages=(), sources=(), prompt_tokens=0, max_new_tokens=16, context_window=64)
+    stream = AnswerStream("馬祖列島距離中國大陸有多遠？", prompt, iter(["马祖列岛距离", "中国大陆有多远？"]),
+                          fallback=quoted)
+    assert "".join(stream) == "馬祖列島距離中國大陸有多遠？" + quoted
