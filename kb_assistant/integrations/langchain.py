@@ -20,12 +20,16 @@ if TYPE_CHECKING:
 
 
 def as_document(source: Any) -> Any:
-    """One of our ``Source`` objects as a LangChain ``Document`` (file, page, span, relevance in metadata)."""
+    """One of our ``Source`` objects as a LangChain ``Document``: ``Source.to_dict`` in its metadata (the
+    one record of a source's fields: page, span, heading, stale), under LangChain's key ``source`` for the
+    file, with ``relevance`` and ``chunk_id`` for our score and id."""
     from langchain_core.documents import Document
 
-    return Document(page_content=source.text, metadata={
-        "source": source.source, "page": source.page, "start": source.start, "end": source.end,
-        "relevance": round(source.score, 4), "chunk_id": source.id})
+    fields = source.to_dict()
+    text = fields.pop("text")
+    metadata = {"source": fields.pop("file"), "chunk_id": fields.pop("id"), "relevance": fields.pop("score"),
+                **fields}
+    return Document(page_content=text, metadata=metadata)
 
 
 @lru_cache(maxsize=1)

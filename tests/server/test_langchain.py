@@ -18,7 +18,7 @@ def test_retriever_returns_documents_with_file_page_and_relevance(settings: Sett
     retriever = knowledge_base_retriever("docs", settings=settings, k=2)
     docs = retriever.invoke("What is the VPN server address?")
     assert docs and docs[0].metadata["source"].endswith("vpn.md") and "vpn-gw" in docs[0].page_content
-    assert {"page", "start", "end", "relevance"} <= set(docs[0].metadata) and len(docs) <= 2
+    assert {"page", "start", "end", "relevance", "heading", "chunk_id"} <= set(docs[0].metadata) and len(docs) <= 2
     retriever.kb.close()  # type: ignore[attr-defined]
 
 
