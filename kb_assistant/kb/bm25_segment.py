@@ -152,8 +152,8 @@ class Builder:
         self.ids = array("q")
         self.lengths = array("q")
         self.counts = array("q")  # distinct terms per document
-        self.tids = array("q")
-        self.tfs = array("q")
+        self.tids = array("i")  # int32: 200M postings at 1M chunks
+        self.tfs = array("i")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -207,15 +207,24 @@ def merge(old: Segment, alive: np.ndarray, new: Builder) -> Segment:
     # New postings: each document's position, then sorted by (term, position).
     counts = np.frombuffer(new.counts, dtype=np.int64) if len(new) else np.zeros(0, np.int64)
     new_doc_pos = np.searchsorted(doc_ids, new_ids)
-    new_tids = new_remap[np.frombuffer(new.tids, dtype=np.int64)] if len(new.tids) else np.zeros(0, np.int64)
-    new_keys = new_tids * n + np.repeat(new_doc_pos, counts)
+    new_keys = new_remap[np.frombuffer(new.tids, dtype=np.int32)] if len(new.tids) else np.zeros(0, np.int64)
+    new_keys *= n
+    new_keys += np.repeat(new_doc_pos, counts)
     sort = np.argsort(new_keys)
-    new_keys, new_tf = new_keys[sort], (np.frombuffer(new.tfs, dtype=np.int64)[sort] if len(sort) else new_keys)
-    at = np.searchsorted(old_keys, new_keys)
-    keys = np.insert(old_keys, at, new_keys)
-    tf = np.insert(old_tf, at, new_tf)
-    del old_keys, old_tf, new_keys, new_tf, at
-    return Segment("", _finish(keys // max(n, 1), keys % max(n, 1), vocab, doc_ids, doc_len, tf))
+    new_keys = new_keys[sort]
+    new_tf = np.frombuffer(new.tfs, dtype=np.int32)[sort] if len(sort) else np.zeros(0, np.int32)
+    del sort
+    if len(old_keys):
+        at = np.searchsorted(old_keys, new_keys)
+        keys = np.insert(old_keys, at, new_keys)
+        tf = np.insert(old_tf, at, new_tf.astype(np.int64))
+        del at
+    else:
+        keys, tf = new_keys, new_tf
+    del old_keys, old_tf, new_keys, new_tf
+    pos = keys % max(n, 1)
+    keys //= max(n, 1)
+    return Segment("", _finish(keys, pos, vocab, doc_ids, doc_len, tf))
 
 
 def _finish(term_of: np.ndarray, pos: np.ndarray, vocab: list[str], doc_ids: np.ndarray, doc_len: np.ndarray,
