@@ -472,8 +472,9 @@ class BM25Index:
             pos = seg.positions(wanted) if seg.n and wanted else np.zeros(0, np.int64)
             live = [(rid, int(p)) for rid, p in zip(wanted, pos.tolist()) if p >= 0 and self._alive[p]]
             if only is None:
-                for rid, p in live:
-                    out[rid] = {seg.term(int(t)) for t in seg.doc_terms(p)}
+                for rid, p in live:  # as the delta's rows: a chunk without terms is not listed
+                    if found := {seg.term(int(t)) for t in seg.doc_terms(p)}:
+                        out[rid] = found
             else:
                 out.update((rid, set()) for rid, _ in live)
                 cand = np.array([p for _, p in live], dtype=np.int64)
