@@ -106,6 +106,9 @@ class BM25Index:
             if index._meta("tokenizer") is None:
                 with index._write():
                     index._set_meta("tokenizer", tokenizer_id)
+            if index._delta_size() > index.delta_max:  # a version-2 file: all its documents in the delta
+                log.info("keyword index %s: moving %d documents into a segment (once)", path, index._delta_size())
+                index.compact()
             if index._on_disk and any(p.name != index._segment.name for p in index._folders()):
                 with index._write():
                     remove_folders(path.parent, f"{path.name}.seg-", index._segment.name)

@@ -231,3 +231,41 @@ def test_kill_9_during_merges_leaves_one_whole_state(tmp_path: Path) -> None:
                 shutil.rmtree(extra)
             else:
                 extra.unlink()
+
+
+def test_a_knowledge_base_syncs_edits_into_the_delta_and_gc_merges_them(tmp_path: Path) -> None:
+    """Through the product path: the first sync bulk-builds a segment, an edit lands in the delta
+    (the segment untouched), ``kb gc`` folds it into a new segment, and the edit is found throughout."""
+    from kb_assistant.embedders import HashEmbedder
+    from kb_assistant.kb import KnowledgeBase
+    from kb_assistant.kb import bm25 as bm25_module
+    from kb_assistant.settings import load_settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(8):
+        (docs / f"f{i}.txt").write_text("\n\n".join(f"第{i}号文件第{p}段：员工守则规定上班时间。" * 6 for p in range(5)),
+                                        encoding="utf-8")
+    settings = load_settings(data_dir=tmp_path / "data", chunk_size=120, chunk_overlap=0)
+    old = bm25_module.DELTA_MAX
+    bm25_module.DELTA_MAX = 10  # fewer than the first sync's chunks: it builds a segment
+    try:
+        with KnowledgeBase.open(settings, "seg", HashEmbedder(64)) as kb:
+            kb.index_paths([docs])
+            keyword = kb.keyword_index()
+            assert keyword.search("员工守则", 3)
+            segments = sorted(p.name for p in kb.directory.glob("bm25.sqlite.seg-*"))
+            assert len(segments) == 1
+            (docs / "f3.txt").write_text("修订后的报销流程需要部门经理签字。", encoding="utf-8")
+            kb.index_paths([docs])
+            hits = keyword.search("报销流程 部门经理", 3)
+            assert hits and kb.store.get([hits[0][0]])[0].payload["source"].endswith("f3.txt")
+            assert sorted(p.name for p in kb.directory.glob("bm25.sqlite.seg-*")) == segments  # in the delta
+            kb.gc()
+            after = sorted(p.name for p in kb.directory.glob("bm25.sqlite.seg-*"))
+            assert len(after) == 1 and after != segments
+            assert keyword.search("报销流程 部门经理", 3)[0][0] == hits[0][0]
+            assert not keyword.search("第3号文件", 50) or all(
+                not kb.store.get([r])[0].payload["source"].endswith("f3.txt") for r, _ in keyword.search("第3号文件", 50))
+    finally:
+        bm25_module.DELTA_MAX = old
