@@ -7,20 +7,21 @@ import math
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..tokenize import TOKENIZER_ID, tokenize
+from . import bm25_delta as delta
+from .bm25_delta import batches
 from .bm25_schema import BM25IndexError, migrate
-from .bm25_segment import Builder, Segment, SegmentError, contributions, drop_folder, merge, remove_folders, top_k
+from .bm25_segment import Builder, Segment, SegmentError, drop_folder, merge, remove_folders, top_k
 from .fusion import reciprocal_rank_fusion
 
 __all__ = ["BM25Index", "BM25IndexError", "reciprocal_rank_fusion"]
 log = logging.getLogger(__name__)
 
-_BATCH = 500  # documents per executemany, and ids per "IN (...)", well under SQLite's variable limit
 _MAX_ID = 2**63 - 1
 # Documents the SQLite delta holds (added, or removed from the segment) before they are merged into a
 # new segment. The delta is scored by reading its rows, ~1 ms per 1,000 documents; a merge rewrites
@@ -28,17 +29,6 @@ _MAX_ID = 2**63 - 1
 DELTA_MAX = 5_000
 
 Tokenizer = Callable[[str], list[str]]
-
-
-def _batches(items: Iterable, size: int = _BATCH) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _check_id(rid: object) -> int:
@@ -201,12 +191,12 @@ class BM25Index:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def _write(self, *, refresh: bool = True) -> _Transaction:
-        return _Transaction(self, "BEGIN IMMEDIATE", refresh=refresh)
+    def _write(self, *, refresh: bool = True) -> delta.Transaction:
+        return delta.Transaction(self, "BEGIN IMMEDIATE", refresh=refresh)
 
-    def _reading(self) -> _Transaction:
+    def _reading(self) -> delta.Transaction:
         """One snapshot for stats, delta and segment name, whoever else is writing."""
-        return _Transaction(self, "BEGIN")
+        return delta.Transaction(self, "BEGIN")
 
     def add(self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None,
             source_cursor: str | None = None) -> int:
@@ -262,8 +252,7 @@ class BM25Index:
                 self._finish(None)
 
     def _clear(self) -> None:
-        for table in ("postings", "docs", "terms", "dead"):
-            self._conn.execute(f"DELETE FROM {table}")
+        delta.clear(self._conn)
         self._conn.execute("UPDATE stats SET n = 0, total_length = 0")
         self._conn.execute("DELETE FROM meta WHERE key = 'segment'")
         self._segment, self._alive = Segment.empty(), np.zeros(0, bool)
@@ -321,17 +310,9 @@ class BM25Index:
             self._count(builder)
             self._merge(builder)
             return len(ids)
-        for batch in _batches(pending):
+        for batch in batches(pending):
             self._remove([rid for rid, _, _ in batch])
-            self._conn.executemany("INSERT INTO docs (id, length) VALUES (?, ?)", [(r, n) for r, _, n in batch])
-            postings = sorted((term, rid, tf, n) for rid, tfs, n in batch for term, tf in tfs)
-            self._conn.executemany("INSERT INTO postings (term, id, tf, length) VALUES (?, ?, ?, ?)", postings)
-            self._conn.executemany(
-                "INSERT INTO terms (term, df) VALUES (?, ?) ON CONFLICT (term) DO UPDATE SET df = df + excluded.df",
-                sorted(Counter(term for term, *_ in postings).items()),
-            )
-            total = sum(n for _, _, n in batch)
-            self._conn.execute("UPDATE stats SET n = n + ?, total_length = total_length + ?", (len(batch), total))
+            delta.insert(self._conn, batch)
         return len(pending)
 
     def _count(self, builder: Builder) -> None:
@@ -340,48 +321,12 @@ class BM25Index:
 
     def _remove(self, ids: Sequence[int]) -> int:
         """Drop ids from the delta, and mark the segment's copies dead (their terms leave ``terms.df``)."""
-        removed = 0
-        for start in range(0, len(ids), _BATCH):
-            part = list(ids[start : start + _BATCH])
-            marks = ",".join("?" * len(part))
-            n, total = self._conn.execute(
-                f"SELECT COUNT(*), COALESCE(SUM(length), 0) FROM docs WHERE id IN ({marks})", part
-            ).fetchone()
-            gone = dict(self._conn.execute(
-                f"SELECT term, COUNT(*) FROM postings WHERE id IN ({marks}) GROUP BY term", part
-            ).fetchall()) if n else {}
-            pos = self._segment.positions(part) if self._segment.n else np.zeros(0, np.int64)
-            dead = sorted({int(p) for p in pos if p >= 0 and self._alive[p]})
-            if dead:
-                seg = self._segment
-                tids = Counter(int(t) for p in dead for t in seg.doc_terms(p))
-                for tid, count in tids.items():
-                    term = seg.term(tid)
-                    gone[term] = gone.get(term, 0) + count
-                self._alive[dead] = False
-                self._conn.executemany("INSERT INTO dead (id) VALUES (?)", [(int(seg.a["doc_ids"][p]),) for p in dead])
-                n += len(dead)
-                total += int(np.asarray(seg.a["doc_len"])[dead].sum())
-            if not n:
-                continue
-            self._conn.executemany(
-                "INSERT INTO terms (term, df) VALUES (?, ?) ON CONFLICT (term) DO UPDATE SET df = df + excluded.df",
-                sorted((t, -c) for t, c in gone.items()))
-            self._conn.executemany("DELETE FROM terms WHERE term = ? AND df = 0", [(t,) for t in gone])
-            self._conn.execute(f"DELETE FROM postings WHERE id IN ({marks})", part)
-            self._conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", part)
-            self._conn.execute("UPDATE stats SET n = n - ?, total_length = total_length - ?", (n, total))
-            removed += n
-        return removed
+        return delta.remove(self._conn, self._segment, self._alive, ids)
 
     def _merge(self, builder: Builder) -> None:
         """The segment's live documents, the delta's and ``builder``'s into a new segment, named in this
         transaction; the delta is emptied. Its folder is written before the commit names it."""
-        rows: dict[int, list[tuple[str, int]]] = {}
-        for rid, term, tf in self._conn.execute("SELECT id, term, tf FROM postings ORDER BY id, term"):
-            rows.setdefault(rid, []).append((term, tf))
-        for rid, length in self._conn.execute("SELECT id, length FROM docs"):
-            builder.add(rid, rows.get(rid, []), length)
+        delta.read_into(self._conn, builder)
         new = merge(self._segment, self._alive, builder)
         generation = int(self._meta("generation") or 0) + 1
         new.name = f"{self.path.name}.seg-{generation}" if self._on_disk else f"memory-{generation}"
@@ -393,8 +338,7 @@ class BM25Index:
             except BaseException:
                 drop_folder(folder)
                 raise
-        for table in ("postings", "docs", "terms", "dead"):
-            self._conn.execute(f"DELETE FROM {table}")
+        delta.clear(self._conn)
         self._set_meta("segment", new.name)
         self._segment, self._alive = new, np.ones(new.n, bool)
 
@@ -422,31 +366,8 @@ class BM25Index:
             seg = self._segment
             hits = [(int(seg.a["doc_ids"][p]), s) for p, s in top_k(
                 seg, self._alive, [(seg.term_id(t), weights[t]) for t in terms if t in weights], int(k), **shape)]
-            hits += self._delta_top(sorted(weights.items()), int(k), **shape)
+            hits += delta.top(self._conn, sorted(weights.items()), int(k), **shape)
         return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
-
-    def _delta_top(self, weights: list[tuple[str, float]], k: int, *, kp1: float, c: float, norm: float
-                   ) -> list[tuple[int, float]]:
-        if not weights:
-            return []
-        rank = {t: i for i, (t, _) in enumerate(weights)}
-        rows = self._conn.execute(
-            f"SELECT term, id, tf, length FROM postings WHERE term IN ({','.join('?' * len(weights))})",
-            [t for t, _ in weights]).fetchall()
-        if not rows:
-            return []
-        rows.sort(key=lambda r: rank[r[0]])  # each document's shares added in the terms' order
-        ranks = np.array([rank[r[0]] for r in rows])
-        tf, dl = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
-        bounds = np.searchsorted(ranks, np.arange(len(weights) + 1))
-        parts = np.empty(len(rows))
-        for t, (_, w) in enumerate(weights):
-            lo, hi = bounds[t], bounds[t + 1]
-            parts[lo:hi] = contributions(w, tf[lo:hi], dl[lo:hi], kp1, c, norm)
-        unique, slot = np.unique(np.array([r[1] for r in rows], dtype=np.int64), return_inverse=True)
-        scores = np.bincount(slot, weights=parts, minlength=len(unique))
-        order = np.lexsort((unique, -scores))[:k]
-        return [(int(unique[i]), float(scores[i])) for i in order]
 
     def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """``(chunks in the index, {term: chunks containing it})`` for the given terms (absent: 0)."""
@@ -491,67 +412,5 @@ class BM25Index:
                     hit[hit] = docs[at[hit]] == cand[hit]
                     for i in np.flatnonzero(hit).tolist():
                         out[live[i][0]].add(term)
-            for start in range(0, len(wanted), _BATCH):
-                part = wanted[start : start + _BATCH]
-                marks = ",".join("?" * len(part))
-                if only is None:
-                    rows = self._conn.execute(f"SELECT id, term FROM postings WHERE id IN ({marks})", part)
-                else:
-                    out.update((rid, set()) for (rid,) in self._conn.execute(
-                        f"SELECT id FROM docs WHERE id IN ({marks})", part))
-                    rows = self._conn.execute(
-                        f"SELECT id, term FROM postings WHERE term IN ({','.join('?' * len(only))}) "
-                        f"AND id IN ({marks})", [*only, *part])
-                for rid, term in rows:
-                    out.setdefault(int(rid), set()).add(term)
+            delta.terms_of(self._conn, wanted, only, out)
         return out
-
-
-class _Transaction:
-    """``BEGIN`` (a read snapshot) or ``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any
-    exception, under the index's lock; the segment the file names is loaded on entry. A merge's old
-    folder is deleted once its commit is durable; a failed one's new folder at once."""
-
-    def __init__(self, index: BM25Index, begin: str, *, refresh: bool = True) -> None:
-        self._index = index
-        self._begin = begin
-        self._refresh = refresh
-
-    def __enter__(self) -> None:
-        index = self._index
-        index._lock.acquire()
-        try:
-            for attempt in range(3):
-                index._conn.execute(self._begin)
-                try:
-                    if self._refresh:
-                        index._refresh()
-                    break
-                except SegmentError as exc:
-                    index._conn.execute("ROLLBACK")
-                    if attempt == 2:  # not a merge by another process that replaced it meanwhile
-                        raise BM25IndexError(f"keyword index {index.path}: its segment cannot be read ({exc}); "
-                                             "reopen it to rebuild it from the store") from exc
-            self._before = index._segment
-        except BaseException:
-            index._lock.release()
-            raise
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        index = self._index
-        conn = index._conn
-        try:
-            if exc_type is None:
-                conn.execute("COMMIT")
-                old = self._before.name
-                if index._segment.name != old and old and index._on_disk:
-                    drop_folder(index.path.parent / old)
-            else:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                new = index._segment.name
-                if new != self._before.name and new and index._on_disk:
-                    drop_folder(index.path.parent / new)
-                index._segment, index._alive_at = self._before, None
-        finally:
-            index._lock.release()

@@ -314,13 +314,13 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
         best = _best(cand, scores, k)
         if s == len(terms) or (best and best[-1][1] > rest):
             return best
-    docs = np.concatenate([segment.postings(tid)[0] for tid, _ in terms])
-    weights = np.concatenate([contributions(w, segment.postings(tid)[1], doc_len[segment.postings(tid)[0]],
-                                            kp1, c, norm) for tid, w in terms])
-    scores = np.bincount(docs, weights=weights, minlength=segment.n)
-    scores[~alive] = 0.0
-    cand = np.flatnonzero(scores > 0)
-    return _best(cand, scores[cand], k)
+    every = np.concatenate([segment.postings(tid)[0] for tid, _ in terms])
+    shares = np.concatenate([contributions(w, segment.postings(tid)[1], doc_len[segment.postings(tid)[0]],
+                                           kp1, c, norm) for tid, w in terms])
+    totals = np.bincount(every, weights=shares, minlength=segment.n)  # per document, in the terms' order
+    totals[~alive] = 0.0
+    matched = np.flatnonzero(totals > 0)
+    return _best(matched, totals[matched], k)
 
 
 def _best(positions: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
