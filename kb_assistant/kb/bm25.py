@@ -401,7 +401,7 @@ class BM25Index:
                         out[rid] = found
             else:
                 out.update((rid, set()) for rid, _ in live)
-                cand = np.array([p for _, p in live], dtype=np.int64)
+                cand = np.array([p for _, p in live], dtype=seg.a["post_doc"].dtype)
                 for term in only:
                     tid = seg.term_id(term)
                     if tid < 0 or not len(cand):

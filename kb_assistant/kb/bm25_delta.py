@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .bm25_schema import BM25IndexError
-from .bm25_segment import Builder, Segment, SegmentError, contributions, drop_folder
+from .bm25_segment import Builder, Segment, SegmentError, drop_folder
 
 if TYPE_CHECKING:
     from .bm25 import BM25Index
@@ -97,28 +97,22 @@ def clear(conn: sqlite3.Connection) -> None:
 
 def top(conn: sqlite3.Connection, weights: list[tuple[str, float]], k: int, *, kp1: float, c: float,
         norm: float) -> list[tuple[int, float]]:
-    """The delta's ``k`` best (id, score) for ``weights`` = ``[(term, idf)]`` in sorted term order,
-    each document's shares summed in that order as the segment's are (``bm25_segment.top_k``)."""
+    """The delta's ``k`` best (id, score) for ``weights`` = ``[(term, idf)]`` in sorted term order: the
+    SQL the index used before segments (a delta-only index queries exactly as it did). SQLite walks
+    ``q`` outermost, so each document's shares are summed in the terms' order, as the segment's are
+    (``bm25_segment.top_k``), in the same double arithmetic: equal documents score bit for bit equal."""
     if not weights:
         return []
-    rank = {t: i for i, (t, _) in enumerate(weights)}
-    rows = conn.execute(
-        f"SELECT term, id, tf, length FROM postings WHERE term IN ({','.join('?' * len(weights))})",
-        [t for t, _ in weights]).fetchall()
-    if not rows:
-        return []
-    rows.sort(key=lambda r: rank[r[0]])  # each document's shares added in the terms' order
-    ranks = np.array([rank[r[0]] for r in rows])
-    tf, dl = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
-    bounds = np.searchsorted(ranks, np.arange(len(weights) + 1))
-    parts = np.empty(len(rows))
-    for t, (_, w) in enumerate(weights):
-        lo, hi = bounds[t], bounds[t + 1]
-        parts[lo:hi] = contributions(w, tf[lo:hi], dl[lo:hi], kp1, c, norm)
-    unique, slot = np.unique(np.array([r[1] for r in rows], dtype=np.int64), return_inverse=True)
-    scores = np.bincount(slot, weights=parts, minlength=len(unique))
-    order = np.lexsort((unique, -scores))[:k]
-    return [(int(unique[i]), float(scores[i])) for i in order]
+    values = ",".join("(?, ?)" for _ in weights)
+    params: list[object] = [x for pair in weights for x in pair]
+    sql = (
+        f"WITH q(term, w) AS (VALUES {values}) "
+        "SELECT p.id, SUM(q.w * p.tf * ? / (p.tf + ? + ? * p.length)) AS score "
+        "FROM q JOIN postings AS p ON p.term = q.term "
+        "GROUP BY p.id ORDER BY score DESC, p.id LIMIT ?"
+    )
+    params += [kp1, c, norm, k]
+    return [(int(rid), float(score)) for rid, score in conn.execute(sql, params)]
 
 
 def terms_of(conn: sqlite3.Connection, wanted: list[int], only: list[str] | None, out: dict[int, set[str]]) -> None:

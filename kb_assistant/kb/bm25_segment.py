@@ -37,7 +37,7 @@ class Segment:
 
     def __init__(self, name: str, arrays: dict[str, np.ndarray]) -> None:
         self.name = name
-        self.a = arrays
+        self.a = {k: np.asarray(v) for k, v in arrays.items()}  # plain views: memmap indexing costs per call
         self.n = len(arrays["doc_ids"])
         self.vocab_size = len(arrays["ptr"]) - 1
         self._check()
@@ -280,40 +280,53 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
     """The ``k`` best ``(position, score)`` of ``alive`` documents for ``terms`` = ``[(term id, idf)]``
     in the query's (canonical) order, best first, ties by position (= by id).
 
-    MaxScore, vectorised: the rarest terms' postings name the candidates; each candidate's full score
-    is looked up in every term's (sorted) postings; if the k-th best beats what the other terms could
-    add at most (``idf * (k1 + 1) * tf_max / (tf_max + k1 (1 - b) + norm * dl_min)``), no other
-    document can enter and the common terms' long postings are never scanned. Otherwise one more term
-    joins the candidates' sources, and past half the postings every posting is scored."""
+    MaxScore, vectorised: the rarest terms' postings are scored first and name the candidates; once
+    the k-th best candidate's partial score beats what the other terms could add at most
+    (``idf * (k1 + 1) * tf_max / (tf_max + k1 (1 - b) + norm * dl_min)`` each), no other document can
+    enter, and the common terms are only looked up for the candidates (their long postings are never
+    scanned). Past half of all the postings, every posting is scored. Either way each document's
+    shares are then summed in the terms' order, as the delta's are."""
     a = segment.a
     terms = [(tid, w) for tid, w in terms if tid >= 0]
     if not terms or k <= 0:
         return []
     dfs = [segment.df(tid) for tid, _ in terms]
-    maxtf, mindl = a["term_maxtf"], a["term_mindl"]
+    maxtf, mindl, doc_len = a["term_maxtf"], a["term_mindl"], a["doc_len"]
     bounds = [w * kp1 * float(maxtf[tid]) / (float(maxtf[tid]) + c + norm * float(mindl[tid])) for tid, w in terms]
     rare_first = sorted(range(len(terms)), key=lambda i: dfs[i])
-    total = sum(dfs)
-    doc_len = a["doc_len"]
-    for s in range(1, len(terms) + 1):
-        sources = rare_first[:s]
-        if s > 1 and sum(dfs[i] for i in sources) * 2 > total:
+    partial = np.zeros(segment.n)
+    seen = np.zeros(segment.n, bool)
+    found: list[np.ndarray] = []
+    sources: set[int] = set()
+    scanned, total = 0, sum(dfs)
+    for s, i in enumerate(rare_first, 1):
+        scanned += dfs[i]
+        if s > 1 and scanned * 2 > total:
             break
-        rest = sum(bounds[i] for i in rare_first[s:])
-        cand = np.unique(np.concatenate([segment.postings(terms[i][0])[0] for i in sources]))
+        tid, w = terms[i]
+        docs, tfs = segment.postings(tid)
+        partial[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
+        fresh = docs[~seen[docs]]
+        seen[fresh] = True
+        found.append(fresh)
+        sources.add(i)
+        rest = sum(bounds[j] for j in rare_first[s:])
+        cand = np.concatenate(found)
         cand = cand[alive[cand]]
-        if len(cand) < k and s < len(terms):
-            continue
-        scores = np.zeros(len(cand))
-        for tid, w in terms:
-            docs, tfs = segment.postings(tid)
-            at = np.searchsorted(docs, cand)
-            hit = at < len(docs)
-            hit[hit] = docs[at[hit]] == cand[hit]
-            scores[hit] += contributions(w, tfs[at[hit]], doc_len[cand[hit]], kp1, c, norm)
-        best = _best(cand, scores, k)
-        if s == len(terms) or (best and best[-1][1] > rest):
-            return best
+        # Summed in another order than the final scores: a margin far above rounding keeps the bound safe.
+        if s == len(terms) or (len(cand) >= k and np.partition(partial[cand], len(cand) - k)[len(cand) - k]
+                               * (1 - 1e-9) > rest):
+            cand = np.sort(cand).astype(a["post_doc"].dtype)  # searchsorted would copy the postings to match
+            scores = np.zeros(segment.n)
+            for j, (tid, w) in enumerate(terms):
+                docs, tfs = segment.postings(tid)
+                if j not in sources:  # looked up for the candidates only
+                    at = np.searchsorted(docs, cand)
+                    hit = at < len(docs)
+                    hit[hit] = docs[at[hit]] == cand[hit]
+                    docs, tfs = cand[hit], tfs[at[hit]]
+                scores[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
+            return _best(cand, scores[cand], k)
     every = np.concatenate([segment.postings(tid)[0] for tid, _ in terms])
     shares = np.concatenate([contributions(w, segment.postings(tid)[1], doc_len[segment.postings(tid)[0]],
                                            kp1, c, norm) for tid, w in terms])
