@@ -77,10 +77,7 @@ class Segment:
         """Write every array and ``segment.json`` under ``folder`` (new), each fsynced, then the folder."""
         folder.mkdir()
         for key in ARRAYS:
-            with open(folder / f"{key}.npy", "wb") as fh:
-                np.save(fh, np.ascontiguousarray(self.a[key]), allow_pickle=False)
-                fh.flush()
-                os.fsync(fh.fileno())
+            _write_npy(folder / f"{key}.npy", np.ascontiguousarray(self.a[key]))
         info = {"format": FORMAT, "docs": self.n, "terms": self.vocab_size, "postings": len(self.a["post_doc"])}
         with open(folder / "segment.json", "w", encoding="utf-8") as fh:
             json.dump(info, fh)
@@ -129,6 +126,18 @@ class Segment:
         blob = bytes(self.a["vocab_blob"])
         off = self.a["vocab_off"].tolist()
         return [blob[off[i] : off[i + 1]].decode("utf-8") for i in range(self.vocab_size)]
+
+
+def _write_npy(path: Path, arr: np.ndarray) -> None:
+    """``np.save`` by hand, fsynced: its ``tofile`` reports a full disk as an OSError without errno,
+    Python's own writes as ENOSPC/EFBIG, which the keyword index turns into its out-of-space path."""
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(arr))
+        flat = arr.reshape(-1).view(np.uint8) if arr.size else np.zeros(0, np.uint8)
+        for start in range(0, len(flat), 16 << 20):
+            fh.write(memoryview(flat[start : start + (16 << 20)]))
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 class _Vocab(Sequence[str]):

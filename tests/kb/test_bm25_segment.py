@@ -269,3 +269,31 @@ def test_a_knowledge_base_syncs_edits_into_the_delta_and_gc_merges_them(tmp_path
             assert all(not kb.store.get([r])[0].payload["source"].endswith("f3.txt") for r, _ in old_text)
     finally:
         bm25_module.DELTA_MAX = old
+
+
+CAPPED = textwrap.dedent("""
+    import resource, signal, sys
+    sys.path.insert(0, sys.argv[2])
+    from test_bm25_segment import _text
+    from kb_assistant.kb.bm25 import BM25Index
+    idx = BM25Index.open(sys.argv[1], tokenizer=str.split, tokenizer_id="whitespace", delta_max=0)
+    idx.add([(r, _text(r)) for r in range(50)], source_generation=1)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))  # files past 64 kB fail with EFBIG
+    try:
+        idx.add([(r, _text(r)) for r in range(50, 20000)], source_generation=2)
+    except OSError as exc:
+        print("failed", exc.errno, flush=True)
+""")
+
+
+def test_a_full_disk_while_writing_a_segment_leaves_the_previous_one(tmp_path: Path) -> None:
+    path = tmp_path / "bm25.db"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", CAPPED, str(path), str(Path(__file__).parent)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["failed", str(__import__("errno").EFBIG)], done.stderr[-2000:]
+    assert len(list(tmp_path.glob("bm25.db.seg-*"))) == 1  # the half-written folder was removed
+    with _open(path, delta_max=0) as idx:
+        assert idx.source_generation == 1
+        _assert_matches(idx, {r: _text(r) for r in range(50)})
