@@ -299,38 +299,37 @@ def test_a_full_disk_while_writing_a_segment_leaves_the_previous_one(tmp_path: P
         _assert_matches(idx, {r: _text(r) for r in range(50)})
 
 
-def test_no_room_for_a_segment_keeps_the_keyword_index_answering_from_memory(tmp_path: Path, caplog) -> None:
-    """A first sync that cannot write its segment (a size-capped file: EFBIG) warns once and keeps the
-    index in memory for this process, as a full disk under the SQLite file does."""
-    import resource
-    import signal as signals
+def test_no_room_for_a_segment_keeps_the_keyword_index_answering_from_memory(tmp_path: Path, caplog,
+                                                                             monkeypatch) -> None:
+    """A first sync that cannot write its segment (the disk full: ENOSPC while writing its arrays,
+    SQLite's few pages written fine) warns once and keeps the index in memory for this process, as a
+    full disk under the SQLite file does."""
+    import errno
 
     from kb_assistant.embedders import HashEmbedder
-    from kb_assistant.kb import KnowledgeBase
+    from kb_assistant.kb import KnowledgeBase, bm25_segment
     from kb_assistant.kb import bm25 as bm25_module
     from kb_assistant.settings import load_settings
 
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(30):
-        (docs / f"f{i}.txt").write_text("\n\n".join(f"第{i}号文件第{p}段：{_text(i * 10 + p)}" for p in range(10)),
-                                        encoding="utf-8")
+        text = "\n\n".join(f"第{i}号文件第{p}段：{_text(i * 10 + p)}" for p in range(10))
+        (docs / f"f{i}.txt").write_text(text, encoding="utf-8")
     settings = load_settings(data_dir=tmp_path / "data", chunk_size=120, chunk_overlap=0)
-    old, bm25_module.DELTA_MAX = bm25_module.DELTA_MAX, 0
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signals.signal(signals.SIGXFSZ, signals.SIG_IGN)
-    try:
-        with KnowledgeBase.open(settings, "full", HashEmbedder(64)) as kb:
-            kb.index_paths([docs])
-            keyword = kb.keyword_index()
-            resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 10, hard))
-            with caplog.at_level(logging.WARNING):
-                hits = keyword.search("第7号文件", 3)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-            assert hits and kb.store.get([hits[0][0]])[0].payload["source"].endswith("f7.txt")
-            assert [r.getMessage() for r in caplog.records if "keeping it in memory" in r.getMessage()]
-            assert not list(kb.directory.glob("bm25.sqlite.seg-*"))
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signals.signal(signals.SIGXFSZ, handler)
-        bm25_module.DELTA_MAX = old
+    real_write = bm25_segment._write_npy
+
+    def full_disk(path: Path, arr: np.ndarray) -> None:
+        real_write(path, arr[: len(arr) // 2])  # part of it written, then no space left
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(bm25_module, "DELTA_MAX", 0)
+    monkeypatch.setattr(bm25_segment, "_write_npy", full_disk)
+    with KnowledgeBase.open(settings, "full", HashEmbedder(64)) as kb:
+        kb.index_paths([docs])
+        keyword = kb.keyword_index()
+        with caplog.at_level(logging.WARNING):
+            hits = keyword.search("第17号文件", 3)
+        assert hits and kb.store.get([hits[0][0]])[0].payload["source"].endswith("f17.txt")
+        assert [r.getMessage() for r in caplog.records if "keeping it in memory" in r.getMessage()]
+        assert not list(kb.directory.glob("bm25.sqlite.seg-*"))  # the half-written folder removed
