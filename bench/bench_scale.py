@@ -367,7 +367,21 @@ def child(n: int, root: Path, n_queries: int, engine: str) -> dict[str, Any]:
             out["cold_first_query_s"] = time.perf_counter() - t
             out.update(query(kb, settings, qs))
             out.update(edit_and_sync(kb, n, corpus))
+            if engine == "new":  # what the merge of a full delta costs at this size (every DELTA_MAX chunks)
+                keyword = kb.keyword_index()
+                from kb_assistant.kb.bm25 import DELTA_MAX
+
+                stale = kb.store.ids()[: DELTA_MAX - 100]
+                t = time.perf_counter()
+                keyword.index.remove(stale)  # a delta of removals as large as it gets, merged once past it
+                out["delta_full_s"] = time.perf_counter() - t
+                out["delta_removed"] = len(stale)
+                t = time.perf_counter()
+                keyword.compact()
+                out["merge_s"] = time.perf_counter() - t
         out["end_rss_mib"] = peak_rss_mib()
+        print("RESULT-JSON " + json.dumps({k: v for k, v in out.items() if not isinstance(v, list)}),
+              file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(data, ignore_errors=True)
     return out
@@ -416,6 +430,9 @@ def report(r: dict[str, Any], base: dict[str, Any], e5: list[float]) -> None:
           f"{ms(r['sync_s'])} through {how} (tokenising the edit alone {ms(r['tokenize_edit_s'])}; "
           f"without the log a sync also lists every store id, {ms(r['store_ids_s'])}, and every BM25 "
           f"id, {ms(r['bm25_ids_s'])}); sync with nothing changed {ms(r['idle_sync_s'])}")
+    if "merge_s" in r:
+        print(f"merge     a nearly full delta (the edit + {r['delta_removed']:,} chunks removed, "
+              f"{ms(r['delta_full_s'])} to remove) merged into a new segment in {r['merge_s']:.1f} s")
     if r is not base:
         ratio = n / base["n"]
         print(f"vs {base['n']:,} ({ratio:g}x the chunks): build {r['build_s'] / base['build_s']:.1f}x, "
