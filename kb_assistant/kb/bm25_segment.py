@@ -135,7 +135,7 @@ def _write_npy(path: Path, arr: np.ndarray) -> None:
         np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(arr))
         flat = arr.reshape(-1).view(np.uint8) if arr.size else np.zeros(0, np.uint8)
         for start in range(0, len(flat), 16 << 20):
-            fh.write(memoryview(flat[start : start + (16 << 20)]))
+            fh.write(flat[start : start + (16 << 20)].data)
         fh.flush()
         os.fsync(fh.fileno())
 
