@@ -183,8 +183,9 @@ class Builder:
 
 def merge(old: Segment, alive: np.ndarray, new: Builder) -> Segment:
     """A segment of ``old``'s documents where ``alive`` (a bool per position) plus ``new``'s (whose
-    ids must not be alive in ``old``; its postings are consumed). ``old``'s postings are already ordered by (term, id) and the
-    remaps below keep that order, so only ``new``'s postings are sorted, then inserted."""
+    ids must not be alive in ``old``; its postings are consumed). ``old``'s postings are already
+    ordered by (term, id) and the remaps below keep that order, so only ``new``'s are sorted, then
+    inserted."""
     old_vocab = old.vocab()
     new_terms = sorted(new.vocab)
     vocab = sorted(set(old_vocab).union(new_terms))

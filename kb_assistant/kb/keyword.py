@@ -57,8 +57,9 @@ def _no_space(exc: BaseException) -> bool:
 
 
 class JiebaKeywordIndex(KeywordIndex):
-    """Our BM25 over jieba tokens in its own SQLite file beside any store, opened once and synced
-    lazily: before a search, only the chunk ids that changed since the last look are tokenised."""
+    """Our BM25 over jieba tokens in its own files beside any store (a numpy segment and a SQLite
+    delta: ``bm25.BM25Index``), opened once and synced lazily: before a search, only the chunk ids that
+    changed since the last look are tokenised."""
 
     name = "jieba"
 
