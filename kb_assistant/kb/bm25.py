@@ -87,13 +87,8 @@ class BM25Index:
                         delta_max=DELTA_MAX if delta_max is None else delta_max)
             try:
                 index._refresh()
-            except SegmentError as exc:
-                log.warning("keyword index %s: its segment cannot be read (%s); it is rebuilt from the store",
-                            path, exc)
-                with index._write(refresh=False):
-                    index._clear()
-                    index._conn.execute("DELETE FROM meta WHERE key IN ('source_generation', 'source_cursor')")
-                    index._finish(None)
+            except SegmentError:
+                index._reset_if_unreadable()
             if index._meta("tokenizer") is None:
                 with index._write():
                     index._set_meta("tokenizer", tokenizer_id)
@@ -107,6 +102,19 @@ class BM25Index:
             conn.close()
             raise
         return index
+
+    def _reset_if_unreadable(self) -> None:
+        """Under the writer lock (no merge can replace the segment meanwhile: the one just missed may
+        have been), load it again; if it still cannot be read, empty the index for a rebuild."""
+        with self._write(refresh=False):
+            try:
+                self._refresh()
+            except SegmentError as exc:
+                log.warning("keyword index %s: its segment cannot be read (%s); it is rebuilt from the store",
+                            self.path, exc)
+                self._clear()
+                self._conn.execute("DELETE FROM meta WHERE key IN ('source_generation', 'source_cursor')")
+                self._finish(None)
 
     def close(self) -> None:
         """Close the file; the index is unusable afterwards."""

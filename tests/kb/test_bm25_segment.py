@@ -333,3 +333,16 @@ def test_no_room_for_a_segment_keeps_the_keyword_index_answering_from_memory(tmp
         assert hits and kb.store.get([hits[0][0]])[0].payload["source"].endswith("f17.txt")
         assert [r.getMessage() for r in caplog.records if "keeping it in memory" in r.getMessage()]
         assert not list(kb.directory.glob("bm25.sqlite.seg-*"))  # the half-written folder removed
+
+
+def test_a_merge_by_another_connection_is_seen_by_the_next_read(tmp_path: Path) -> None:
+    path = tmp_path / "bm25.db"
+    docs = {r: _text(r) for r in range(30)}
+    with _open(path, delta_max=0) as writer, _open(path, delta_max=0) as reader:
+        writer.add(docs.items())
+        _assert_matches(reader, docs)
+        before = reader._segment.name
+        writer.apply([3, 4], [(100, "w0 w59 w59")])  # a new segment; the one the reader mapped is deleted
+        docs = {**{r: t for r, t in docs.items() if r not in (3, 4)}, 100: "w0 w59 w59"}
+        _assert_matches(reader, docs)
+        assert reader._segment.name != before and reader.ids() == sorted(docs)
