@@ -41,6 +41,7 @@ class Segment:
         self.n = len(arrays["doc_ids"])
         self.vocab_size = len(arrays["ptr"]) - 1
         self._check()
+        self.doc_len = self.a["doc_len"].astype(np.float64)  # 8 MB at 1M chunks: no conversion per query
         self._term_cache: dict[str, int] = {}
 
     @classmethod
@@ -283,7 +284,7 @@ def contributions(w: float, tf: np.ndarray, dl: np.ndarray, kp1: float, c: float
     """One term's Okapi BM25 share for each posting, in float64 as SQLite computed it: one
     expression for every path (segment and delta) so that equal documents score bit for bit equal."""
     tf = tf.astype(np.float64)
-    return (w * tf * kp1) / (tf + c + norm * dl.astype(np.float64))
+    return (w * tf * kp1) / (tf + c + norm * dl.astype(np.float64, copy=False))
 
 
 def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k: int, *, kp1: float, c: float,
@@ -302,13 +303,13 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
     if not terms or k <= 0:
         return []
     dfs = [segment.df(tid) for tid, _ in terms]
-    maxtf, mindl, doc_len = a["term_maxtf"], a["term_mindl"], a["doc_len"]
+    maxtf, mindl, doc_len = a["term_maxtf"], a["term_mindl"], segment.doc_len
     bounds = [w * kp1 * float(maxtf[tid]) / (float(maxtf[tid]) + c + norm * float(mindl[tid])) for tid, w in terms]
     rare_first = sorted(range(len(terms)), key=lambda i: dfs[i])
     partial = np.zeros(segment.n)
     seen = np.zeros(segment.n, bool)
     found: list[np.ndarray] = []
-    sources: set[int] = set()
+    shares: dict[int, np.ndarray] = {}  # each source term's contributions, reused for the final sums
     scanned, total = 0, sum(dfs)
     for s, i in enumerate(rare_first, 1):
         scanned += dfs[i]
@@ -316,11 +317,11 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
             break
         tid, w = terms[i]
         docs, tfs = segment.postings(tid)
-        partial[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
+        shares[i] = contributions(w, tfs, doc_len[docs], kp1, c, norm)
+        partial[docs] += shares[i]
         fresh = docs[~seen[docs]]
         seen[fresh] = True
         found.append(fresh)
-        sources.add(i)
         rest = sum(bounds[j] for j in rare_first[s:])
         cand = np.concatenate(found)
         cand = cand[alive[cand]]
@@ -331,7 +332,13 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
             scores = np.zeros(segment.n)
             for j, (tid, w) in enumerate(terms):
                 docs, tfs = segment.postings(tid)
-                if j not in sources:  # looked up for the candidates only
+                if j in shares:
+                    scores[docs] += shares[j]
+                    continue
+                if dfs[j] < 8 * len(cand):  # a pass over its postings costs less than a binary search each
+                    hit = seen[docs] & alive[docs]  # the candidates: every live document of a source
+                    docs, tfs = docs[hit], tfs[hit]
+                else:  # looked up for the candidates only
                     at = np.searchsorted(docs, cand)
                     hit = at < len(docs)
                     hit[hit] = docs[at[hit]] == cand[hit]
@@ -339,9 +346,9 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
                 scores[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
             return _best(cand, scores[cand], k)
     every = np.concatenate([segment.postings(tid)[0] for tid, _ in terms])
-    shares = np.concatenate([contributions(w, segment.postings(tid)[1], doc_len[segment.postings(tid)[0]],
-                                           kp1, c, norm) for tid, w in terms])
-    totals = np.bincount(every, weights=shares, minlength=segment.n)  # per document, in the terms' order
+    each = np.concatenate([contributions(w, segment.postings(tid)[1], doc_len[segment.postings(tid)[0]],
+                                         kp1, c, norm) for tid, w in terms])
+    totals = np.bincount(every, weights=each, minlength=segment.n)  # per document, in the terms' order
     totals[~alive] = 0.0
     matched = np.flatnonzero(totals > 0)
     return _best(matched, totals[matched], k)
