@@ -336,7 +336,7 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
                     scores[docs] += shares[j]
                     continue
                 if dfs[j] < 8 * len(cand):  # a pass over its postings costs less than a binary search each
-                    hit = seen[docs] & alive[docs]  # the candidates: every live document of a source
+                    hit = seen[docs]  # every document of a source (the dead are never selected below)
                     docs, tfs = docs[hit], tfs[hit]
                 else:  # looked up for the candidates only
                     at = np.searchsorted(docs, cand)
