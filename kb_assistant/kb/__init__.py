@@ -7,7 +7,8 @@ closes; the modules beside it are its parts.
 - ``catalog.py``: names, listing and deletion of the knowledge bases in a data directory
 - ``indexer.py``: where chunks are written (incremental index, moves, prune, remove, rebuild)
 - ``retriever.py``: where a query is answered with sources (dense + keyword, fused, thresholded)
-- ``keyword.py`` / ``bm25.py``: the keyword leg; ``embed_cache.py``: vectors already computed
+- ``keyword.py`` / ``bm25.py`` (``bm25_segment.py``, ``bm25_delta.py``): the keyword leg;
+  ``embed_cache.py``: vectors already computed
 - ``payload.py``: how a chunk is stored in the vector store
 """
 

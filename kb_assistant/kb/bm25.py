@@ -1,74 +1,35 @@
-"""A persistent, incrementally updated Okapi BM25 index in SQLite, and reciprocal rank fusion."""
+"""A persistent, incrementally updated Okapi BM25 index: an immutable numpy segment plus a SQLite delta."""
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from vectorstore.migrations import apply_migrations
+import numpy as np
 
-from ..errors import KBError
 from ..tokenize import TOKENIZER_ID, tokenize
+from . import bm25_delta as delta
+from .bm25_delta import batches
+from .bm25_schema import BM25IndexError, migrate
+from .bm25_segment import Builder, Segment, SegmentError, drop_folder, merge, remove_folders, top_k
+from .fusion import reciprocal_rank_fusion
 
-_BATCH = 500  # documents per executemany, and ids per "IN (...)", well under SQLite's variable limit
+__all__ = ["BM25Index", "BM25IndexError", "reciprocal_rank_fusion"]
+log = logging.getLogger(__name__)
+
 _MAX_ID = 2**63 - 1
+# Documents the SQLite delta holds (added, or removed from the segment) before they are merged into a
+# new segment. The delta is scored by SQL, whose cost grows with its postings (63 ms p50 for 100k chunks
+# all in SQLite, bench_scale.py), so a few thousand add a few ms at most; a merge rewrites the segment
+# (measured per size in bench_scale.py), so this also bounds how often that runs: every ~250 edited files.
+DELTA_MAX = 5_000
 
 Tokenizer = Callable[[str], list[str]]
-Migration = Callable[[sqlite3.Connection], None]
-
-
-def m001_initial(db: sqlite3.Connection) -> None:
-    """Meta, corpus stats, doc lengths and postings clustered by term (a query reads only its terms' rows)."""
-    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.execute(
-        "CREATE TABLE stats (one INTEGER PRIMARY KEY CHECK (one = 1), "
-        "n INTEGER NOT NULL, total_length INTEGER NOT NULL)"
-    )
-    db.execute("INSERT INTO stats (one, n, total_length) VALUES (1, 0, 0)")
-    db.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, length INTEGER NOT NULL)")
-    db.execute(
-        "CREATE TABLE postings (term TEXT NOT NULL, id INTEGER NOT NULL, tf INTEGER NOT NULL, "
-        "length INTEGER NOT NULL, PRIMARY KEY (term, id)) WITHOUT ROWID"
-    )  # length repeats docs.length (fixed per chunk) so scoring reads postings alone, without a join
-    # remove(ids) finds a document's postings through this, without re-tokenising its text.
-    db.execute("CREATE INDEX postings_by_id ON postings (id)")
-
-
-def m002_term_stats(db: sqlite3.Connection) -> None:
-    """Each term's document frequency, kept with the postings: counting a common term's postings per
-    query costs O(df) (half the chunks at 1M), reading its row costs one lookup."""
-    db.execute("CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID")
-    db.execute("INSERT INTO terms (term, df) SELECT term, COUNT(*) FROM postings GROUP BY term")
-
-
-# Append only: never edit or reorder a migration that has shipped.
-MIGRATIONS: list[Migration] = [m001_initial, m002_term_stats]
-
-
-class BM25IndexError(KBError):
-    """The keyword index file cannot be used as it is."""
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    apply_migrations(db, MIGRATIONS, lambda version: BM25IndexError(
-        f"keyword index schema version {version} is newer than this kb-assistant supports "
-        f"({len(MIGRATIONS)}); upgrade kb-assistant or delete the index file to rebuild it"
-    ))
-
-
-def _batches(items: Iterable, size: int = _BATCH) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _check_id(rid: object) -> int:
@@ -81,39 +42,39 @@ def _check_id(rid: object) -> int:
 
 
 class BM25Index:
-    """Okapi BM25 over chunk texts, kept in its own SQLite file and updated with the knowledge base.
+    """Okapi BM25 over chunk texts, kept beside the knowledge base and updated with it.
 
-    Every write is one transaction (WAL, fsync per commit): a crash or an exception mid-write leaves the
-    previous state. ``generation`` counts committed writes; ``source_generation`` is whatever the caller
-    passed with its last write (the vector store's generation), so ``is_stale(store.generation)`` tells
-    when to ``rebuild`` from the store instead of trusting the index.
+    Most documents live in a segment (``bm25_segment``: arrays, memory-mapped, scored in numpy); the
+    SQLite file holds the meta, the corpus stats, the delta (documents added since, and the segment's
+    documents removed since: ``dead``) and the name of the segment's folder. Every write is one
+    transaction (WAL, fsync per commit); a merge writes its new folder first and names it in that
+    commit, so a crash or an exception leaves the previous state. ``generation`` counts committed
+    writes; ``source_generation`` is whatever the caller passed with its last write (the vector
+    store's), so ``is_stale(store.generation)`` tells when to ``rebuild`` from the store.
     """
 
-    def __init__(
-        self, conn: sqlite3.Connection, path: Path, *, k1: float, b: float, tokenizer: Tokenizer, tokenizer_id: str
-    ) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, k1: float, b: float, tokenizer: Tokenizer,
+                 tokenizer_id: str, delta_max: int) -> None:
         self._conn = conn
         self.path = path
         self.k1 = k1
         self.b = b
         self._tokenize = tokenizer
         self.tokenizer_id = tokenizer_id
+        self.delta_max = delta_max
         self._lock = threading.RLock()
+        self._segment = Segment.empty()
+        self._alive = np.zeros(0, bool)
+        self._alive_at: int | None = None  # the generation ``_alive`` was read at
 
     @classmethod
-    def open(
-        cls,
-        path: str | Path,
-        *,
-        k1: float = 1.5,
-        b: float = 0.75,
-        tokenizer: Tokenizer = tokenize,
-        tokenizer_id: str = TOKENIZER_ID,
-    ) -> BM25Index:
+    def open(cls, path: str | Path, *, k1: float = 1.5, b: float = 0.75, tokenizer: Tokenizer = tokenize,
+             tokenizer_id: str = TOKENIZER_ID, delta_max: int | None = None) -> BM25Index:
         """Open or create the index file at ``path`` (its folder must exist).
 
         ``k1`` and ``b`` apply at query time only, so they may change between opens; the tokenizer may not:
-        an index built by another tokenizer reports ``is_stale`` until rebuilt.
+        an index built by another tokenizer reports ``is_stale`` until rebuilt. A segment that cannot be
+        read empties the index (one warning): it is derived data, rebuilt from the store at the next sync.
         """
         path = Path(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -121,15 +82,39 @@ class BM25Index:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk adds touch postings pages all over
-            _migrate(conn)
-            index = cls(conn, path, k1=k1, b=b, tokenizer=tokenizer, tokenizer_id=tokenizer_id)
+            migrate(conn)
+            index = cls(conn, path, k1=k1, b=b, tokenizer=tokenizer, tokenizer_id=tokenizer_id,
+                        delta_max=DELTA_MAX if delta_max is None else delta_max)
+            try:
+                index._refresh()
+            except SegmentError:
+                index._reset_if_unreadable()
             if index._meta("tokenizer") is None:
                 with index._write():
                     index._set_meta("tokenizer", tokenizer_id)
+            if index._delta_size() > index.delta_max:  # a version-2 file: all its documents in the delta
+                log.info("keyword index %s: moving %d documents into a segment (once)", path, index._delta_size())
+                index.compact()
+            if index._on_disk and any(p.name != index._segment.name for p in index._folders()):
+                with index._write():
+                    remove_folders(path.parent, f"{path.name}.seg-", index._segment.name)
         except BaseException:
             conn.close()
             raise
         return index
+
+    def _reset_if_unreadable(self) -> None:
+        """Under the writer lock (no merge can replace the segment meanwhile: the one just missed may
+        have been), load it again; if it still cannot be read, empty the index for a rebuild."""
+        with self._write(refresh=False):
+            try:
+                self._refresh()
+            except SegmentError as exc:
+                log.warning("keyword index %s: its segment cannot be read (%s); it is rebuilt from the store",
+                            self.path, exc)
+                self._clear()
+                self._conn.execute("DELETE FROM meta WHERE key IN ('source_generation', 'source_cursor')")
+                self._finish(None)
 
     def close(self) -> None:
         """Close the file; the index is unusable afterwards."""
@@ -142,7 +127,14 @@ class BM25Index:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- metadata --------------------------------------------------------------------------------
+    # -- metadata and the segment ----------------------------------------------------------------
+
+    @property
+    def _on_disk(self) -> bool:
+        return str(self.path) != ":memory:"
+
+    def _folders(self) -> list[Path]:
+        return [p for p in self.path.parent.glob(f"{self.path.name}.seg-*") if p.is_dir()]
 
     def _meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -150,6 +142,23 @@ class BM25Index:
 
     def _set_meta(self, key: str, value: str) -> None:
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def _refresh(self) -> None:
+        """Load the segment the file names and which of its documents are alive, if either changed
+        (another process may have written); call inside a transaction."""
+        name = self._meta("segment") or ""
+        if name != self._segment.name:
+            if not name.startswith(f"{self.path.name}.seg-"):
+                raise SegmentError(f"the segment is held by another process's memory ({name})")
+            self._segment = Segment.load(self.path.parent / name)
+            self._alive_at = None
+        generation = int(self._meta("generation") or 0)
+        if generation != self._alive_at:
+            alive = np.ones(self._segment.n, bool)
+            dead = [r for (r,) in self._conn.execute("SELECT id FROM dead")]
+            pos = self._segment.positions(dead) if dead else np.zeros(0, np.int64)
+            alive[pos[pos >= 0]] = False
+            self._alive, self._alive_at = alive, generation
 
     @property
     def generation(self) -> int:
@@ -184,18 +193,22 @@ class BM25Index:
 
     def ids(self) -> list[int]:
         """Every indexed chunk id, ascending."""
-        with self._lock:
-            return [r[0] for r in self._conn.execute("SELECT id FROM docs ORDER BY id")]
+        with self._lock, self._reading():
+            seg = np.asarray(self._segment.a["doc_ids"])[self._alive]
+            delta = np.fromiter((r for (r,) in self._conn.execute("SELECT id FROM docs")), dtype=np.int64)
+            return np.sort(np.concatenate([seg, delta])).tolist()
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def _write(self) -> _Transaction:
-        return _Transaction(self)
+    def _write(self, *, refresh: bool = True) -> delta.Transaction:
+        return delta.Transaction(self, "BEGIN IMMEDIATE", refresh=refresh)
 
-    def add(
-        self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None,
-        source_cursor: str | None = None,
-    ) -> int:
+    def _reading(self) -> delta.Transaction:
+        """One snapshot for stats, delta and segment name, whoever else is writing."""
+        return delta.Transaction(self, "BEGIN")
+
+    def add(self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None,
+            source_cursor: str | None = None) -> int:
         """Index ``(chunk id, text)`` pairs in one transaction; ids already indexed are replaced.
 
         Returns how many were added. Tokenising happens inside the transaction (the writer lock is
@@ -204,15 +217,16 @@ class BM25Index:
         """
         return self.apply((), items, source_generation=source_generation, source_cursor=source_cursor)
 
-    def apply(
-        self, removed: Iterable[int], items: Iterable[tuple[int, str]], *, source_generation: int | None = None,
-        source_cursor: str | None = None,
-    ) -> int:
+    def apply(self, removed: Iterable[int], items: Iterable[tuple[int, str]], *,
+              source_generation: int | None = None, source_cursor: str | None = None) -> int:
         """Drop ``removed`` and index ``items`` (as ``add``) in one transaction: a sync commits once
-        (each commit fsyncs and checkpoints; two took 0.2 s for a 20-chunk edit, bench_scale.py)."""
+        (each commit fsyncs and checkpoints; two took 0.2 s for a 20-chunk edit, bench_scale.py).
+        More new documents than the delta has room for go straight into a merged segment."""
         with self._write():
             self._remove([_check_id(i) for i in removed])
             added = self._add(items)
+            if self._delta_size() > self.delta_max:
+                self._merge(Builder())
             self._finish(source_generation, source_cursor)
         return added
 
@@ -220,22 +234,42 @@ class BM25Index:
         """Drop chunk ids in one transaction (unknown ids are ignored); returns how many were indexed."""
         with self._write():
             removed = self._remove([_check_id(i) for i in ids])
+            if self._delta_size() > self.delta_max:
+                self._merge(Builder())
             self._finish(source_generation)
         return removed
 
-    def rebuild(self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None) -> int:
-        """Replace the whole index with ``items`` atomically (and adopt the current tokenizer)."""
+    def rebuild(self, items: Iterable[tuple[int, str]], *, source_generation: int | None = None,
+                source_cursor: str | None = None) -> int:
+        """Replace the whole index with ``items`` atomically (and adopt the current tokenizer): one
+        segment, written in one pass."""
         with self._write():
-            for table in ("postings", "docs", "terms"):
-                self._conn.execute(f"DELETE FROM {table}")
-            self._conn.execute("UPDATE stats SET n = 0, total_length = 0")
-            added = self._add(items)
+            self._clear()
+            builder = Builder()
+            self._tokenized(items, builder.add)
+            self._count(builder)
+            self._merge(builder)
             self._set_meta("tokenizer", self.tokenizer_id)
-            self._finish(source_generation)
-        return added
+            self._finish(source_generation, source_cursor)
+        return len(builder)
+
+    def compact(self) -> None:
+        """Merge the delta into a new segment now (``kb gc``), if it holds anything."""
+        with self._write():
+            if self._delta_size():
+                self._merge(Builder())
+                self._finish(None)
+
+    def _clear(self) -> None:
+        delta.clear(self._conn)
+        self._conn.execute("UPDATE stats SET n = 0, total_length = 0")
+        self._conn.execute("DELETE FROM meta WHERE key = 'segment'")
+        self._segment, self._alive = Segment.empty(), np.zeros(0, bool)
 
     def _finish(self, source_generation: int | None, source_cursor: str | None = None) -> None:
-        self._set_meta("generation", str(int(self._meta("generation") or 0) + 1))
+        generation = int(self._meta("generation") or 0) + 1
+        self._set_meta("generation", str(generation))
+        self._alive_at = generation  # ``_alive`` was kept up to date by this write
         if source_generation is not None:
             self._set_meta("source_generation", str(int(source_generation)))
             if source_cursor is None:
@@ -243,53 +277,79 @@ class BM25Index:
             else:
                 self._set_meta("source_cursor", source_cursor)
 
-    def _add(self, items: Iterable[tuple[int, str]]) -> int:
-        added = 0
+    def _delta_size(self) -> int:
+        """Documents in the delta: added since the segment, or removed from it."""
+        n = int(self._conn.execute("SELECT n FROM stats").fetchone()[0])
+        live = int(self._alive.sum())
+        return n - live + (self._segment.n - live)
+
+    def _tokenized(self, items: Iterable[tuple[int, str]], sink: Callable[[int, list[tuple[str, int]], int], None]
+                   ) -> None:
         seen: set[int] = set()
-        for batch in _batches(items):
-            docs: list[tuple[int, int]] = []
-            postings: list[tuple[str, int, int, int]] = []
-            for rid, text in batch:
-                rid = _check_id(rid)
-                if rid in seen:
-                    raise ValueError(f"chunk id {rid} appears twice in one add; ids must be unique")
-                seen.add(rid)
-                terms = self._tokenize(text)
-                docs.append((rid, len(terms)))
-                postings.extend((term, rid, tf, len(terms)) for term, tf in Counter(terms).items())
-            self._remove([rid for rid, _ in docs])
-            self._conn.executemany("INSERT INTO docs (id, length) VALUES (?, ?)", docs)
-            postings.sort()  # insert in primary-key order: far fewer B-tree pages touched per batch
-            self._conn.executemany("INSERT INTO postings (term, id, tf, length) VALUES (?, ?, ?, ?)", postings)
-            self._conn.executemany(
-                "INSERT INTO terms (term, df) VALUES (?, ?) ON CONFLICT (term) DO UPDATE SET df = df + excluded.df",
-                sorted(Counter(term for term, *_ in postings).items()),
-            )
-            total = sum(length for _, length in docs)
-            self._conn.execute("UPDATE stats SET n = n + ?, total_length = total_length + ?", (len(docs), total))
-            added += len(docs)
-        return added
+        for rid, text in items:
+            rid = _check_id(rid)
+            if rid in seen:
+                raise ValueError(f"chunk id {rid} appears twice in one add; ids must be unique")
+            seen.add(rid)
+            terms = self._tokenize(text)
+            sink(rid, sorted(Counter(terms).items()), len(terms))
+
+    def _add(self, items: Iterable[tuple[int, str]]) -> int:
+        """Into the delta while it has room, else (a bulk add) every new document into a new segment."""
+        room = max(0, self.delta_max - self._delta_size())
+        pending: list[tuple[int, list[tuple[str, int]], int]] = []
+        builder: Builder | None = None
+
+        def sink(rid: int, tfs: list[tuple[str, int]], length: int) -> None:
+            nonlocal builder
+            if builder is not None:
+                builder.add(rid, tfs, length)
+                return
+            pending.append((rid, tfs, length))
+            if len(pending) > room:
+                builder = Builder()
+                for doc in pending:
+                    builder.add(*doc)
+                pending.clear()
+
+        self._tokenized(items, sink)
+        if builder is not None:
+            ids = np.frombuffer(builder.ids, dtype=np.int64).tolist()
+            self._remove(ids)
+            self._count(builder)
+            self._merge(builder)
+            return len(ids)
+        for batch in batches(pending):
+            self._remove([rid for rid, _, _ in batch])
+            delta.insert(self._conn, batch)
+        return len(pending)
+
+    def _count(self, builder: Builder) -> None:
+        total = int(np.frombuffer(builder.lengths, dtype=np.int64).sum()) if len(builder) else 0
+        self._conn.execute("UPDATE stats SET n = n + ?, total_length = total_length + ?", (len(builder), total))
 
     def _remove(self, ids: Sequence[int]) -> int:
-        removed = 0
-        for start in range(0, len(ids), _BATCH):
-            part = list(ids[start : start + _BATCH])
-            marks = ",".join("?" * len(part))
-            n, total = self._conn.execute(
-                f"SELECT COUNT(*), COALESCE(SUM(length), 0) FROM docs WHERE id IN ({marks})", part
-            ).fetchone()
-            if not n:
-                continue
-            gone = self._conn.execute(
-                f"SELECT term, COUNT(*) FROM postings WHERE id IN ({marks}) GROUP BY term", part
-            ).fetchall()
-            self._conn.executemany("UPDATE terms SET df = df - ? WHERE term = ?", [(c, t) for t, c in gone])
-            self._conn.executemany("DELETE FROM terms WHERE term = ? AND df <= 0", [(t,) for t, _ in gone])
-            self._conn.execute(f"DELETE FROM postings WHERE id IN ({marks})", part)
-            self._conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", part)
-            self._conn.execute("UPDATE stats SET n = n - ?, total_length = total_length - ?", (n, total))
-            removed += n
-        return removed
+        """Drop ids from the delta, and mark the segment's copies dead (their terms leave ``terms.df``)."""
+        return delta.remove(self._conn, self._segment, self._alive, ids)
+
+    def _merge(self, builder: Builder) -> None:
+        """The segment's live documents, the delta's and ``builder``'s into a new segment, named in this
+        transaction; the delta is emptied. Its folder is written before the commit names it."""
+        delta.read_into(self._conn, builder)
+        new = merge(self._segment, self._alive, builder)
+        generation = int(self._meta("generation") or 0) + 1
+        new.name = f"{self.path.name}.seg-{generation}" if self._on_disk else f"memory-{generation}"
+        if self._on_disk:
+            folder = self.path.parent / new.name
+            try:
+                new.save(folder)
+                new = Segment.load(folder)
+            except BaseException:
+                drop_folder(folder)
+                raise
+        delta.clear(self._conn)
+        self._set_meta("segment", new.name)
+        self._segment, self._alive = new, np.ones(new.n, bool)
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -297,123 +357,69 @@ class BM25Index:
         """The ``k`` best ``(chunk id, score)`` for ``query``, best first (ties by ascending id).
 
         Okapi BM25 with the Lucene IDF ``ln(1 + (N - df + 0.5) / (df + 0.5))`` (never negative); each
-        distinct query term counts once. Only the postings of the query's terms are read.
+        distinct query term counts once. The segment's best and the delta's best are merged; a
+        document's shares are summed in the terms' sorted order on both sides, so equal documents
+        score equal wherever they live.
         """
         terms = sorted(set(self._tokenize(query)))
         if k <= 0 or not terms:
             return []
-        with self._lock:
-            self._conn.execute("BEGIN")  # one snapshot for stats and postings, whoever else is writing
-            try:
-                return self._score(terms, int(k))
-            finally:
-                self._conn.execute("COMMIT")
+        with self._lock, self._reading():
+            n, total = self._conn.execute("SELECT n, total_length FROM stats").fetchone()
+            if not n or not total:
+                return []
+            _, dfs = self._doc_freqs(terms)
+            weights = {t: math.log(1.0 + (n - df + 0.5) / (df + 0.5)) for t, df in dfs.items() if df > 0}
+            k1, b = float(self.k1), float(self.b)
+            shape = {"kp1": k1 + 1.0, "c": k1 * (1.0 - b), "norm": k1 * b / (total / n)}
+            seg = self._segment
+            hits = [(int(seg.a["doc_ids"][p]), s) for p, s in top_k(
+                seg, self._alive, [(seg.term_id(t), weights[t]) for t in terms if t in weights], int(k), **shape)]
+            hits += delta.top(self._conn, sorted(weights.items()), int(k), **shape)
+        return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
 
     def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """``(chunks in the index, {term: chunks containing it})`` for the given terms (absent: 0)."""
-        unique = sorted(set(terms))
-        with self._lock:
-            (n,) = self._conn.execute("SELECT n FROM stats").fetchone()
-            if not unique:
-                return int(n), {}
-            marks = ",".join("?" * len(unique))
-            found = dict(self._conn.execute(f"SELECT term, df FROM terms WHERE term IN ({marks})", unique).fetchall())
-        return int(n), {t: int(found.get(t, 0)) for t in unique}
+        with self._lock, self._reading():
+            return self._doc_freqs(sorted(set(terms)))
+
+    def _doc_freqs(self, unique: list[str]) -> tuple[int, dict[str, int]]:
+        (n,) = self._conn.execute("SELECT n FROM stats").fetchone()
+        if not unique:
+            return int(n), {}
+        marks = ",".join("?" * len(unique))
+        change = dict(self._conn.execute(f"SELECT term, df FROM terms WHERE term IN ({marks})", unique).fetchall())
+        seg = self._segment
+        return int(n), {t: seg.df(seg.term_id(t)) + int(change.get(t, 0)) for t in unique}
 
     def terms_of(self, ids: Iterable[int], within: Sequence[str] | None = None) -> dict[int, set[str]]:
         """The distinct terms of each indexed chunk (read from the postings, not re-tokenised). With
         ``within``, only those among these terms, every indexed chunk still listed: a question's keyword
-        coverage needs only its own terms, |ids| x |terms| key lookups instead of every term of every
+        coverage needs only its own terms, |ids| x |terms| lookups instead of every term of every
         chunk (60 candidates: 0.8 ms instead of 9 at 10k chunks)."""
         out: dict[int, set[str]] = {}
         wanted = [_check_id(i) for i in ids]
         only = sorted(set(within)) if within is not None else None
-        with self._lock:
-            for start in range(0, len(wanted), _BATCH):
-                part = wanted[start : start + _BATCH]
-                marks = ",".join("?" * len(part))
-                if only is None:
-                    rows = self._conn.execute(f"SELECT id, term FROM postings WHERE id IN ({marks})", part)
-                else:
-                    out.update((rid, set()) for (rid,) in self._conn.execute(
-                        f"SELECT id FROM docs WHERE id IN ({marks})", part))
-                    rows = self._conn.execute(
-                        f"SELECT id, term FROM postings WHERE term IN ({','.join('?' * len(only))}) "
-                        f"AND id IN ({marks})", [*only, *part])
-                for rid, term in rows:
-                    out.setdefault(int(rid), set()).add(term)
+        with self._lock, self._reading():
+            seg = self._segment
+            pos = seg.positions(wanted) if seg.n and wanted else np.zeros(0, np.int64)
+            live = [(rid, int(p)) for rid, p in zip(wanted, pos.tolist()) if p >= 0 and self._alive[p]]
+            if only is None:
+                for rid, p in live:  # as the delta's rows: a chunk without terms is not listed
+                    if found := {seg.term(int(t)) for t in seg.doc_terms(p)}:
+                        out[rid] = found
+            else:
+                out.update((rid, set()) for rid, _ in live)
+                cand = np.array([p for _, p in live], dtype=seg.a["post_doc"].dtype)
+                for term in only:
+                    tid = seg.term_id(term)
+                    if tid < 0 or not len(cand):
+                        continue
+                    docs = seg.postings(tid)[0]
+                    at = np.searchsorted(docs, cand)
+                    hit = at < len(docs)
+                    hit[hit] = docs[at[hit]] == cand[hit]
+                    for i in np.flatnonzero(hit).tolist():
+                        out[live[i][0]].add(term)
+            delta.terms_of(self._conn, wanted, only, out)
         return out
-
-    def _score(self, terms: list[str], k: int) -> list[tuple[int, float]]:
-        n, total = self._conn.execute("SELECT n, total_length FROM stats").fetchone()
-        if not n or not total:
-            return []
-        marks = ",".join("?" * len(terms))
-        dfs = self._conn.execute(f"SELECT term, df FROM terms WHERE term IN ({marks})", terms).fetchall()
-        if not dfs:
-            return []
-        weights = [(term, math.log(1.0 + (n - df + 0.5) / (df + 0.5))) for term, df in dfs]
-        values = ",".join("(?, ?)" for _ in weights)
-        params: list[object] = [x for pair in weights for x in pair]
-        k1, b = float(self.k1), float(self.b)
-        norm = k1 * b / (total / n)  # tf + k1 * (1 - b + b * dl / avgdl) == tf + k1 * (1 - b) + norm * dl
-        sql = (
-            f"WITH q(term, w) AS (VALUES {values}) "
-            "SELECT p.id, SUM(q.w * p.tf * ? / (p.tf + ? + ? * p.length)) AS score "
-            "FROM q JOIN postings AS p ON p.term = q.term "
-            "GROUP BY p.id ORDER BY score DESC, p.id LIMIT ?"
-        )
-        params += [k1 + 1.0, k1 * (1.0 - b), norm, k]
-        return [(int(rid), float(score)) for rid, score in self._conn.execute(sql, params)]
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception, under the index's lock."""
-
-    def __init__(self, index: BM25Index) -> None:
-        self._index = index
-
-    def __enter__(self) -> None:
-        self._index._lock.acquire()
-        try:
-            self._index._conn.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._index._lock.release()
-            raise
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        conn = self._index._conn
-        try:
-            if exc_type is None:
-                conn.execute("COMMIT")
-            elif conn.in_transaction:
-                conn.execute("ROLLBACK")
-        finally:
-            self._index._lock.release()
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[int]], *, k: float = 60, weights: Sequence[float] | None = None
-) -> list[tuple[int, float]]:
-    """Fuse ranked id lists: each id scores ``sum(weight / (k + rank))`` over the lists holding it (rank from 1).
-
-    Best first; ties go to the id with the better best rank, then the lower id, so the order is
-    deterministic. A repeated id within one list counts at its first rank only.
-    """
-    if weights is None:
-        weights = [1.0] * len(rankings)
-    if len(weights) != len(rankings):
-        raise ValueError(f"{len(weights)} weights for {len(rankings)} rankings")
-    if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
-    scores: dict[int, float] = {}
-    best: dict[int, int] = {}
-    for ranking, weight in zip(rankings, weights):
-        seen: set[int] = set()
-        for rank, rid in enumerate(ranking, 1):
-            if rid in seen:
-                continue
-            seen.add(rid)
-            scores[rid] = scores.get(rid, 0.0) + weight / (k + rank)
-            best[rid] = min(best.get(rid, rank), rank)
-    return sorted(scores.items(), key=lambda item: (-item[1], best[item[0]], item[0]))

@@ -3,6 +3,7 @@ store, or a store's own full-text index."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 import threading
@@ -42,13 +43,23 @@ class KeywordIndex(ABC):
         (else None: the caller tokenises)."""
         return None
 
+    def compact(self) -> None:
+        """Fold what changed since the index was last compacted into its read-optimised form
+        (``kb gc``); nothing where there is none."""
+        return None
+
     def close(self) -> None:
         return None
 
 
+def _no_space(exc: BaseException) -> bool:
+    return out_of_space(exc) or (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
+
+
 class JiebaKeywordIndex(KeywordIndex):
-    """Our BM25 over jieba tokens in its own SQLite file beside any store, opened once and synced
-    lazily: before a search, only the chunk ids that changed since the last look are tokenised."""
+    """Our BM25 over jieba tokens in its own files beside any store (a numpy segment and a SQLite
+    delta: ``bm25.BM25Index``), opened once and synced lazily: before a search, only the chunk ids that
+    changed since the last look are tokenised."""
 
     name = "jieba"
 
@@ -66,8 +77,8 @@ class JiebaKeywordIndex(KeywordIndex):
             try:
                 index = self._opened()
                 self._sync(index)
-            except sqlite3.OperationalError as exc:
-                if not out_of_space(exc) or str(self.path) == ":memory:":
+            except (sqlite3.OperationalError, OSError) as exc:  # OSError: writing a segment's files
+                if not _no_space(exc) or str(self.path) == ":memory:":
                     raise
                 log.warning("keyword index %s cannot be written (%s); keeping it in memory", self.path, exc)
                 if self._index is not None:
@@ -114,6 +125,15 @@ class JiebaKeywordIndex(KeywordIndex):
     def terms_of(self, ids: Sequence[int], within: Sequence[str] | None = None) -> dict[int, set[str]] | None:
         with self._lock:
             return self._opened().terms_of(ids, within)
+
+    def compact(self) -> None:
+        """Sync, then merge the BM25 delta into a new segment; a knowledge base that never built its
+        keyword index is left without one."""
+        if str(self.path) != ":memory:" and not self.path.exists():
+            return
+        index = self.index
+        with self._lock:
+            index.compact()
 
     def close(self) -> None:
         with self._lock:

@@ -247,9 +247,11 @@ class KnowledgeBase:
         with self._locked(wait):
             cache = EmbedCache.open(self.directory / CACHE_FILE)
             try:
-                return collect_garbage(self.name, self.store, cache, self.embedder.id, vacuum=vacuum)
+                report = collect_garbage(self.name, self.store, cache, self.embedder.id, vacuum=vacuum)
             finally:
                 cache.close()
+            self.keyword_index().compact()  # the BM25 delta into a new segment
+            return report
 
     def _auto_gc(self, report: IndexReport, wait: float) -> None:
         """After a large removal, prune by itself (the space is reused; ``kb gc`` also shrinks the file)."""
