@@ -48,6 +48,12 @@ class KeywordIndex(ABC):
         (``kb gc``); nothing where there is none."""
         return None
 
+    def catch_up(self) -> None:
+        """Bring the index in step with the store now: a writer calls it after a commit, so the next
+        search neither tokenises the new chunks nor waits for a merge (nothing where the store is
+        its own index)."""
+        return None
+
     def close(self) -> None:
         return None
 
@@ -115,6 +121,9 @@ class JiebaKeywordIndex(KeywordIndex):
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.index.search(query, k)
+
+    def catch_up(self) -> None:
+        self.index  # noqa: B018 -- opening it syncs it (and merges a full delta)
 
     # Statistics for the chunks a search just returned: the index as that search synced it (a sync
     # reads the store's state, one strong read per call on a Milvus server).

@@ -34,6 +34,7 @@ from .retriever import Retriever
 from .storage import busy_as, open_kb_store, store_record, writer_lock_for
 
 DEFAULT_WAIT = 10.0  # seconds a second writer waits for the first before giving up
+CHANGES = ("added", "updated", "moved", "removed")  # outcomes that changed the documents
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ class KnowledgeBase:
             report = ix.index(paths, prune=prune)
             self._record_change(report)
         self._auto_gc(report, wait)
+        self._keyword_catch_up(report)
         changed = self.chunk_settings_changed()
         if changed:
             report.notes.append(
@@ -226,6 +228,7 @@ class KnowledgeBase:
             report = ix.remove(paths)
             self._record_change(report)
         self._auto_gc(report, wait)
+        self._keyword_catch_up(report)
         return report
 
     def rebuild(
@@ -259,9 +262,16 @@ class KnowledgeBase:
         if removed and worth_collecting(removed, self.count()):
             report.notes.append(self.gc(wait=wait, vacuum=False).summary())
 
+    def _keyword_catch_up(self, report: IndexReport) -> None:
+        """After a run that changed documents, the keyword index takes the change now, in the writer
+        (``kb index``, ``kb watch``, an upload), not in the next user's search: a first sync tokenises
+        every new chunk, and a full BM25 delta's merge took ~6 s at 100k chunks, ~1 min at 1M."""
+        if self.settings.retrieval_mode != "dense" and any(o.status in CHANGES for o in report.outcomes):
+            self.keyword_index().catch_up()
+
     def _record_change(self, report: IndexReport) -> None:
         """Note in the manifest when a run changed the documents (shown as "last indexed")."""
-        if any(o.status in ("added", "updated", "moved", "removed") for o in report.outcomes):
+        if any(o.status in CHANGES for o in report.outcomes):
             self.manifest = replace(self.manifest, indexed=now())
             write_manifest(self.directory, self.manifest)
 

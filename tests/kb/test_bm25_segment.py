@@ -346,3 +346,30 @@ def test_a_merge_by_another_connection_is_seen_by_the_next_read(tmp_path: Path) 
         docs = {**{r: t for r, t in docs.items() if r not in (3, 4)}, 100: "w0 w59 w59"}
         _assert_matches(reader, docs)
         assert reader._segment.name != before and reader.ids() == sorted(docs)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_indexing_brings_the_keyword_index_in_step_before_any_search(tmp_path: Path, mode: str) -> None:
+    """The writer takes the keyword index's sync (and a full delta's merge), not the next search; a
+    dense-only knowledge base never builds one."""
+    from kb_assistant.embedders import HashEmbedder
+    from kb_assistant.kb import KnowledgeBase
+    from kb_assistant.kb.keyword import BM25_FILE
+    from kb_assistant.settings import load_settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"f{i}.txt").write_text(f"第{i}号文件：员工守则规定上班时间。", encoding="utf-8")
+    settings = load_settings(data_dir=tmp_path / "data", retrieval_mode=mode)
+    with KnowledgeBase.open(settings, "ready", HashEmbedder(64)) as kb:
+        kb.index_paths([docs])
+        path = kb.directory / BM25_FILE
+        if mode == "dense":
+            assert not path.exists()
+            return
+        with BM25Index.open(path) as fresh:  # what a searching process finds on disk
+            assert not fresh.is_stale(int(kb.store.generation)) and fresh.count() == kb.count() == 3
+        kb.remove([docs / "f1.txt"])
+        with BM25Index.open(path) as fresh:
+            assert not fresh.is_stale(int(kb.store.generation)) and fresh.count() == 2
