@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +17,12 @@ class Candidate:
     skipped: str = ""
 
 
-def collect_files(paths: Iterable[str | Path], suffixes: Iterable[str]) -> list[Candidate]:
+def collect_files(
+    paths: Iterable[str | Path], suffixes: Iterable[str], *, ignore: Callable[[Path], bool] | None = None,
+) -> list[Candidate]:
     """Files named directly are always candidates (an unsupported one fails later with a reason);
-    folders are walked recursively, skipping hidden entries and reporting unsupported files as skipped."""
+    folders are walked recursively, skipping hidden entries and reporting unsupported files as skipped.
+    ``ignore``: files (named or found) left out without a word (``kb watch``: editors' temporary files)."""
     allowed = {s.lower() for s in suffixes}
     found: dict[Path, Candidate] = {}
     for raw in paths:
@@ -30,17 +33,20 @@ def collect_files(paths: Iterable[str | Path], suffixes: Iterable[str]) -> list[
                 if any(part.startswith(".") for part in rel.parts):
                     continue
                 if not child.is_file():
-                    if child.is_symlink():  # a link to nothing, or a loop: say so rather than pass it by
-                        found.setdefault(_absolute(child), Candidate(_absolute(child), not_a_file(child)))
+                    # A link to nothing, or a loop: say so rather than pass it by.
+                    if child.is_symlink() and not (ignore is not None and ignore(child)):
+                        found.setdefault(absolute(child), Candidate(absolute(child), not_a_file(child)))
+                    continue
+                if ignore is not None and ignore(child):
                     continue
                 reason = "" if child.suffix.lower() in allowed else f"unsupported type {child.suffix or '(none)'}"
                 found.setdefault(child.resolve(), Candidate(child.resolve(), reason))
-        else:
-            found.setdefault(_absolute(path), Candidate(_absolute(path)))
+        elif ignore is None or not ignore(path):
+            found.setdefault(absolute(path), Candidate(absolute(path)))
     return list(found.values())
 
 
-def _absolute(path: Path) -> Path:
+def absolute(path: Path) -> Path:
     """The resolved path; a symlink loop cannot be resolved, so it keeps its own absolute name."""
     try:
         return path.resolve()
