@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a folder of 100,000 files holds 100,000 of them
 class Candidate:
     """A file to index, or one passed over with the reason."""
 
@@ -28,7 +28,8 @@ def collect_files(
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
+            start = len(found)
+            for child in path.rglob("*"):  # walked lazily: each found path is held once, resolved
                 rel = child.relative_to(path)
                 if any(part.startswith(".") for part in rel.parts):
                     continue
@@ -40,7 +41,12 @@ def collect_files(
                 if ignore is not None and ignore(child):
                     continue
                 reason = "" if child.suffix.lower() in allowed else f"unsupported type {child.suffix or '(none)'}"
-                found.setdefault(child.resolve(), Candidate(child.resolve(), reason))
+                resolved = child.resolve()
+                found.setdefault(resolved, Candidate(resolved, reason))
+            # In path order, as a sorted walk gave them (the dict keeps those found under earlier paths first).
+            walked = sorted(list(found)[start:])
+            for key in walked:
+                found[key] = found.pop(key)
         elif ignore is None or not ignore(path):
             found.setdefault(absolute(path), Candidate(absolute(path)))
     return list(found.values())

@@ -149,9 +149,7 @@ class Indexer:
             roots = [p.resolve() for p in given if p.is_dir()]
             candidates = collect_files(given, SUPPORTED_SUFFIXES, ignore=ignore)
             known = self._catalogue()
-        by_hash: dict[str, list[str]] = {}
-        for src, h in known.items():
-            by_hash.setdefault(h, []).append(src)
+        by_hash: dict[str, list[str]] | None = None  # content hash -> sources: built when a new file asks
         seen = {str(c.path) for c in candidates}
         # Hashing and parsing run a few files ahead on a thread (closed below, or when an error drops it).
         ahead = read_ahead(candidates, dict(known), self._parse_ahead, max_chunks=4 * self.limits.batch_size)
@@ -170,8 +168,15 @@ class Indexer:
                 self._set_stale(source, "")  # readable again, as indexed
                 self._outcome(FileOutcome(source, "unchanged"))
                 continue
-            old = None if source in known else self._moved_from(by_hash.get(content_hash, []), known, seen)
+            old = None
+            if source not in known:
+                if by_hash is None:  # not for a re-run over unchanged files: 100,000 lists it never reads
+                    by_hash = {}
+                    for src, h in known.items():
+                        by_hash.setdefault(h, []).append(src)
+                old = self._moved_from(by_hash.get(content_hash, []), known, seen)
             if old is not None:
+                assert by_hash is not None
                 by_hash[content_hash].remove(old)
                 moved = self._move(old, source)
                 known[source] = known.pop(old)
