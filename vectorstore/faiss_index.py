@@ -255,6 +255,22 @@ def _write_index(path: Path, index: Any) -> str:
     return digest.hexdigest()
 
 
+def _read_index(path: Path, sha256: str) -> Any:
+    """The index in ``path`` if its digest is ``sha256`` (else ValueError), streamed a megabyte at a time:
+    reading it whole first held a second copy of the index while it was deserialised. Both passes read
+    one open file: snapshots are only ever replaced by a rename, never rewritten in place, so the bytes
+    deserialised are the bytes checked (no window for the file to change)."""
+    faiss = import_faiss()
+    with open(path, "rb") as fh:
+        digest = hashlib.sha256()
+        while block := fh.read(1 << 20):
+            digest.update(block)
+        if digest.hexdigest() != sha256:
+            raise ValueError("index.faiss does not match its sidecar checksum")
+        fh.seek(0)
+        return faiss.read_index(faiss.PyCallbackIOReader(fh.read))
+
+
 def load_cache(directory: Path, generation: int, dim: int, spec: IndexSpec, count: int) -> Loaded | None:
     """The cached index brought to ``generation`` (the snapshot plus its log replayed), if it is intact
     and the kind ``spec`` wants at ``count`` vectors, else None (logged). ``spec.nprobe`` is applied."""
@@ -267,12 +283,7 @@ def load_cache(directory: Path, generation: int, dim: int, spec: IndexSpec, coun
             return None
         if info.dim != dim or info.kind not in ("flat", "ivf"):
             raise ValueError(f"cache describes dim={info.dim} kind={info.kind}")
-        # Read once, check, then deserialize the same bytes: no window for the file to change.
-        data = (directory / INDEX_FILE).read_bytes()
-        if hashlib.sha256(data).hexdigest() != info.sha256:
-            raise ValueError("index.faiss does not match its sidecar checksum")
-        index = import_faiss().deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        del data
+        index = _read_index(directory / INDEX_FILE, info.sha256)
         if index.ntotal != info.ntotal or index.d != dim or kind_of(index) != info.kind:
             raise ValueError("deserialized index has the wrong size or kind")
         position = None
