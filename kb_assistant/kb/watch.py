@@ -128,7 +128,7 @@ class FolderWatcher:
         self.queue = ChangeQueue(debounce, max_delay)
         self.log = log
         self.wait = wait  # seconds to wait for another writer (e.g. a `kb index` run) before retrying later
-        self.settle = min(settle, debounce)  # the look at a file still changing when its queue was released
+        self.settle = settle  # the look at a file still changing when its queue was released
         self.suffixes = {s.lower() for s in SUPPORTED_SUFFIXES}
         self.applied = 0  # apply passes done (tests and progress)
         self._unsettled: set[str] = set()  # files put back because they kept changing (logged once)

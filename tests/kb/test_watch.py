@@ -315,7 +315,9 @@ def test_a_file_rewritten_past_the_longest_wait_is_never_read_half_written(tmp_p
 
     kb = KnowledgeBase.open(load_settings(), "hot", Recording(256))
     lines: list[str] = []
-    watcher = FolderWatcher(kb, [docs], debounce=0.3, max_delay=0.5, log=lines.append)
+    # settle 1 s: a writer thread descheduled that long between the halves of a save (a loaded CI machine)
+    # would look done; the save it stalled in would be indexed, then replaced once writing resumed.
+    watcher = FolderWatcher(kb, [docs], debounce=0.3, max_delay=0.5, settle=1.0, log=lines.append)
     stop, started = threading.Event(), threading.Event()
     thread = threading.Thread(target=watcher.run, args=(stop,), kwargs={"ready": lambda _: started.set()}, daemon=True)
     thread.start()
@@ -337,7 +339,8 @@ def test_a_file_rewritten_past_the_longest_wait_is_never_read_half_written(tmp_p
         assert embedded and all(whole.search(t) for t in embedded), [t for t in embedded if not whole.search(t)]
         assert not [line for line in lines if line.startswith("failed") or "Traceback" in line], lines
         held = [line for line in lines if line.startswith("still being written: ")]
-        assert len(held) == 1 and held[0].endswith("(indexed once it stops changing)"), lines
+        assert held and held[0] == f"still being written: {target.resolve()} (indexed once it stops changing)"
+        assert len(held) < 5, lines  # one line while it keeps changing, not one per look
     finally:
         stop.set()
         thread.join(timeout=30)
