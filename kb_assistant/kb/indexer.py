@@ -243,15 +243,10 @@ class Indexer:
     def _changed_scope(self, roots: list[Path], candidates: list[Candidate]) -> list[str] | None:
         """The sources a run over changed paths must know: its files and the paths now gone (a moved
         file's old path is among them, as a watcher sees both ends of a move). None, one pass over
-        everything, when a path is a folder, or gone and possibly one (no supported file suffix and no
-        document of that name): the documents under a folder cannot be looked up by source."""
-        from ingest import SUPPORTED_SUFFIXES
-
-        if any(r.is_dir() for r in roots):
-            return None
+        everything, when a path is a folder, or gone and no document's source (it may have been a
+        folder): the documents under a folder cannot be looked up by source."""
         for path in roots:
-            if (not os.path.lexists(path) and path.suffix.lower() not in SUPPORTED_SUFFIXES
-                    and not self.store.count({"source": str(path)})):
+            if path.is_dir() or (not os.path.lexists(path) and not self.store.count({"source": str(path)})):
                 return None
         return sorted({str(c.path) for c in candidates} | {str(r) for r in roots})
 

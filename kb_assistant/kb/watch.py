@@ -140,9 +140,13 @@ class FolderWatcher:
         self.kb.mark_synced()
         return report
 
-    def notice(self, *paths: str) -> None:
-        """Record changed paths (from the observer's thread); noise is dropped here."""
-        wanted = [p for p in paths if p and not ignored(p, self.roots)]
+    def notice(self, *paths: str, folder: bool = False) -> None:
+        """Record changed paths (from the observer's thread); noise is dropped here, and so are files of
+        a type never indexed (``folder``: the event was a folder's): a deleted ``build.log``, or the
+        suffix-less temporary file ``sed -i`` renames over its target, would otherwise name a path gone
+        that might have been a folder, which costs a pass over every document."""
+        drop = ignored if folder else lambda p, roots: self._ignore(Path(p))
+        wanted = [p for p in paths if p and not drop(p, self.roots)]
         if wanted:
             self.queue.add(*wanted)
 
@@ -270,4 +274,5 @@ class _Handler(_handler_base()):  # type: ignore[misc]
     def on_any_event(self, event: Any) -> None:
         if event.event_type in ("opened", "closed_no_write") or (event.is_directory and event.event_type == "modified"):
             return  # reads, or a folder's listing changing: the files' own events say what changed
-        self.watcher.notice(str(event.src_path), str(getattr(event, "dest_path", "") or ""))
+        self.watcher.notice(str(event.src_path), str(getattr(event, "dest_path", "") or ""),
+                            folder=bool(event.is_directory))

@@ -289,6 +289,29 @@ def test_folders_moved_renamed_and_deleted_are_applied(watched: tuple[Path, Know
     eventually(lambda: "z.txt" in _sources(kb), "indexed")
     shutil.rmtree(docs / "more")
     eventually(lambda: set(_sources(kb)) == {"a.txt"}, "a deleted folder is removed")
+    (docs / "notes.md").mkdir()  # a folder named like a file: gone, it is still looked for as a folder
+    (docs / "notes.md" / "w.txt").write_text("像文件名的文件夹。", encoding="utf-8")
+    eventually(lambda: "w.txt" in _sources(kb), "indexed")
+    (docs / "notes.md").rename(docs.parent / "elsewhere.md")
+    eventually(lambda: set(_sources(kb)) == {"a.txt"}, "a folder named like a file, moved away, is removed")
+
+
+def test_changes_to_files_of_types_never_indexed_are_not_queued(tmp_path: Path) -> None:
+    """A deleted build.log, or the suffix-less temporary file `sed -i` renames over its target, names a
+    path that is gone: queued, it could only be told from a folder by a pass over every document."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    kb = KnowledgeBase.open(load_settings(), "types", HashEmbedder(256))
+    try:
+        watcher = FolderWatcher(kb, [docs], debounce=0, log=lambda _: None)
+        watcher.notice(str(docs / "build.log"), str(docs / "sedX3kQ9a"), str(docs / "notes.md~"))
+        assert watcher.queue.take() == []
+        watcher.notice(str(docs / "sedX3kQ9a"), str(docs / "notes.md"))  # `sed -i`: its temp file renamed over
+        assert watcher.queue.take() == [str(docs / "notes.md")]
+        watcher.notice(str(docs / "old"), str(docs / "new"), folder=True)
+        assert watcher.queue.take() == [str(docs / "old"), str(docs / "new")]
+    finally:
+        kb.close()
 
 
 def test_a_file_rewritten_past_the_longest_wait_is_never_read_half_written(tmp_path: Path) -> None:
