@@ -5,6 +5,12 @@ then one file at a time is rewritten with a fresh marker sentence, and the clock
 for the marker returns that file. The debounce is part of the figure (default 1 s, as the CLI).
 
     python bench/bench_watch.py [--files 200] [--edits 20] [--debounce 1.0] [--embedder hash:256]
+
+2026-12-01 (2 shared cores, load average 7-9), median save -> searchable, debounce 1 s: before a change cost
+the change (each apply read every stored payload three times and walked the changed folders twice) 1.06 s
+at 200 files, 1.12 s at 3,000 and 1.58 s at 20,000 (0.58 s beyond the debounce); after (the changed paths'
+documents looked up by source, one walk) 1.07 s, 1.07 s and 1.09 s (0.09 s beyond the debounce): flat in
+the size of the knowledge base.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ def main() -> None:
             thread.join()
     print(f"save -> searchable over {len(delays)} edits (debounce {args.debounce} s): "
           f"median {statistics.median(delays):.2f} s, max {max(delays):.2f} s, "
-          f"min {min(delays):.2f} s")
+          f"min {min(delays):.2f} s; beyond the debounce: median {statistics.median(delays) - args.debounce:.2f} s")
 
 
 if __name__ == "__main__":

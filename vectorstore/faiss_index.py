@@ -15,7 +15,7 @@ import numpy as np
 
 from . import faiss_log
 from .errors import VectorStoreError
-from .fsutil import atomic_write
+from .fsutil import atomic_write, atomic_writer
 
 log = logging.getLogger(__name__)
 
@@ -233,14 +233,42 @@ def save_cache(
     """
     remove_stale_temp_files(directory)
     if sha256 is None:
-        data = import_faiss().serialize_index(index).tobytes()
-        sha256 = hashlib.sha256(data).hexdigest()
-        atomic_write(directory / INDEX_FILE, data)
+        sha256 = _write_index(directory / INDEX_FILE, index)
     info = CacheInfo(
         generation, sha256, int(index.ntotal), int(index.d), kind_of(index), params=index_params(index), log=log
     )
     atomic_write(directory / SIDECAR_FILE, json.dumps(info.__dict__).encode())
     return sha256
+
+
+def _write_index(path: Path, index: Any) -> str:
+    """Write ``index`` to ``path`` atomically, streamed a megabyte at a time through its digest (returned):
+    serialising it whole first held two more copies of it (at 1M x 384 dims, 3 GB above the index)."""
+    faiss = import_faiss()
+    digest = hashlib.sha256()
+    with atomic_writer(path) as fh:
+        def write(block: bytes) -> None:
+            digest.update(block)
+            fh.write(block)
+
+        faiss.write_index(index, faiss.PyCallbackIOWriter(write))  # its last block is written before it returns
+    return digest.hexdigest()
+
+
+def _read_index(path: Path, sha256: str) -> Any:
+    """The index in ``path`` if its digest is ``sha256`` (else ValueError), streamed a megabyte at a time:
+    reading it whole first held a second copy of the index while it was deserialised. Both passes read
+    one open file: snapshots are only ever replaced by a rename, never rewritten in place, so the bytes
+    deserialised are the bytes checked (no window for the file to change)."""
+    faiss = import_faiss()
+    with open(path, "rb") as fh:
+        digest = hashlib.sha256()
+        while block := fh.read(1 << 20):
+            digest.update(block)
+        if digest.hexdigest() != sha256:
+            raise ValueError("index.faiss does not match its sidecar checksum")
+        fh.seek(0)
+        return faiss.read_index(faiss.PyCallbackIOReader(fh.read))
 
 
 def load_cache(directory: Path, generation: int, dim: int, spec: IndexSpec, count: int) -> Loaded | None:
@@ -255,12 +283,7 @@ def load_cache(directory: Path, generation: int, dim: int, spec: IndexSpec, coun
             return None
         if info.dim != dim or info.kind not in ("flat", "ivf"):
             raise ValueError(f"cache describes dim={info.dim} kind={info.kind}")
-        # Read once, check, then deserialize the same bytes: no window for the file to change.
-        data = (directory / INDEX_FILE).read_bytes()
-        if hashlib.sha256(data).hexdigest() != info.sha256:
-            raise ValueError("index.faiss does not match its sidecar checksum")
-        index = import_faiss().deserialize_index(np.frombuffer(data, dtype=np.uint8))
-        del data
+        index = _read_index(directory / INDEX_FILE, info.sha256)
         if index.ntotal != info.ntotal or index.d != dim or kind_of(index) != info.kind:
             raise ValueError("deserialized index has the wrong size or kind")
         position = None

@@ -395,7 +395,9 @@ class FaissStore(VectorStore):
         self._index_gen = generation
 
     def _rebuild(self) -> None:
-        """Build the index from SQLite (caller is inside a transaction or holds the writer lock)."""
+        """Build the index from SQLite (caller is inside a transaction or holds the writer lock). The old
+        index is let go first: a retrain at 400k x 384 dims held it beside the vectors read and the new one."""
+        self._index = None
         ids, matrix = self._db.all_vectors(self._dim)
         kind = self._spec.resolve(len(ids))
         log.info("rebuilding the FAISS index of %s from SQLite (%d vectors, %s)", self.directory, len(ids), kind)

@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "watch",
         help="keep a knowledge base in step with folders: changes are indexed as files are saved",
         description="Index the folders now (as `kb index --prune` would), then watch them: created, edited, "
-        "moved and deleted files are applied incrementally a moment after they settle, one log line per "
-        "change. Editors' temporary and lock files (~$x, .swp, .tmp, .#x, x~, .DS_Store) and hidden files "
-        "are ignored. Ctrl-C stops.",
+        "moved and deleted files are applied incrementally a moment after they settle (a file still being "
+        "written waits until it stops changing), one log line per change. Editors' temporary and lock files "
+        "(~$x, .swp, .tmp, .#x, x~, .DS_Store) and hidden files are ignored. Ctrl-C stops.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders to watch (recursively)")
     add_kb_option(p)

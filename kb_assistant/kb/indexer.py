@@ -21,7 +21,7 @@ from ..errors import KBError
 from ..settings import Settings
 from ..types import FileOutcome, IndexReport
 from .embed_cache import EmbedCache, embed_with_cache
-from .files import Candidate, chunk_id, collect_files, file_sha256, is_under
+from .files import Candidate, absolute, chunk_id, collect_files, file_sha256, is_under
 from .payload import chunk_payload, indexed_text
 from .pipeline import Prepared, read_ahead
 from .storage import busy_as
@@ -128,17 +128,28 @@ class Indexer:
 
     # -- runs -----------------------------------------------------------------------------------
 
-    def index(self, paths: Iterable[str | Path], *, prune: bool) -> IndexReport:
+    def index(
+        self, paths: Iterable[str | Path], *, prune: bool, changed: bool = False,
+        ignore: Callable[[Path], bool] | None = None,
+    ) -> IndexReport:
+        """Index ``paths`` (files and folders). ``changed``: they are the paths a watcher saw change
+        (files, folders, or paths now gone), and the run costs the change: only the documents at
+        those paths are looked up, by source, rather than every stored payload (see ``_changed_scope``);
+        the documents at or under them whose files are gone are handled as in a folder (removed with
+        ``prune``). ``ignore``: files left out as if absent (``kb watch``: editors' temporary files)."""
         from ingest import SUPPORTED_SUFFIXES
 
-        paths = list(paths)
+        given = [Path(p).expanduser() for p in paths]
         self.prune = prune
-        roots = [Path(p).expanduser().resolve() for p in paths if Path(p).expanduser().is_dir()]
-        candidates = collect_files(paths, SUPPORTED_SUFFIXES)
-        known = self._catalogue()
-        by_hash: dict[str, list[str]] = {}
-        for src, h in known.items():
-            by_hash.setdefault(h, []).append(src)
+        if changed:
+            roots = [absolute(p) for p in given]
+            candidates = collect_files([p for p in given if os.path.lexists(p)], SUPPORTED_SUFFIXES, ignore=ignore)
+            known = self._catalogue(self._changed_scope(roots, candidates))
+        else:
+            roots = [p.resolve() for p in given if p.is_dir()]
+            candidates = collect_files(given, SUPPORTED_SUFFIXES, ignore=ignore)
+            known = self._catalogue()
+        by_hash: dict[str, list[str]] | None = None  # content hash -> sources: built when a new file asks
         seen = {str(c.path) for c in candidates}
         # Hashing and parsing run a few files ahead on a thread (closed below, or when an error drops it).
         ahead = read_ahead(candidates, dict(known), self._parse_ahead, max_chunks=4 * self.limits.batch_size)
@@ -157,8 +168,15 @@ class Indexer:
                 self._set_stale(source, "")  # readable again, as indexed
                 self._outcome(FileOutcome(source, "unchanged"))
                 continue
-            old = None if source in known else self._moved_from(by_hash.get(content_hash, []), known, seen)
+            old = None
+            if source not in known:
+                if by_hash is None:  # not for a re-run over unchanged files: 100,000 lists it never reads
+                    by_hash = {}
+                    for src, h in known.items():
+                        by_hash.setdefault(h, []).append(src)
+                old = self._moved_from(by_hash.get(content_hash, []), known, seen)
             if old is not None:
+                assert by_hash is not None
                 by_hash[content_hash].remove(old)
                 moved = self._move(old, source)
                 known[source] = known.pop(old)
@@ -209,15 +227,28 @@ class Indexer:
 
     # -- pieces ---------------------------------------------------------------------------------
 
-    def _catalogue(self) -> dict[str, str]:
-        """Every indexed source with its content hash (one pass over the payloads); notes the stale ones."""
+    def _catalogue(self, sources: list[str] | None = None) -> dict[str, str]:
+        """Every indexed source with its content hash (one pass over the payloads), or only those of
+        ``sources`` (one indexed lookup each); notes the stale ones."""
         known: dict[str, str] = {}
-        for _, p in self.store.payloads():
-            known[p["source"]] = p["doc_hash"]
-            if p.get("stale"):
-                self.stale[p["source"]] = p["stale"]
+        pages = [self.store.payloads()] if sources is None else [self.store.payloads({"source": s}) for s in sources]
+        for page in pages:
+            for _, p in page:
+                known[p["source"]] = p["doc_hash"]
+                if p.get("stale"):
+                    self.stale[p["source"]] = p["stale"]
         self.indexed = set(known)
         return known
+
+    def _changed_scope(self, roots: list[Path], candidates: list[Candidate]) -> list[str] | None:
+        """The sources a run over changed paths must know: its files and the paths now gone (a moved
+        file's old path is among them, as a watcher sees both ends of a move). None, one pass over
+        everything, when a path is a folder, or gone and no document's source (it may have been a
+        folder): the documents under a folder cannot be looked up by source."""
+        for path in roots:
+            if path.is_dir() or (not os.path.lexists(path) and not self.store.count({"source": str(path)})):
+                return None
+        return sorted({str(c.path) for c in candidates} | {str(r) for r in roots})
 
     def _tick(self, done: int, total: int, path: str) -> None:
         self._at = (done, total)

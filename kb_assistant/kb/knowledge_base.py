@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -203,21 +203,22 @@ class KnowledgeBase:
 
     def index_paths(
         self, paths: Iterable[str | Path], *, progress: ProgressFn | None = None, prune: bool = False,
-        wait: float = DEFAULT_WAIT,
+        wait: float = DEFAULT_WAIT, changed: bool = False, ignore: Callable[[Path], bool] | None = None,
     ) -> IndexReport:
         """Index files and folders incrementally: new and edited files are (re)embedded, unchanged ones
         skipped, renamed or moved ones re-pointed, unreadable ones reported while the rest go on.
         Files gone from an indexed folder are removed with ``prune``, else reported as missing.
-        Another writer is waited for up to ``wait`` seconds (then ``KBBusyError``)."""
+        Another writer is waited for up to ``wait`` seconds (then ``KBBusyError``). ``changed`` and
+        ``ignore``: a watcher's changed paths, at the cost of the change (see ``Indexer.index``)."""
         with self._writing(wait, progress) as ix:
-            report = ix.index(paths, prune=prune)
+            report = ix.index(paths, prune=prune, changed=changed, ignore=ignore)
             self._record_change(report)
         self._auto_gc(report, wait)
         self._keyword_catch_up(report)
-        changed = self.chunk_settings_changed()
-        if changed:
+        differ = self.chunk_settings_changed()
+        if differ:
             report.notes.append(
-                f"chunk settings ({', '.join(changed)}) differ from those {self.name!r} was built with; run "
+                f"chunk settings ({', '.join(differ)}) differ from those {self.name!r} was built with; run "
                 f"`kb rebuild --kb {self.name}` to re-split every document the same way"
             )
         return report

@@ -223,3 +223,149 @@ def test_a_file_rewritten_50_times_a_second_is_indexed_once_settled(tmp_path: Pa
         thread.join(timeout=30)
         kb.close()
     assert not thread.is_alive()
+
+
+def test_a_change_reads_only_the_changed_documents_payloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit, a move and a deletion each read the stored payloads of the documents they touch, never
+    every document's (which is what made a change cost the size of the knowledge base)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(40):
+        (docs / f"f{i:02d}.txt").write_text(f"文件{i}：员工每年享有带薪年假。", encoding="utf-8")
+    kb = KnowledgeBase.open(load_settings(), "cost", HashEmbedder(256))
+    watcher = FolderWatcher(kb, [docs], log=lambda _: None)
+    assert len(watcher.catch_up().by_status("added")) == 40
+    read: list[str] = []
+    payloads = kb.store.payloads
+
+    def counting(where: Any = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        for rid, payload in payloads(where):
+            read.append(Path(payload["source"]).name)
+            yield rid, payload
+
+    monkeypatch.setattr(kb.store, "payloads", counting)
+    steps: list[set[str]] = []
+    try:
+        (docs / "f07.txt").write_text("文件七：年假改为二十天。", encoding="utf-8")
+        watcher.apply([str(docs / "f07.txt")])
+        steps.append(set(read))
+        (docs / "f08.txt").rename(docs / "g08.txt")
+        read.clear()
+        watcher.apply([str(docs / "f08.txt"), str(docs / "g08.txt")])
+        steps.append(set(read))
+        (docs / "f09.txt").unlink()
+        read.clear()
+        watcher.apply([str(docs / "f09.txt")])
+        steps.append(set(read))
+    finally:
+        monkeypatch.undo()
+    try:
+        sources = _sources(kb)
+        assert sources["f07.txt"] == "文件七：年假改为二十天。"
+        assert "g08.txt" in sources and "f08.txt" not in sources and "f09.txt" not in sources
+        assert len(sources) == 39
+    finally:
+        kb.close()
+    assert steps == [{"f07.txt"}, {"f08.txt"}, {"f09.txt"}]
+
+
+def test_folders_moved_renamed_and_deleted_are_applied(watched: tuple[Path, KnowledgeBase, list[str]]) -> None:
+    """A folder event names no file: the documents under it are found by one pass over the store."""
+    import shutil
+
+    docs, kb, lines = watched
+    (docs / "dept").mkdir()
+    (docs / "dept" / "x.txt").write_text("部门甲的制度。", encoding="utf-8")
+    (docs / "dept" / "y.md").write_text("部门乙的制度。", encoding="utf-8")
+    eventually(lambda: set(_sources(kb)) == {"a.txt", "x.txt", "y.md"}, "a new folder's files are indexed")
+    (docs / "dept").rename(docs / "team")
+    eventually(lambda: {Path(p["source"]).parent.name for _, p in kb.store.payloads()} == {"docs", "team"},
+               "a renamed folder's files are re-pointed")
+    eventually(lambda: sum(line.startswith("moved: ") for line in lines) == 2, "both logged as moves")
+    (docs / "team").rename(docs.parent / "outside")  # moved out of the watched folder: one event, a folder's
+    eventually(lambda: set(_sources(kb)) == {"a.txt"}, "a folder moved away is removed")
+    (docs / "more").mkdir()
+    (docs / "more" / "z.txt").write_text("待删除。", encoding="utf-8")
+    eventually(lambda: "z.txt" in _sources(kb), "indexed")
+    shutil.rmtree(docs / "more")
+    eventually(lambda: set(_sources(kb)) == {"a.txt"}, "a deleted folder is removed")
+    (docs / "notes.md").mkdir()  # a folder named like a file: gone, it is still looked for as a folder
+    (docs / "notes.md" / "w.txt").write_text("像文件名的文件夹。", encoding="utf-8")
+    eventually(lambda: "w.txt" in _sources(kb), "indexed")
+    (docs / "notes.md").rename(docs.parent / "elsewhere.md")
+    eventually(lambda: set(_sources(kb)) == {"a.txt"}, "a folder named like a file, moved away, is removed")
+
+
+def test_changes_to_files_of_types_never_indexed_are_not_queued(tmp_path: Path) -> None:
+    """A deleted build.log, or the suffix-less temporary file `sed -i` renames over its target, names a
+    path that is gone: queued, it could only be told from a folder by a pass over every document."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    kb = KnowledgeBase.open(load_settings(), "types", HashEmbedder(256))
+    try:
+        watcher = FolderWatcher(kb, [docs], debounce=0, log=lambda _: None)
+        watcher.notice(str(docs / "build.log"), str(docs / "sedX3kQ9a"), str(docs / "notes.md~"))
+        assert watcher.queue.take() == []
+        watcher.notice(str(docs / "sedX3kQ9a"), str(docs / "notes.md"))  # `sed -i`: its temp file renamed over
+        assert watcher.queue.take() == [str(docs / "notes.md")]
+        watcher.notice(str(docs / "old"), str(docs / "new"), folder=True)
+        assert watcher.queue.take() == [str(docs / "old"), str(docs / "new")]
+    finally:
+        kb.close()
+
+
+def test_a_file_rewritten_past_the_longest_wait_is_never_read_half_written(tmp_path: Path) -> None:
+    """A file rewritten 50 times a second for longer than ``max_delay`` (so its changes are taken while
+    it is still being written), each save half on disk most of the time: the settle check puts it
+    back, with one log line, until it stops changing; every text embedded is one whole version, and
+    the final one is searchable."""
+    import re
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    target = docs / "hot.txt"
+
+    def version(n: int) -> str:
+        return f"版本{n:04d}开始。" + "内容。" * 20 + f"版本{n:04d}结束。"
+
+    target.write_text(version(0), encoding="utf-8")
+    embedded: list[str] = []
+
+    class Recording(HashEmbedder):
+        def embed_documents(self, texts: list[str]) -> Any:
+            embedded.extend(texts)
+            return super().embed_documents(texts)
+
+    kb = KnowledgeBase.open(load_settings(), "hot", Recording(256))
+    lines: list[str] = []
+    # settle 1 s: a writer thread descheduled that long between the halves of a save (a loaded CI machine)
+    # would look done; the save it stalled in would be indexed, then replaced once writing resumed.
+    watcher = FolderWatcher(kb, [docs], debounce=0.3, max_delay=0.5, settle=1.0, log=lines.append)
+    stop, started = threading.Event(), threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), kwargs={"ready": lambda _: started.set()}, daemon=True)
+    thread.start()
+    try:
+        assert started.wait(WAIT_S)
+        saves, end = 0, time.monotonic() + 4.0
+        while time.monotonic() < end:
+            saves += 1
+            data = version(saves).encode("utf-8")
+            with open(target, "wb") as f:  # truncate, then the first half for 15 ms of every 20
+                f.write(data[: len(data) // 2])
+                f.flush()
+                time.sleep(0.015)
+                f.write(data[len(data) // 2 :])
+            time.sleep(0.005)
+        final = version(saves)
+        eventually(lambda: _sources(kb).get("hot.txt") == final, "the final version is indexed")
+        whole = re.compile(r"版本(\d{4})开始。(?:内容。){20}版本\1结束。")
+        assert embedded and all(whole.search(t) for t in embedded), [t for t in embedded if not whole.search(t)]
+        assert not [line for line in lines if line.startswith("failed") or "Traceback" in line], lines
+        held = [line for line in lines if line.startswith("still being written: ")]
+        assert held and held[0] == f"still being written: {target.resolve()} (indexed once it stops changing)"
+        assert len(held) < 5, lines  # one line while it keeps changing, not one per look
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        kb.close()
+    assert not thread.is_alive()
