@@ -191,8 +191,8 @@ def test_upload_ask_queue_evidence_feedback_reload_export(server: str, tmp_path:
         expect(page.get_by_test_id("stChatMessage").filter(has_text=VPN)).to_be_visible(timeout=60_000)
         page.goto(server)  # a new visit starts a new conversation; the earlier one is in the picker
         page.get_by_text("Chat", exact=True).click()
-        page.get_by_role("combobox", name="Conversation").click()
-        page.get_by_role("option", name=DIESEL).click()
+        page.get_by_role("combobox", name="Conversation").click(timeout=60_000)
+        page.get_by_role("option", name=DIESEL).click(timeout=60_000)
         expect(page.get_by_test_id("stChatMessage").filter(has_text=DIESEL)).to_be_visible(timeout=60_000)
         with page.expect_download() as md:
             page.get_by_role("button", name="Markdown").click()
