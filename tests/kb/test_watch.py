@@ -122,9 +122,18 @@ def test_temporary_files_are_never_indexed(watched: tuple[Path, KnowledgeBase, l
     assert not [line for line in lines if "临时" in line or "~" in line or ".swp" in line or ".#" in line]
 
 
+def _interruptible() -> None:
+    """The child takes Ctrl-C as a terminal's would: a disposition or mask inherited from this test
+    process (native libraries loaded by earlier tests in the same pytest run may block or ignore
+    SIGINT in the calling thread; a child then never sees the signal) is reset."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _watch(docs: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
     command = [sys.executable, "-m", "kb_assistant", "watch", str(docs), "--kb", "sub", "--debounce", "0.2", "--quiet"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_interruptible)
     lines: list[str] = []
 
     def read() -> None:
