@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -179,20 +180,20 @@ def test_subprocess_catches_up_after_a_restart_and_stops_cleanly_on_ctrl_c(tmp_p
         assert _sources(kb) == expected
 
 
-def test_a_file_rewritten_50_times_a_second_is_indexed_once_settled(tmp_path: Path) -> None:
-    """A file rewritten 50 times a second for 3 s, each save truncating it and writing it in two parts:
-    the watcher keeps running, never indexes a half-written save (every text it embedded is one whole
-    version), applies far fewer runs than saves, and once writing stops the store holds the final version."""
-    import re
+WHOLE = re.compile(r"版本(\d{4})开始。(?:内容。){20}版本\1结束。")  # one whole version of the hot file
 
+
+def _version(n: int) -> str:
+    return f"版本{n:04d}开始。" + "内容。" * 20 + f"版本{n:04d}结束。"
+
+
+def _hot_file(tmp_path: Path) -> tuple[Path, KnowledgeBase, list[str]]:
+    """docs/hot.txt at version 0, a knowledge base "hot" whose embedder records every text it embeds,
+    and that record."""
     docs = tmp_path / "docs"
     docs.mkdir()
     target = docs / "hot.txt"
-
-    def version(n: int) -> str:
-        return f"版本{n:04d}开始。" + "内容。" * 20 + f"版本{n:04d}结束。"
-
-    target.write_text(version(0), encoding="utf-8")
+    target.write_text(_version(0), encoding="utf-8")
     embedded: list[str] = []
 
     class Recording(HashEmbedder):
@@ -200,7 +201,32 @@ def test_a_file_rewritten_50_times_a_second_is_indexed_once_settled(tmp_path: Pa
             embedded.extend(texts)
             return super().embed_documents(texts)
 
-    kb = KnowledgeBase.open(load_settings(), "hot", Recording(256))
+    return target, KnowledgeBase.open(load_settings(), "hot", Recording(256)), embedded
+
+
+def _rewrite(target: Path, *, seconds: float, half: float, pause: float) -> int:
+    """Save ``target`` over and over for ``seconds``: each save truncates it and writes a new version in
+    two parts, the first half alone on disk for ``half`` seconds, then ``pause`` before the next save.
+    Returns the number of saves (the last version's number)."""
+    saves, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        saves += 1
+        data = _version(saves).encode("utf-8")
+        with open(target, "wb") as f:
+            f.write(data[: len(data) // 2])
+            f.flush()
+            time.sleep(half)
+            f.write(data[len(data) // 2 :])
+        time.sleep(pause)
+    return saves
+
+
+def test_a_file_rewritten_50_times_a_second_is_indexed_once_settled(tmp_path: Path) -> None:
+    """A file rewritten 50 times a second for 3 s, each save truncating it and writing it in two parts:
+    the watcher keeps running, never indexes a half-written save (every text it embedded is one whole
+    version), applies far fewer runs than saves, and once writing stops the store holds the final version."""
+    target, kb, embedded = _hot_file(tmp_path)
+    docs = target.parent
     lines: list[str] = []
     watcher = FolderWatcher(kb, [docs], debounce=1.0, log=lines.append)
     stop, started = threading.Event(), threading.Event()
@@ -208,22 +234,11 @@ def test_a_file_rewritten_50_times_a_second_is_indexed_once_settled(tmp_path: Pa
     thread.start()
     try:
         assert started.wait(WAIT_S)
-        saves, end = 0, time.monotonic() + 3.0
-        while time.monotonic() < end:
-            saves += 1
-            data = version(saves).encode("utf-8")
-            with open(target, "wb") as f:  # truncate, then write in two parts: half a save is on disk a while
-                f.write(data[: len(data) // 2])
-                f.flush()
-                time.sleep(0.005)
-                f.write(data[len(data) // 2 :])
-            time.sleep(0.015)
-        final = version(saves)
-        eventually(lambda: _sources(kb).get("hot.txt") == final, "the final version is indexed")
+        saves = _rewrite(target, seconds=3.0, half=0.005, pause=0.015)
+        eventually(lambda: _sources(kb).get("hot.txt") == _version(saves), "the final version is indexed")
         assert thread.is_alive()  # the watcher did not crash
         assert kb.count() == 1
-        whole = re.compile(r"版本(\d{4})开始。(?:内容。){20}版本\1结束。")
-        assert embedded and all(whole.search(t) for t in embedded), [t for t in embedded if not whole.search(t)]
+        assert embedded and all(WHOLE.search(t) for t in embedded), [t for t in embedded if not WHOLE.search(t)]
         print(f"{saves} saves, {watcher.applied} apply runs, {len(embedded)} texts embedded")
         assert saves >= 30 and watcher.applied <= 3 and watcher.applied * 10 < saves
         assert not [line for line in lines if line.startswith("failed") or "Traceback" in line], lines
@@ -328,24 +343,8 @@ def test_a_file_rewritten_past_the_longest_wait_is_never_read_half_written(tmp_p
     it is still being written), each save half on disk most of the time: the settle check puts it
     back, with one log line, until it stops changing; every text embedded is one whole version, and
     the final one is searchable."""
-    import re
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    target = docs / "hot.txt"
-
-    def version(n: int) -> str:
-        return f"版本{n:04d}开始。" + "内容。" * 20 + f"版本{n:04d}结束。"
-
-    target.write_text(version(0), encoding="utf-8")
-    embedded: list[str] = []
-
-    class Recording(HashEmbedder):
-        def embed_documents(self, texts: list[str]) -> Any:
-            embedded.extend(texts)
-            return super().embed_documents(texts)
-
-    kb = KnowledgeBase.open(load_settings(), "hot", Recording(256))
+    target, kb, embedded = _hot_file(tmp_path)
+    docs = target.parent
     lines: list[str] = []
     # settle 1 s: a writer thread descheduled that long between the halves of a save (a loaded CI machine)
     # would look done; the save it stalled in would be indexed, then replaced once writing resumed.
@@ -355,20 +354,9 @@ def test_a_file_rewritten_past_the_longest_wait_is_never_read_half_written(tmp_p
     thread.start()
     try:
         assert started.wait(WAIT_S)
-        saves, end = 0, time.monotonic() + 4.0
-        while time.monotonic() < end:
-            saves += 1
-            data = version(saves).encode("utf-8")
-            with open(target, "wb") as f:  # truncate, then the first half for 15 ms of every 20
-                f.write(data[: len(data) // 2])
-                f.flush()
-                time.sleep(0.015)
-                f.write(data[len(data) // 2 :])
-            time.sleep(0.005)
-        final = version(saves)
-        eventually(lambda: _sources(kb).get("hot.txt") == final, "the final version is indexed")
-        whole = re.compile(r"版本(\d{4})开始。(?:内容。){20}版本\1结束。")
-        assert embedded and all(whole.search(t) for t in embedded), [t for t in embedded if not whole.search(t)]
+        saves = _rewrite(target, seconds=4.0, half=0.015, pause=0.005)  # the first half for 15 ms of every 20
+        eventually(lambda: _sources(kb).get("hot.txt") == _version(saves), "the final version is indexed")
+        assert embedded and all(WHOLE.search(t) for t in embedded), [t for t in embedded if not WHOLE.search(t)]
         assert not [line for line in lines if line.startswith("failed") or "Traceback" in line], lines
         held = [line for line in lines if line.startswith("still being written: ")]
         assert held and held[0] == f"still being written: {target.resolve()} (indexed once it stops changing)"
