@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kb_assistant.assistant import AnswerStream, Assistant
 from kb_assistant.embedders import HashEmbedder
-from kb_assistant.generators.base import ChatMessage, Generator
 from kb_assistant.kb import KnowledgeBase
 from kb_assistant.prompt import BuiltPrompt
 from kb_assistant.script import is_traditional, script_follower, to_traditional
 from kb_assistant.settings import load_settings
+
+from .test_nonanswer import Parrot
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -57,21 +58,8 @@ def test_a_phrase_split_across_pieces_still_converts() -> None:
     assert "".join(follow(p) for p in ["根", "据资", "料，他的头", "发。"]) == "根據資料，他的頭髮。"
 
 
-class Mixed(Generator):
-    """A model answering in Simplified, a character at a time (as the bundled model streams)."""
-
-    name = "mixed"
-    follows_citation_instructions = False
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-        self.context_window = 4096
-
-    def render(self, messages: Sequence[ChatMessage]) -> str:
-        return "\n".join(m.content for m in messages)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text)
+class Mixed(Parrot):
+    """The same reply, streamed a character at a time (as the bundled model streams)."""
 
     def _stream_prompt(self, prompt: str, *, max_tokens: int, temperature: float,
                        stop_event: threading.Event | None) -> Iterator[str]:
