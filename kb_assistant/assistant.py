@@ -109,7 +109,7 @@ class AnswerStream:
     def __iter__(self) -> Iterator[str]:
         # asked in Traditional script, answered in it (script.py); the quoted fallback is verbatim
         shown = self.sources if self.sources is not None else self.prompt.sources
-        follow = script_follower(self.question, "\n".join(s.text for s in shown))
+        follow = script_follower(self.question, [s.text for s in shown])
         text: list[str] = []
         for piece in self._model_pieces():
             piece = follow(piece) if follow else piece

@@ -15,7 +15,7 @@ document into Simplified would only move the answer away from its source.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -85,13 +85,14 @@ def to_traditional(text: str, kept: str = "") -> str:
     return "".join(out)
 
 
-def script_follower(question: str, kept: str = "") -> Callable[[str], str] | None:
+def script_follower(question: str, sources: Sequence[str] = ()) -> Callable[[str], str] | None:
     """For a streamed answer to ``question``: a function turning each new piece into the question's
     script (``None`` when nothing needs converting). It sees the last few characters before the piece,
-    so a phrase split across two pieces (头|发) still converts as a phrase. ``kept``: the sources, whose
-    own words are kept as in ``to_traditional`` when they are written in Traditional script."""
+    so a phrase split across two pieces (头|发) still converts as a phrase. ``sources``: the sources' texts,
+    whose own words are kept as in ``to_traditional`` when they are written in Traditional script."""
     if not is_traditional(question):
         return None
+    kept = "\n".join(sources)  # joined only for a Traditional question: most answers never need it
     kept = kept if is_traditional(kept) else ""  # Simplified sources: their words are converted too
     tail = ""
 

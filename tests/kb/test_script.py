@@ -39,7 +39,7 @@ def test_the_documents_own_words_are_kept() -> None:
     assert to_traditional("一太阴周期") == "一太陰週期"
     assert to_traditional("一太阴周期", kept="19年為一太陰周期") == "一太陰周期"
     # Simplified sources' words are converted: the answer is in one script
-    follow = script_follower("資料在哪裡？", kept="根据资料，周期")
+    follow = script_follower("資料在哪裡？", ["根据资料，周期"])
     assert follow is not None and follow("根据资料的周期") == "根據資料的週期"
 
 
