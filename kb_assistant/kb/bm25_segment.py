@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from vectorstore.fsutil import fsync_dir
+
+from .bm25_build import Builder, merged_arrays
 
 ARRAYS = ("vocab_blob", "vocab_off", "ptr", "post_doc", "post_tf", "term_maxtf", "term_mindl",
           "doc_ids", "doc_len", "fwd_ptr", "fwd_tid")
@@ -46,8 +47,7 @@ class Segment:
 
     @classmethod
     def empty(cls) -> Segment:
-        return cls("", _finish(np.zeros(0, np.int64), np.zeros(0, np.int64), [], np.zeros(0, np.int64),
-                               np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        return cls("", merged_arrays(None, np.zeros(0, bool), Builder()))
 
     @classmethod
     def load(cls, folder: Path) -> Segment:
@@ -154,122 +154,10 @@ class _Vocab(Sequence[str]):
         return self._segment.term(i)
 
 
-class Builder:
-    """Documents to put in a segment: ``(id, {term: tf}, length)`` kept compact until the merge."""
-
-    def __init__(self) -> None:
-        self.vocab: dict[str, int] = {}
-        self.ids = array("q")
-        self.lengths = array("q")
-        self.counts = array("q")  # distinct terms per document
-        self.tids = array("i")  # int32: 200M postings at 1M chunks
-        self.tfs = array("i")
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def add(self, rid: int, tfs: Iterable[tuple[str, int]], length: int) -> None:
-        vocab = self.vocab
-        before = len(self.tids)
-        for term, tf in tfs:
-            tid = vocab.get(term)
-            if tid is None:
-                tid = vocab[term] = len(vocab)
-            self.tids.append(tid)
-            self.tfs.append(tf)
-        self.ids.append(rid)
-        self.lengths.append(length)
-        self.counts.append(len(self.tids) - before)
-
-
 def merge(old: Segment, alive: np.ndarray, new: Builder) -> Segment:
     """A segment of ``old``'s documents where ``alive`` (a bool per position) plus ``new``'s (whose
-    ids must not be alive in ``old``; its postings are consumed). ``old``'s postings are already
-    ordered by (term, id) and the remaps below keep that order, so only ``new``'s are sorted, then
-    inserted."""
-    old_vocab = old.vocab()
-    new_terms = sorted(new.vocab)
-    vocab = sorted(set(old_vocab).union(new_terms))
-    index = {t: i for i, t in enumerate(vocab)}
-    old_remap = np.array([index[t] for t in old_vocab], dtype=np.int64)
-    new_remap = np.zeros(len(new.vocab), dtype=np.int64)
-    for term, local in new.vocab.items():
-        new_remap[local] = index[term]
-
-    keep_docs = np.flatnonzero(alive)
-    new_ids = np.frombuffer(new.ids, dtype=np.int64) if len(new) else np.zeros(0, np.int64)
-    doc_ids = np.concatenate([np.asarray(old.a["doc_ids"])[keep_docs], new_ids])
-    order = np.argsort(doc_ids, kind="stable")
-    doc_ids = doc_ids[order]
-    if len(doc_ids) > 1 and not np.all(doc_ids[1:] > doc_ids[:-1]):
-        raise ValueError("a merged id is both in the segment and among the new documents")
-    doc_len = np.concatenate([np.asarray(old.a["doc_len"])[keep_docs],
-                              np.frombuffer(new.lengths, dtype=np.int64) if len(new) else np.zeros(0, np.int64)])[order]
-    n = len(doc_ids)
-    old_pos = np.full(old.n, -1, dtype=np.int64)
-    old_pos[keep_docs] = np.searchsorted(doc_ids, np.asarray(old.a["doc_ids"])[keep_docs])
-
-    # Old postings, filtered and remapped: still ordered by (term, position).
-    post_doc_old = np.asarray(old.a["post_doc"])
-    live = alive[post_doc_old] if len(post_doc_old) else np.zeros(0, bool)
-    old_keys = np.repeat(old_remap, np.diff(np.asarray(old.a["ptr"])))[live] * n + old_pos[post_doc_old[live]]
-    old_tf = np.asarray(old.a["post_tf"])[live].astype(np.int64)
-    del live, post_doc_old
-    # New postings: each document's position, then sorted by (term, position).
-    counts = np.frombuffer(new.counts, dtype=np.int64) if len(new) else np.zeros(0, np.int64)
-    new_doc_pos = np.searchsorted(doc_ids, new_ids)
-    new_keys = new_remap[np.frombuffer(new.tids, dtype=np.int32)] if len(new.tids) else np.zeros(0, np.int64)
-    new_keys *= n
-    new_keys += np.repeat(new_doc_pos, counts)
-    sort = np.argsort(new_keys)
-    new_keys = new_keys[sort]
-    new_tf = np.frombuffer(new.tfs, dtype=np.int32)[sort] if len(sort) else np.zeros(0, np.int32)
-    del sort
-    new.tids, new.tfs = array("i"), array("i")  # consumed: 1.6 GB at 1M chunks
-    if len(old_keys):
-        at = np.searchsorted(old_keys, new_keys)
-        keys = np.insert(old_keys, at, new_keys)
-        tf = np.insert(old_tf, at, new_tf.astype(np.int64))
-        del at
-    else:
-        keys, tf = new_keys, new_tf
-    del old_keys, old_tf, new_keys, new_tf
-    pos = (keys % max(n, 1)).astype(np.int32)
-    keys //= max(n, 1)
-    return Segment("", _finish(keys, pos, vocab, doc_ids, doc_len, tf))
-
-
-def _finish(term_of: np.ndarray, pos: np.ndarray, vocab: list[str], doc_ids: np.ndarray, doc_len: np.ndarray,
-            tf: np.ndarray) -> dict[str, np.ndarray]:
-    """The arrays of a segment from its postings ordered by (term, position); terms left without a
-    posting (their documents all removed) are dropped from the vocabulary."""
-    df = np.bincount(term_of, minlength=len(vocab)) if len(vocab) else np.zeros(0, np.int64)
-    used = np.flatnonzero(df)
-    if len(used) < len(vocab):
-        remap = np.cumsum(df > 0) - 1
-        term_of = remap[term_of]
-        vocab = [vocab[i] for i in used]
-        df = df[used]
-    ptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
-    encoded = [t.encode("utf-8") for t in vocab]
-    vocab_off = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
-    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    doc_len = doc_len.astype(np.int32 if len(doc_len) == 0 or doc_len.max() < 2**31 else np.int64)
-    post_dl = doc_len[pos]
-    starts = ptr[:-1]
-    tf_type = np.uint16 if len(tf) == 0 or tf.max() < 2**16 else np.int64
-    term_maxtf = np.maximum.reduceat(tf, starts) if len(starts) else np.zeros(0, np.int64)
-    term_mindl = np.minimum.reduceat(post_dl, starts) if len(starts) else np.zeros(0, np.int64)
-    del post_dl
-    pos32 = pos.astype(np.int32, copy=False)
-    fwd_order = np.argsort(pos32, kind="stable")  # by position, each document's terms ascending
-    fwd_tid = term_of[fwd_order].astype(np.int32)
-    del fwd_order
-    fwd_ptr = np.concatenate([[0], np.cumsum(np.bincount(pos32, minlength=len(doc_ids)))]).astype(np.int64)
-    return {"vocab_blob": blob, "vocab_off": vocab_off, "ptr": ptr, "post_doc": pos32,
-            "post_tf": tf.astype(tf_type), "term_maxtf": term_maxtf.astype(np.int64),
-            "term_mindl": term_mindl.astype(np.int64), "doc_ids": doc_ids.astype(np.int64), "doc_len": doc_len,
-            "fwd_ptr": fwd_ptr, "fwd_tid": fwd_tid}
+    ids must not be alive in ``old``; its postings are consumed): see ``bm25_build``."""
+    return Segment("", merged_arrays(old, alive, new))
 
 
 def remove_folders(directory: Path, prefix: str, keep: str | None) -> None:
