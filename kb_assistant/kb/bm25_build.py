@@ -86,10 +86,13 @@ def merged_arrays(old: Segment | None, alive: np.ndarray, new: Builder) -> dict[
     df[new_union] = np.bincount(new_tids, minlength=len(new.vocab))
     if a is not None and len(old_vocab):
         old_df = np.diff(np.asarray(a["ptr"]))
-        if not alive.all():
-            gone = np.repeat(~alive, np.diff(np.asarray(a["fwd_ptr"])))
-            old_df -= np.bincount(np.asarray(a["fwd_tid"])[gone], minlength=len(old_vocab))
-            del gone
+        dead = np.flatnonzero(~alive)
+        if len(dead):  # their slices of the forward index only: the rest of its pages stay unread
+            fwd_ptr = np.asarray(a["fwd_ptr"])
+            sizes = fwd_ptr[dead + 1] - fwd_ptr[dead]
+            at = np.repeat(fwd_ptr[dead] - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+            old_df -= np.bincount(np.asarray(a["fwd_tid"])[at], minlength=len(old_vocab))
+            del at
         df[old_union] += old_df
     used = df > 0
     final_of = np.cumsum(used) - 1  # union id -> final id (an unused term: the previous used term's)
