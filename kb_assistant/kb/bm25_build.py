@@ -22,7 +22,7 @@ from scipy import sparse
 if TYPE_CHECKING:
     from .bm25_segment import Segment
 
-BLOCK = 1 << 24  # postings per step of a blockwise pass: temporaries of 64-128 MB at most
+BLOCK = 1 << 22  # postings per step of a blockwise pass: ~100 MB of temporaries (int64 keys)
 
 
 class Builder:
@@ -135,7 +135,7 @@ def merged_arrays(old: Segment | None, alive: np.ndarray, new: Builder) -> dict[
     if a is None or not len(old_vocab):
         post_doc, post_tf = new_doc, new_tf
     else:
-        old_pos = np.full(len(alive), -1, dtype=np.int64)
+        old_pos = np.full(len(alive), -1, dtype=np.int32)
         old_pos[keep] = np.searchsorted(doc_ids, old_ids)
         post_doc, post_tf = _merge_postings(a, alive, old_pos, final_of[old_union], ptr, new_ptr, new_doc, new_tf,
                                             len(doc_ids))

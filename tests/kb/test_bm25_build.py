@@ -58,10 +58,11 @@ def _assert_equal(got: dict[str, np.ndarray], want: dict[str, np.ndarray], step:
         assert np.array_equal(g, w), (step, key)
 
 
-@pytest.mark.parametrize(("block", "big_tf"), [(bm25_build.BLOCK, False), (5, False), (3, True)])
-def test_merges_equal_a_lexsort_reference(monkeypatch: pytest.MonkeyPatch, block: int, big_tf: bool) -> None:
+@pytest.mark.parametrize(("block", "big_tf", "seed"), [(bm25_build.BLOCK, False, 1), (5, False, 2), (3, True, 3)])
+def test_merges_equal_a_lexsort_reference(monkeypatch: pytest.MonkeyPatch, block: int, big_tf: bool, seed: int
+                                          ) -> None:
     monkeypatch.setattr(bm25_build, "BLOCK", block)
-    rng = random.Random(block)
+    rng = random.Random(seed)
     segment, live, removed, wide = Segment.empty(), {}, [], set()  # type: ignore[var-annotated]
     _assert_equal(segment.a, reference({}), -1)
     for step in range(25):
