@@ -62,6 +62,11 @@ def _np(values: array, dtype: type) -> np.ndarray:
     return np.frombuffer(values, dtype=dtype) if len(values) else np.zeros(0, dtype)
 
 
+def _narrow(ptr: np.ndarray) -> np.ndarray:
+    """Offsets as int32 where they fit: given int64 offsets, scipy copies the int32 indexes to int64."""
+    return ptr.astype(np.int32) if len(ptr) and ptr[-1] < 2**31 else ptr
+
+
 def _gather(table: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out[:] = table[index]`` a block at a time (``out`` may be ``index`` itself)."""
     for start in range(0, len(index), BLOCK):
@@ -118,7 +123,7 @@ def merged_arrays(old: Segment | None, alive: np.ndarray, new: Builder) -> dict[
     new_pos = np.searchsorted(doc_ids, new_ids).astype(np.int32)
     _gather(final_of[new_union].astype(np.int32), new_tids, new_tids)  # in place: the builder is consumed
     new_tfs = _np(new.tfs, np.uint16 if new.tfs.typecode == "H" else np.int64)
-    csr = sparse.csr_array((new_tfs, new_tids, np.concatenate([[0], np.cumsum(_np(new.counts, np.int64))])),
+    csr = sparse.csr_array((new_tfs, new_tids, _narrow(np.concatenate([[0], np.cumsum(_np(new.counts, np.int64))]))),
                            shape=(len(new_ids), v))
     del new_tids, new_tfs
     if len(new_pos) > 1 and not np.all(new_pos[1:] > new_pos[:-1]):  # not added in id order
@@ -196,7 +201,7 @@ def _finish(vocab: list[str], ptr: np.ndarray, post_doc: np.ndarray, post_tf: np
     for t0, t1 in _blocks(ptr):
         s, e = int(ptr[t0]), int(ptr[t1])
         term_mindl[t0:t1] = np.minimum.reduceat(doc_len[post_doc[s:e]], ptr[t0:t1] - s)
-    fwd = sparse.csc_array((post_tf, post_doc, ptr), shape=(n, v)).tocsr()
+    fwd = sparse.csc_array((post_tf, post_doc, _narrow(ptr)), shape=(n, v)).tocsr()
     fwd_ptr, fwd_tid = fwd.indptr.astype(np.int64), fwd.indices.astype(np.int32, copy=False)
     del fwd
     return {"vocab_blob": blob, "vocab_off": vocab_off, "ptr": ptr, "post_doc": post_doc, "post_tf": post_tf,
