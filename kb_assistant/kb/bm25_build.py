@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 if TYPE_CHECKING:
     from .bm25_segment import Segment
@@ -74,12 +73,22 @@ def _gather(table: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarray
     return out
 
 
-def merged_arrays(old: Segment | None, alive: np.ndarray, new: Builder) -> dict[str, np.ndarray]:
+def empty_arrays() -> dict[str, np.ndarray]:
+    """The arrays of a segment without documents (each index starts with one: no scipy import)."""
+    i64, i32 = np.zeros(0, np.int64), np.zeros(0, np.int32)
+    return {"vocab_blob": np.zeros(0, np.uint8), "vocab_off": np.zeros(1, np.int64), "ptr": np.zeros(1, np.int64),
+            "post_doc": i32, "post_tf": np.zeros(0, np.uint16), "term_maxtf": i64, "term_mindl": i64,
+            "doc_ids": i64, "doc_len": i32, "fwd_ptr": np.zeros(1, np.int64), "fwd_tid": i32}
+
+
+def merged_arrays(old: Segment, alive: np.ndarray, new: Builder) -> dict[str, np.ndarray]:
     """The arrays of a segment of ``old``'s documents where ``alive`` (a bool per position) plus
     ``new``'s (whose ids must not be alive in ``old``; its postings are consumed). Terms left without
     a posting (their documents all removed) are dropped from the vocabulary."""
-    a = old.a if old is not None else None
-    old_vocab = old.vocab() if old is not None else []
+    from scipy import sparse  # here: 0.15 s to import, and a query never builds a segment
+
+    a = old.a
+    old_vocab = old.vocab()
     vocab = sorted(set(old_vocab).union(new.vocab))
     index = {t: i for i, t in enumerate(vocab)}
     old_union = np.fromiter((index[t] for t in old_vocab), np.int64, len(old_vocab))
@@ -89,7 +98,7 @@ def merged_arrays(old: Segment | None, alive: np.ndarray, new: Builder) -> dict[
     new_tids = _np(new.tids, np.int32)
     df = np.zeros(len(vocab), np.int64)
     df[new_union] = np.bincount(new_tids, minlength=len(new.vocab))
-    if a is not None and len(old_vocab):
+    if len(old_vocab):
         old_df = np.diff(np.asarray(a["ptr"]))
         dead = np.flatnonzero(~alive)
         if len(dead):  # their slices of the forward index only: the rest of its pages stay unread
@@ -106,15 +115,15 @@ def merged_arrays(old: Segment | None, alive: np.ndarray, new: Builder) -> dict[
     v = len(vocab)
 
     # Documents: the old ones kept and the new ones, by id.
-    keep = np.flatnonzero(alive) if a is not None else np.zeros(0, np.int64)
-    old_ids = np.asarray(a["doc_ids"])[keep] if a is not None else np.zeros(0, np.int64)
+    keep = np.flatnonzero(alive)
+    old_ids = np.asarray(a["doc_ids"])[keep]
     new_ids = _np(new.ids, np.int64)
     doc_ids = np.concatenate([old_ids, new_ids])
     order = np.argsort(doc_ids, kind="stable")
     doc_ids = doc_ids[order]
     if len(doc_ids) > 1 and not np.all(doc_ids[1:] > doc_ids[:-1]):
         raise ValueError("a merged id is both in the segment and among the new documents")
-    old_len = np.asarray(a["doc_len"])[keep] if a is not None else np.zeros(0, np.int64)
+    old_len = np.asarray(a["doc_len"])[keep]
     doc_len = np.concatenate([old_len, _np(new.lengths, np.int64)])[order]
     doc_len = doc_len.astype(np.int32 if len(doc_len) == 0 or doc_len.max() < 2**31 else np.int64)
     del order
@@ -137,7 +146,7 @@ def merged_arrays(old: Segment | None, alive: np.ndarray, new: Builder) -> dict[
     new_doc = _gather(new_pos, csc.indices, csc.indices).astype(np.int32, copy=False)  # rows -> positions
     del csc
 
-    if a is None or not len(old_vocab):
+    if not len(old_vocab):
         post_doc, post_tf = new_doc, new_tf
     else:
         old_pos = np.full(len(alive), -1, dtype=np.int32)
@@ -192,6 +201,8 @@ def _finish(vocab: list[str], ptr: np.ndarray, post_doc: np.ndarray, post_tf: np
             doc_len: np.ndarray) -> dict[str, np.ndarray]:
     """The remaining arrays: the vocabulary's bytes, each term's bounds for pruning (``top_k``), and the
     forward index (each document's term ids ascending: the transpose back)."""
+    from scipy import sparse
+
     encoded = [t.encode("utf-8") for t in vocab]
     vocab_off = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int64)
     blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)

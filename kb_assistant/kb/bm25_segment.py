@@ -22,7 +22,7 @@ import numpy as np
 
 from vectorstore.fsutil import fsync_dir
 
-from .bm25_build import Builder, merged_arrays
+from .bm25_build import Builder, empty_arrays, merged_arrays
 
 ARRAYS = ("vocab_blob", "vocab_off", "ptr", "post_doc", "post_tf", "term_maxtf", "term_mindl",
           "doc_ids", "doc_len", "fwd_ptr", "fwd_tid")
@@ -47,7 +47,7 @@ class Segment:
 
     @classmethod
     def empty(cls) -> Segment:
-        return cls("", merged_arrays(None, np.zeros(0, bool), Builder()))
+        return cls("", empty_arrays())
 
     @classmethod
     def load(cls, folder: Path) -> Segment:
