@@ -18,7 +18,34 @@ pages it reads.
     python bench/bench_segment_build.py [--sizes 100000,1000000] [--order asc|random] [--root /tmp]
 
 Ids ascend in the order documents are added with ``--order asc`` (the store's order, as bench_scale
-builds); ``random`` shuffles them (hash ids), which costs the new build one more reordering copy.
+builds, and as the keyword sync passes them: ``store.get(sorted(...))``); ``random`` shuffles them
+(hash ids), which costs the new build a reordering copy (its peak unchanged: the Builder's arrays are
+freed before the transpose).
+
+Figures, 1 December 2026, the 2-core dev machine shared with other jobs (load ~3.5). Run A:
+``--sizes 100000,1000000``; run B: ``--sizes 1000000 --order random``; run C: ``--sizes 100000 --order
+random``. Build = ``merge`` into an empty segment (the save after it not included: 1-5 s, fsync-bound
+and noisy, 0.16-0.67 s for the same 245 MB array in one process); peak RSS of the child (its filled
+Builder alone: ~300 MiB at 100k, ~1.7 GiB at 1M, about the same for both). The merge child's peak
+counts the pages of the 1M segment it maps and reads (~1.2 GiB of postings, page cache).
+
+| run, documents, ids | legacy build | new build | legacy peak RSS | new peak RSS | arrays |
+|---|---|---|---|---|---|
+| A 100k asc | 10.5 s | 1.9 s | 1,104 MiB | 487 MiB | identical |
+| C 100k random | 6.3 s | 2.1 s | 1,093 MiB | 489 MiB | identical |
+| A 1M asc | 73.6 s | 17.0 s | 7,293 MiB | 2,925 MiB | identical |
+| B 1M random | 62.5 s | 10.2 s | 7,283 MiB | 2,924 MiB | identical |
+| C merge 5,000 into 100k | 6.6 s | 2.0 s | 1,388 MiB | 760 MiB | identical |
+| A merge 5,000 into 1M | 45.5 s | 10.5 s | 9,307 MiB | 4,614 MiB | identical |
+| B merge 5,000 into 1M | 38.8 s | 11.3 s | 9,278 MiB | 4,615 MiB | identical |
+
+- 204 postings per document (200M at 1M), as bench_scale's jieba chunks. The legacy build's peak is
+  its int64 keys, their argsort and the forward index's argsort (1.6 GB each at 1M); the new one's is
+  the Builder's arrays plus the transposed postings (int32 positions, uint16 tf: 1.2 GB at 1M), then
+  the postings plus the forward index's transpose. bench_scale's 9.6 GB (11.2 GB with a merge) at 1M
+  was this build in a process that also held the rest of the knowledge base (FAISS index, token cache).
+- Merge: the new one keeps the old segment's postings and merges each block of terms (4M postings)
+  with the new ones; the legacy one built 64-bit keys for all of them and ``np.insert``-ed.
 """
 
 from __future__ import annotations
