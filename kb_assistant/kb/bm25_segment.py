@@ -6,7 +6,8 @@ sorted by code point (UTF-8 bytes + offsets), each term's postings as a slice of
 forward index (each document's term ids) for removals and ``terms_of``. A query reads only its terms'
 slices and scores them vectorised: the SQLite postings scan it replaces cost 63 ms p50 at 100k chunks
 and grew with the corpus (bench/bench_scale.py). Segments are never edited: a merge writes a new
-folder, which the SQLite side then names in one commit (see ``bm25.BM25Index``).
+folder, which the SQLite side then names in one commit (see ``bm25.BM25Index``); its arrays are built
+by ``bm25_build`` (``Builder``, ``merge``).
 """
 
 from __future__ import annotations
