@@ -179,7 +179,10 @@ def run_part(part: Part, args: argparse.Namespace, out: Path, started: float) ->
     progress(f"{part.name}: finished in {seconds:.0f} s (exit {code})", started)
     if code or not result.exists():
         return [Row(f"{part.name}", f"FAILED (exit {code}): see its output above")], seconds
-    return part.rows(json.loads(result.read_text())), seconds
+    try:
+        return part.rows(json.loads(result.read_text())), seconds
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:  # the table still prints the others
+        return [Row(f"{part.name}", f"FAILED to summarise {result}: {exc!r}")], seconds
 
 
 def table(rows: list[Row]) -> str:

