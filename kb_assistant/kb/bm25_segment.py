@@ -315,7 +315,9 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
     partial = np.zeros(segment.n)
     seen = np.zeros(segment.n, bool)
     cand = np.zeros(0, dtype=a["post_doc"].dtype)
-    theta = -math.inf  # the k-th best partial score: a lower bound of the k-th best final score
+    # A lower bound of the k-th best final score: first the k-th best full score of the documents
+    # that hold the rarest term (usually among the best), then of the candidates' partial scores.
+    theta = _seed_threshold(segment, alive, terms, rare_first[0], k, kp1=kp1, c=c, norm=norm)
     scanned = 0
     while scanned < len(terms):  # 1. scan the rarest terms in full
         i = rare_first[scanned]
@@ -325,9 +327,11 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
         partial[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
         fresh = docs[~seen[docs]]
         seen[fresh] = True
+        rest = sum(bounds[j] for j in rare_first[scanned:])
         cand = np.concatenate([cand, fresh[alive[fresh]]])
-        theta = _kth(partial[cand], k)
-        if theta * (1 - _MARGIN) > sum(bounds[j] for j in rare_first[scanned:]):
+        cand = cand[partial[cand] + rest >= theta * (1 - _MARGIN)]
+        theta = max(theta, _kth(partial[cand], k))
+        if theta * (1 - _MARGIN) > rest:
             break
     for s in range(scanned, len(terms) + 1):  # 2. the others, looked up for the candidates left
         rest = sum(bounds[j] for j in rare_first[s:])
@@ -349,6 +353,30 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
 # Partial scores are summed in another order than the final ones: a margin far above rounding keeps
 # every bound safe.
 _MARGIN = 1e-9
+
+
+SEED_DOCS = 4096  # documents scored in full to start the threshold
+
+
+def _seed_threshold(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], rarest: int, k: int, *,
+                    kp1: float, c: float, norm: float) -> float:
+    """The k-th best full score among up to ``SEED_DOCS`` live documents holding the rarest term (those
+    it scores best): any k documents' full scores bound the k-th best from below. -inf when fewer
+    than k."""
+    tid, w = terms[rarest]
+    docs, tfs = segment.postings(tid)
+    share = contributions(w, tfs, segment.doc_len[docs], kp1, c, norm)
+    live = alive[docs]
+    docs, share = docs[live], share[live]
+    if len(docs) < k or SEED_DOCS < k:
+        return -math.inf
+    if len(docs) > SEED_DOCS:
+        docs = np.sort(docs[np.argpartition(share, len(docs) - SEED_DOCS)[len(docs) - SEED_DOCS:]])
+    scores = np.zeros(len(docs))
+    for tid, w in terms:
+        hit_docs, tfs = _lookup(segment, tid, docs)
+        scores[np.searchsorted(docs, hit_docs)] += contributions(w, tfs, segment.doc_len[hit_docs], kp1, c, norm)
+    return _kth(scores, k)
 
 
 def _kth(scores: np.ndarray, k: int) -> float:

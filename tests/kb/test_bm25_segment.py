@@ -101,10 +101,13 @@ def test_pruned_top_k_equals_every_document_scored(tmp_path: Path) -> None:
             _assert_matches(idx, docs, k)
 
 
-def test_pruning_at_scale_equals_every_document_scored(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed_docs", [None, 40])  # the threshold seeded from all or some rarest-term documents
+def test_pruning_at_scale_equals_every_document_scored(tmp_path: Path, monkeypatch, seed_docs: int | None) -> None:
     """Enough documents that the rare terms name hundreds of candidates and most are dropped by their
     bounds before the common terms are looked up (the path every query takes at 1M chunks): every
     ranking equals brute force."""
+    if seed_docs is not None:
+        monkeypatch.setattr("kb_assistant.kb.bm25_segment.SEED_DOCS", seed_docs)
     rng = random.Random(7)
     vocab = [f"t{i}" for i in range(400)]
 
