@@ -6,6 +6,8 @@ closes; the modules beside it are its parts.
 - ``storage.py``: which store a knowledge base lives in, and its writer lock
 - ``catalog.py``: names, listing and deletion of the knowledge bases in a data directory
 - ``indexer.py``: where chunks are written (incremental index, moves, prune, remove, rebuild)
+  (``reading.py``: a file read within the limits, large text files block by block; ``records.py``:
+  chunks into store records)
 - ``retriever.py``: where a query is answered with sources (dense + keyword, fused, thresholded)
 - ``keyword.py`` / ``bm25.py`` (``bm25_segment.py``, ``bm25_delta.py``): the keyword leg;
   ``embed_cache.py``: vectors already computed
