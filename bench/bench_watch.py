@@ -4,7 +4,9 @@ A folder of files is indexed and watched (a real watchdog observer in a thread, 
 then one file at a time is rewritten with a fresh marker sentence, and the clock runs until a search
 for the marker returns that file. The debounce is part of the figure (default 1 s, as the CLI).
 
-    python bench/bench_watch.py [--files 200] [--edits 20] [--debounce 1.0] [--embedder hash:256]
+    python bench/bench_watch.py [--files 200] [--edits 20] [--debounce 1.0] [--embedder hash:256] [--json PATH]
+
+``--json PATH`` also writes the figures there (bench_big_folders.py reads them).
 
 2026-12-01 (2 shared cores, load average 7-9), median save -> searchable, debounce 1 s: before a change cost
 the change (each apply read every stored payload three times and walked the changed folders twice) 1.06 s
@@ -16,6 +18,7 @@ the size of the knowledge base.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -37,6 +40,7 @@ def main() -> None:
     ap.add_argument("--edits", type=int, default=20)
     ap.add_argument("--debounce", type=float, default=1.0)
     ap.add_argument("--embedder", default="hash:256")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / "docs"
@@ -51,7 +55,8 @@ def main() -> None:
             thread = threading.Thread(target=watcher.run, args=(stop,), kwargs={"ready": lambda _: ready.set()})
             thread.start()
             ready.wait()
-            print(f"{args.files} files, embedder {kb.embedder.id}: first pass {time.perf_counter() - t0:.1f} s")
+            first_pass_s = time.perf_counter() - t0
+            print(f"{args.files} files, embedder {kb.embedder.id}: first pass {first_pass_s:.1f} s")
             delays = []
             for n in range(args.edits):
                 target = docs / f"f{(n * 7) % args.files:04d}.txt"
@@ -66,6 +71,11 @@ def main() -> None:
     print(f"save -> searchable over {len(delays)} edits (debounce {args.debounce} s): "
           f"median {statistics.median(delays):.2f} s, max {max(delays):.2f} s, "
           f"min {min(delays):.2f} s; beyond the debounce: median {statistics.median(delays) - args.debounce:.2f} s")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "files": args.files, "edits": len(delays), "debounce_s": args.debounce, "first_pass_s": first_pass_s,
+            "median_s": statistics.median(delays), "max_s": max(delays), "min_s": min(delays), "delays": delays,
+        }, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ generation it starts from and the one it reaches, its length and a CRC32, so a r
 ends the replay there (the store then rebuilds from SQLite, the truth). The log's header names the
 snapshot it extends (a random token also written in the snapshot's sidecar): a log left over from an
 older snapshot is never replayed onto a newer one.
+
+Version 2 adds the op ``P``: vectors added to an IVF index with the list each went to (the snapshot's
+centroids, which a log never outlives: a retrain writes a new snapshot), so a replay skips the coarse
+quantizer. Version-1 logs are still replayed; a commit never appends to one (it writes a snapshot and
+a version-2 log), so an older kb-assistant never meets a ``P`` op: it sees another header and rebuilds.
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ import numpy as np
 from .fsutil import atomic_write
 
 LOG_FILE = "index.log"
-MAGIC = b"KBFAISSLOG1 "
+MAGIC = b"KBFAISSLOG2 "
+MAGIC_V1 = b"KBFAISSLOG1 "  # replayed, never appended to
 TOKEN_LEN = 32  # hex characters
 HEADER_LEN = len(MAGIC) + TOKEN_LEN + 1
 _RECORD = struct.Struct("<4sQI")  # b"REC1", payload length, CRC32 of the payload
 _BODY = struct.Struct("<qqII")  # base generation, generation, dim, number of ops
-_OP = struct.Struct("<cQ")  # b"D" (delete ids) or b"A" (add ids + vectors), count
+_OP = struct.Struct("<cQ")  # b"D" (delete ids), b"A" (add ids + vectors) or b"P" (ids + IVF lists + vectors), count
 
-# An op is ("D", ids) or ("A", ids, vectors): the changes of one commit, in the order applied.
+# An op is ("D", ids), ("A", ids, vectors) or ("P", ids, vectors, lists): the changes of one commit, in
+# the order applied.
 Op = tuple[Any, ...]
 
 
@@ -53,8 +60,12 @@ def reset(directory: Path, token: str) -> LogPosition:
     return LogPosition(token, HEADER_LEN)
 
 
-def _header(token: str) -> bytes:
-    return MAGIC + token.encode("ascii") + b"\n"
+def _header(token: str, magic: bytes | None = None) -> bytes:
+    return (magic or MAGIC) + token.encode("ascii") + b"\n"
+
+
+def _readable(header: bytes, token: str) -> bool:
+    return header in (_header(token), _header(token, MAGIC_V1))
 
 
 def encode(base: int, generation: int, dim: int, ops: Sequence[Op]) -> bytes:
@@ -64,7 +75,9 @@ def encode(base: int, generation: int, dim: int, ops: Sequence[Op]) -> bytes:
         ids = np.ascontiguousarray(op[1], dtype="<i8")
         parts.append(_OP.pack(op[0].encode("ascii"), len(ids)))
         parts.append(ids.tobytes())
-        if op[0] == "A":
+        if op[0] == "P":
+            parts.append(np.ascontiguousarray(op[3], dtype="<i8").tobytes())
+        if op[0] in ("A", "P"):
             parts.append(np.ascontiguousarray(op[2], dtype="<f4").tobytes())
     body = b"".join(parts)
     return _RECORD.pack(b"REC1", len(body), zlib.crc32(body)) + body
@@ -106,7 +119,7 @@ def replay(directory: Path, token: str, index: Any, start: int, target: int, dim
     except FileNotFoundError:
         return None
     with fh:
-        if fh.read(HEADER_LEN) != _header(token):
+        if not _readable(fh.read(HEADER_LEN), token):
             return None
         current, end = start, HEADER_LEN
         while current != target:
@@ -125,7 +138,10 @@ def replay(directory: Path, token: str, index: Any, start: int, target: int, dim
                 continue
             if base != current or rec_dim != dim or generation > target:
                 return None
-            _apply(index, body, dim)
+            try:
+                _apply(index, body, dim)
+            except ValueError:  # list numbers from other centroids: only a rebuild can be trusted
+                return None
             current = generation
         return LogPosition(token, end)
 
@@ -141,7 +157,7 @@ def touched(directory: Path, token: str, start: int, target: int) -> set[int] | 
         return None
     ids: set[int] = set()
     with fh:
-        if fh.read(HEADER_LEN) != _header(token):
+        if not _readable(fh.read(HEADER_LEN), token):
             return None
         current = start
         while current != target:
@@ -171,12 +187,13 @@ def _ids(body: bytes, dim: int) -> list[int]:
         kind, count = _OP.unpack_from(body, offset)
         offset += _OP.size
         out.extend(np.frombuffer(body, dtype="<i8", count=count, offset=offset).tolist())
-        offset += 8 * count + (4 * count * dim if kind == b"A" else 0)
+        offset += 8 * count + (8 * count if kind == b"P" else 0) + (4 * count * dim if kind in (b"A", b"P") else 0)
     return out
 
 
 def _apply(index: Any, body: bytes, dim: int) -> None:
-    """Replay one record's ops onto ``index`` in order."""
+    """Replay one record's ops onto ``index`` in order (ValueError: list numbers that do not fit it)."""
+    from .faiss_index import add_vectors  # faiss_index loads through this module
     _, _, _, n_ops = _BODY.unpack_from(body)
     offset = _BODY.size
     view = memoryview(body)
@@ -187,8 +204,12 @@ def _apply(index: Any, body: bytes, dim: int) -> None:
         offset += 8 * count
         if kind == b"D":
             index.remove_ids(ids)
-        else:
-            size = 4 * count * dim
-            vectors = np.frombuffer(view[offset : offset + size], dtype="<f4").reshape(count, dim)
-            offset += size
-            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+            continue
+        lists = None
+        if kind == b"P":
+            lists = np.frombuffer(view[offset : offset + 8 * count], dtype="<i8").astype(np.int64)
+            offset += 8 * count
+        size = 4 * count * dim
+        vectors = np.frombuffer(view[offset : offset + size], dtype="<f4").reshape(count, dim)
+        offset += size
+        add_vectors(index, np.ascontiguousarray(vectors, dtype=np.float32), ids, lists)

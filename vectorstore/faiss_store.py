@@ -266,8 +266,9 @@ class FaissStore(VectorStore):
                     self._txn.ops.append(("D", doomed))
                 if rows:
                     ids = np.asarray([r[0] for r in rows], dtype=np.int64)
-                    self._index.add_with_ids(matrix, ids)
-                    self._txn.ops.append(("A", ids, matrix))
+                    lists = fx.ivf_lists(self._index, matrix)
+                    fx.add_vectors(self._index, matrix, ids, lists)
+                    self._txn.ops.append(("A", ids, matrix) if lists is None else ("P", ids, matrix, lists))
         return len(removed), len(rows)
 
     def update_payloads(self, updates: Mapping[int, Mapping[str, Any]]) -> int:

@@ -6,8 +6,10 @@ closes; the modules beside it are its parts.
 - ``storage.py``: which store a knowledge base lives in, and its writer lock
 - ``catalog.py``: names, listing and deletion of the knowledge bases in a data directory
 - ``indexer.py``: where chunks are written (incremental index, moves, prune, remove, rebuild)
+  (``reading.py``: a file read within the limits, large text files block by block; ``records.py``:
+  chunks into store records)
 - ``retriever.py``: where a query is answered with sources (dense + keyword, fused, thresholded)
-- ``keyword.py`` / ``bm25.py`` (``bm25_segment.py``, ``bm25_delta.py``): the keyword leg;
+- ``keyword.py`` / ``bm25.py`` (``bm25_segment.py``, ``bm25_delta.py``, ``bm25_query.py``): the keyword leg;
   ``embed_cache.py``: vectors already computed
 - ``payload.py``: how a chunk is stored in the vector store
 """

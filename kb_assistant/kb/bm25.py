@@ -1,9 +1,11 @@
-"""A persistent, incrementally updated Okapi BM25 index: an immutable numpy segment plus a SQLite delta."""
+"""A persistent, incrementally updated Okapi BM25 index: an immutable numpy segment plus a SQLite delta.
+
+This module owns the file: opening, transactions, the segment's lifecycle and every write (tokenising,
+the delta, merges); the read side is ``bm25_query.py``."""
 
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import threading
 from collections import Counter
@@ -14,9 +16,10 @@ import numpy as np
 
 from ..tokenize import TOKENIZER_ID, tokenize
 from . import bm25_delta as delta
+from . import bm25_query
 from .bm25_delta import batches
 from .bm25_schema import BM25IndexError, migrate
-from .bm25_segment import Builder, Segment, SegmentError, drop_folder, merge, remove_folders, top_k
+from .bm25_segment import Builder, Segment, SegmentError, drop_folder, merge, remove_folders
 from .fusion import reciprocal_rank_fusion
 
 __all__ = ["BM25Index", "BM25IndexError", "reciprocal_rank_fusion"]
@@ -351,7 +354,7 @@ class BM25Index:
         self._set_meta("segment", new.name)
         self._segment, self._alive = new, np.ones(new.n, bool)
 
-    # -- queries ---------------------------------------------------------------------------------
+    # -- queries (bm25_query: a snapshot is all they need) -------------------------------------
 
     def search(self, query: str, k: int = 10) -> list[tuple[int, float]]:
         """The ``k`` best ``(chunk id, score)`` for ``query``, best first (ties by ascending id).
@@ -365,61 +368,19 @@ class BM25Index:
         if k <= 0 or not terms:
             return []
         with self._lock, self._reading():
-            n, total = self._conn.execute("SELECT n, total_length FROM stats").fetchone()
-            if not n or not total:
-                return []
-            _, dfs = self._doc_freqs(terms)
-            weights = {t: math.log(1.0 + (n - df + 0.5) / (df + 0.5)) for t, df in dfs.items() if df > 0}
-            k1, b = float(self.k1), float(self.b)
-            shape = {"kp1": k1 + 1.0, "c": k1 * (1.0 - b), "norm": k1 * b / (total / n)}
-            seg = self._segment
-            hits = [(int(seg.a["doc_ids"][p]), s) for p, s in top_k(
-                seg, self._alive, [(seg.term_id(t), weights[t]) for t in terms if t in weights], int(k), **shape)]
-            hits += delta.top(self._conn, sorted(weights.items()), int(k), **shape)
-        return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
+            return bm25_query.search(self._conn, self._segment, self._alive, terms, k,
+                                     k1=float(self.k1), b=float(self.b))
 
     def doc_freqs(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """``(chunks in the index, {term: chunks containing it})`` for the given terms (absent: 0)."""
         with self._lock, self._reading():
-            return self._doc_freqs(sorted(set(terms)))
-
-    def _doc_freqs(self, unique: list[str]) -> tuple[int, dict[str, int]]:
-        (n,) = self._conn.execute("SELECT n FROM stats").fetchone()
-        if not unique:
-            return int(n), {}
-        marks = ",".join("?" * len(unique))
-        change = dict(self._conn.execute(f"SELECT term, df FROM terms WHERE term IN ({marks})", unique).fetchall())
-        seg = self._segment
-        return int(n), {t: seg.df(seg.term_id(t)) + int(change.get(t, 0)) for t in unique}
+            return bm25_query.doc_freqs(self._conn, self._segment, sorted(set(terms)))
 
     def terms_of(self, ids: Iterable[int], within: Sequence[str] | None = None) -> dict[int, set[str]]:
         """The distinct terms of each indexed chunk (read from the postings, not re-tokenised). With
         ``within``, only those among these terms, every indexed chunk still listed: a question's keyword
         coverage needs only its own terms, |ids| x |terms| lookups instead of every term of every
         chunk (60 candidates: 0.8 ms instead of 9 at 10k chunks)."""
-        out: dict[int, set[str]] = {}
         wanted = [_check_id(i) for i in ids]
-        only = sorted(set(within)) if within is not None else None
         with self._lock, self._reading():
-            seg = self._segment
-            pos = seg.positions(wanted) if seg.n and wanted else np.zeros(0, np.int64)
-            live = [(rid, int(p)) for rid, p in zip(wanted, pos.tolist()) if p >= 0 and self._alive[p]]
-            if only is None:
-                for rid, p in live:  # as the delta's rows: a chunk without terms is not listed
-                    if found := {seg.term(int(t)) for t in seg.doc_terms(p)}:
-                        out[rid] = found
-            else:
-                out.update((rid, set()) for rid, _ in live)
-                cand = np.array([p for _, p in live], dtype=seg.a["post_doc"].dtype)
-                for term in only:
-                    tid = seg.term_id(term)
-                    if tid < 0 or not len(cand):
-                        continue
-                    docs = seg.postings(tid)[0]
-                    at = np.searchsorted(docs, cand)
-                    hit = at < len(docs)
-                    hit[hit] = docs[at[hit]] == cand[hit]
-                    for i in np.flatnonzero(hit).tolist():
-                        out[live[i][0]].add(term)
-            delta.terms_of(self._conn, wanted, only, out)
-        return out
+            return bm25_query.terms_of(self._conn, self._segment, self._alive, wanted, within)

@@ -13,6 +13,7 @@ by ``bm25_build`` (``Builder``, ``merge``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from bisect import bisect_left
@@ -181,12 +182,17 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
     """The ``k`` best ``(position, score)`` of ``alive`` documents for ``terms`` = ``[(term id, idf)]``
     in the query's (canonical) order, best first, ties by position (= by id).
 
-    MaxScore, vectorised: the rarest terms' postings are scored first and name the candidates; once
-    the k-th best candidate's partial score beats what the other terms could add at most
-    (``idf * (k1 + 1) * tf_max / (tf_max + k1 (1 - b) + norm * dl_min)`` each), no other document can
-    enter, and the common terms are only looked up for the candidates (their long postings are never
-    scanned). Past half of all the postings, every posting is scored. Either way each document's
-    shares are then summed in the terms' order, as the delta's are."""
+    MaxScore, vectorised, exact. Each term's share is at most its bound, ``idf * (k1 + 1) * tf_max /
+    (tf_max + k1 (1 - b) + norm * dl_min)``.
+    1. The rarest terms' postings are scored in full, naming the candidates, until the k-th best
+       candidate's partial score beats what the terms not yet scanned could add together: no unseen
+       document can enter the top k, and the common terms' long postings are never scanned.
+    2. The candidates whose partial score plus that rest cannot reach the k-th best are dropped; the
+       other terms are looked up for the survivors only, one at a time, each dropping again those that
+       can no longer reach it (a rare term names thousands of candidates at 1M chunks; a few dozen
+       survive).
+    3. The survivors' scores are summed again in the terms' order, as the delta's are, so equal
+       documents score bit for bit equal wherever they live."""
     a = segment.a
     terms = [(tid, w) for tid, w in terms if tid >= 0]
     if not terms or k <= 0:
@@ -197,50 +203,89 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
     rare_first = sorted(range(len(terms)), key=lambda i: dfs[i])
     partial = np.zeros(segment.n)
     seen = np.zeros(segment.n, bool)
-    found: list[np.ndarray] = []
-    shares: dict[int, np.ndarray] = {}  # each source term's contributions, reused for the final sums
-    scanned, total = 0, sum(dfs)
-    for s, i in enumerate(rare_first, 1):
-        scanned += dfs[i]
-        if s > 1 and scanned * 2 > total:
-            break
+    cand = np.zeros(0, dtype=a["post_doc"].dtype)
+    # A lower bound of the k-th best final score: first the k-th best full score of the documents
+    # that hold the rarest term (usually among the best), then of the candidates' partial scores.
+    theta = _seed_threshold(segment, alive, terms, rare_first[0], k, kp1=kp1, c=c, norm=norm)
+    scanned = 0
+    while scanned < len(terms):  # 1. scan the rarest terms in full
+        i = rare_first[scanned]
+        scanned += 1
         tid, w = terms[i]
         docs, tfs = segment.postings(tid)
-        shares[i] = contributions(w, tfs, doc_len[docs], kp1, c, norm)
-        partial[docs] += shares[i]
+        partial[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
         fresh = docs[~seen[docs]]
         seen[fresh] = True
-        found.append(fresh)
+        rest = sum(bounds[j] for j in rare_first[scanned:])
+        cand = np.concatenate([cand, fresh[alive[fresh]]])
+        cand = cand[partial[cand] + rest >= theta * (1 - _MARGIN)]
+        theta = max(theta, _kth(partial[cand], k))
+        if theta * (1 - _MARGIN) > rest:
+            break
+    for s in range(scanned, len(terms) + 1):  # 2. the others, looked up for the candidates left
         rest = sum(bounds[j] for j in rare_first[s:])
-        cand = np.concatenate(found)
-        cand = cand[alive[cand]]
-        # Summed in another order than the final scores: a margin far above rounding keeps the bound safe.
-        if s == len(terms) or (len(cand) >= k and np.partition(partial[cand], len(cand) - k)[len(cand) - k]
-                               * (1 - 1e-9) > rest):
-            cand = np.sort(cand).astype(a["post_doc"].dtype)  # searchsorted would copy the postings to match
-            scores = np.zeros(segment.n)
-            for j, (tid, w) in enumerate(terms):
-                docs, tfs = segment.postings(tid)
-                if j in shares:
-                    scores[docs] += shares[j]
-                    continue
-                if dfs[j] < 8 * len(cand):  # a pass over its postings costs less than a binary search each
-                    hit = seen[docs]  # every document of a source (the dead are never selected below)
-                    docs, tfs = docs[hit], tfs[hit]
-                else:  # looked up for the candidates only
-                    at = np.searchsorted(docs, cand)
-                    hit = at < len(docs)
-                    hit[hit] = docs[at[hit]] == cand[hit]
-                    docs, tfs = cand[hit], tfs[at[hit]]
-                scores[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
-            return _best(cand, scores[cand], k)
-    every = np.concatenate([segment.postings(tid)[0] for tid, _ in terms])
-    each = np.concatenate([contributions(w, segment.postings(tid)[1], doc_len[segment.postings(tid)[0]],
-                                         kp1, c, norm) for tid, w in terms])
-    totals = np.bincount(every, weights=each, minlength=segment.n)  # per document, in the terms' order
-    totals[~alive] = 0.0
-    matched = np.flatnonzero(totals > 0)
-    return _best(matched, totals[matched], k)
+        cand = cand[partial[cand] + rest >= theta * (1 - _MARGIN)]
+        if s == len(terms):
+            break
+        tid, w = terms[rare_first[s]]
+        docs, tfs = _lookup(segment, tid, cand)
+        partial[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
+        theta = max(theta, _kth(partial[cand], k))
+    cand = np.sort(cand)  # 3. summed in the terms' order
+    scores = np.zeros(len(cand))
+    for tid, w in terms:
+        docs, tfs = _lookup(segment, tid, cand)
+        scores[np.searchsorted(cand, docs)] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
+    return _best(cand, scores, k)
+
+
+# Partial scores are summed in another order than the final ones: a margin far above rounding keeps
+# every bound safe.
+_MARGIN = 1e-9
+
+
+SEED_DOCS = 4096  # documents scored in full to start the threshold
+
+
+def _seed_threshold(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], rarest: int, k: int, *,
+                    kp1: float, c: float, norm: float) -> float:
+    """The k-th best full score among up to ``SEED_DOCS`` live documents holding the rarest term (those
+    it scores best): any k documents' full scores bound the k-th best from below. -inf when fewer
+    than k."""
+    tid, w = terms[rarest]
+    docs, tfs = segment.postings(tid)
+    share = contributions(w, tfs, segment.doc_len[docs], kp1, c, norm)
+    live = alive[docs]
+    docs, share = docs[live], share[live]
+    if len(docs) < k or SEED_DOCS < k:
+        return -math.inf
+    if len(docs) > SEED_DOCS:
+        docs = np.sort(docs[np.argpartition(share, len(docs) - SEED_DOCS)[len(docs) - SEED_DOCS:]])
+    scores = np.zeros(len(docs))
+    for tid, w in terms:
+        hit_docs, tfs = _lookup(segment, tid, docs)
+        scores[np.searchsorted(docs, hit_docs)] += contributions(w, tfs, segment.doc_len[hit_docs], kp1, c, norm)
+    return _kth(scores, k)
+
+
+def _kth(scores: np.ndarray, k: int) -> float:
+    """The k-th largest of ``scores``, or -inf when there are fewer."""
+    return float(np.partition(scores, len(scores) - k)[len(scores) - k]) if len(scores) >= k else -math.inf
+
+
+def _lookup(segment: Segment, tid: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The postings of term ``tid`` among the documents ``cand`` (positions, sorted or not): their
+    positions and tfs. A pass over a short posting list costs less than a binary search per candidate."""
+    docs, tfs = segment.postings(tid)
+    if len(docs) < 8 * len(cand):
+        member = np.zeros(segment.n, bool)
+        member[cand] = True
+        hit = member[docs]
+        return docs[hit], tfs[hit]
+    at = np.searchsorted(docs, cand)
+    hit = at < len(docs)
+    hit[hit] = docs[at[hit]] == cand[hit]
+    return cand[hit], tfs[at[hit]]
 
 
 def _best(positions: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -3,34 +3,29 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ingest import OcrOptions, Splitter
-from ingest.limits import ReadLimits
+from ingest import Splitter
 from vectorstore import VectorStore
 
 from ..embedders import Embedder
 from ..errors import KBError
-from ..settings import Settings
 from ..types import FileOutcome, IndexReport
-from .embed_cache import EmbedCache, embed_with_cache
-from .files import Candidate, absolute, chunk_id, collect_files, file_sha256, is_under
-from .payload import chunk_payload, indexed_text
+from .embed_cache import EmbedCache
+from .files import Candidate, absolute, collect_files, file_sha256, is_under
+from .payload import indexed_text
 from .pipeline import Prepared, read_ahead
+from .reading import IndexLimits, check_chunks, count_streamed, is_streamed, streamed_chunks, vanished
+from .records import ChunkRecords
 from .storage import busy_as
 
 ProgressFn = Callable[[int, int, str], None]
 """Called as ``progress(done_files, total_files, current_path)``; a large file reports again with the
 same counts and ``"path (embedded/total chunks)"`` as its chunks are embedded."""
-
-PROGRESS_EVERY = 4  # embedder batches between progress reports inside a large file
 
 
 @dataclass(frozen=True)
@@ -43,43 +38,9 @@ class _Parsed:
     existed: bool
 
 
-@dataclass(frozen=True)
-class IndexLimits:
-    """How the indexer reads and batches: from the settings, passed explicitly."""
-
-    max_file_bytes: int
-    batch_size: int
-    stream_block_bytes: int  # text files larger than this are streamed block by block
-    read: ReadLimits | None = None  # archives and pages; None: ingest's defaults with max_file_bytes
-    max_chunks: int = Settings.model_fields["max_chunks_per_file"].default
-    ocr: OcrOptions | None = None  # OCR of scanned pages and images: on/off and its per-file limits
-    heading_prefix: bool = True  # embed and keyword-index each chunk with its heading path in front
-
-    @classmethod
-    def from_settings(cls, settings: Settings, stream_block_bytes: int) -> IndexLimits:
-        read = ReadLimits(
-            max_bytes=settings.max_file_mb << 20, max_unpacked_bytes=settings.max_unpacked_mb << 20,
-            max_archive_entries=settings.max_archive_entries, max_pages=settings.max_pages_per_file,
-        )
-        return cls(settings.max_file_mb << 20, settings.embed_batch_size, stream_block_bytes, read,
-                   settings.max_chunks_per_file, settings.ocr_options(), settings.heading_prefix)
-
-    @property
-    def read_limits(self) -> ReadLimits:
-        return self.read or ReadLimits(max_bytes=self.max_file_bytes)
-
-
 def _fresh(payload: dict[str, Any]) -> dict[str, Any]:
     """A chunk's payload without a stale mark."""
     return {k: v for k, v in payload.items() if k != "stale"}
-
-
-def _vanished(path: Path) -> str:
-    """Why a file failed, when it was deleted while the run read it (the read-ahead thread hashes and parses
-    a few files early, so this is a plain race with whoever deletes it): "" when it is still there."""
-    if os.path.lexists(path):
-        return ""
-    return f"cannot index {path.name}: it was deleted while being indexed (index again if it comes back)"
 
 
 def documents_under(known: Iterable[str], paths: Iterable[str | Path]) -> tuple[list[str], list[str]]:
@@ -111,9 +72,7 @@ class Indexer:
         *, name: str, progress: ProgressFn | None = None,
     ) -> None:
         self.store = store
-        self.embedder = embedder
         self.splitter = splitter
-        self.cache = cache
         self.limits = limits
         self.name = name  # the knowledge base's, for messages
         self.progress = progress
@@ -123,8 +82,8 @@ class Indexer:
         self.indexed: set[str] = set()  # sources indexed when the run began
         self.prune = False
         self._at = (0, 0)  # the files done and total of the last progress report
-        # Test hook: slows embedding so the crash test can kill a run part-way.
-        self._delay = float(os.environ.get("KB_TEST_EMBED_DELAY") or 0)
+        self.records = ChunkRecords(store, embedder, cache, limits, report=self.report,
+                                    note=lambda what: self._tick(*self._at, what))
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -161,7 +120,7 @@ class Indexer:
                 self._outcome(FileOutcome(source, "skipped", reason=cand.skipped))
                 continue
             if item.content_hash is None:
-                self._failed(source, _vanished(cand.path) or str(item.error))
+                self._failed(source, vanished(cand.path) or str(item.error))
                 continue
             content_hash = item.content_hash
             if known.get(source) == content_hash:
@@ -298,11 +257,11 @@ class Indexer:
         """Parse one file into the pending batch (or stream it, when large); failures are reported.
         ``keep_same``: a file whose new chunks equal its stored ones is left as it is (rebuild).
         ``ahead``: the file as the read-ahead thread left it (its chunks, when it parsed them)."""
-        from ingest import STREAMABLE_SUFFIXES, IngestError, load_file
+        from ingest import IngestError, load_file
 
         source = str(path)
         try:
-            if path.suffix.lower() in STREAMABLE_SUFFIXES and path.stat().st_size > self.limits.stream_block_bytes:
+            if is_streamed(path, self.limits):
                 self._flush()
                 n = self._stream(path, content_hash, done, total)
                 self.stale.pop(source, None)
@@ -317,13 +276,13 @@ class Indexer:
                 chunks = self.splitter.split(docs)
             if not chunks:
                 raise KBError("no text found in the file")
-            self._check_chunks(path, len(chunks))
+            check_chunks(path, len(chunks), self.limits.max_chunks)
             if keep_same and self._same_as_stored(source, content_hash, chunks):
                 self._set_stale(source, "")
                 self._outcome(FileOutcome(source, "unchanged"))
                 return
         except (IngestError, KBError, OSError) as exc:
-            self._failed(source, _vanished(path) or str(exc))
+            self._failed(source, vanished(path) or str(exc))
             return
         self.pending.append(_Parsed(source, content_hash, chunks, existed))
         if sum(len(p.chunks) for p in self.pending) >= self.limits.batch_size:
@@ -363,10 +322,10 @@ class Indexer:
     def _parse_ahead(self, cand: Candidate) -> list[Any] | None:
         """Parse and split a file on the read-ahead thread. Large text files are streamed later instead, and
         PDFs and images are read in turn, where OCR can report its pages on the progress bar."""
-        from ingest import IMAGE_SUFFIXES, STREAMABLE_SUFFIXES, load_file
+        from ingest import IMAGE_SUFFIXES, load_file
 
         path = cand.path
-        if path.suffix.lower() in STREAMABLE_SUFFIXES and path.stat().st_size > self.limits.stream_block_bytes:
+        if is_streamed(path, self.limits):
             return None
         if path.suffix.lower() in (".pdf", *IMAGE_SUFFIXES):
             return None
@@ -378,10 +337,7 @@ class Indexer:
                     indexed_text(p))  # fmt: skip
 
         stored = sorted(key(p) for _, p in self.store.payloads({"source": source}))
-        return stored == [key(self._payload(source, content_hash, c)) for c in chunks]
-
-    def _payload(self, source: str, content_hash: str, chunk: Any) -> dict[str, Any]:
-        return chunk_payload(source, content_hash, chunk, prefix_heading=self.limits.heading_prefix)
+        return stored == [key(self.records.payload(source, content_hash, c)) for c in chunks]
 
     def _flush(self) -> None:
         """Embed the pending files' chunks together and swap each file's chunks, all in one commit."""
@@ -389,118 +345,33 @@ class Indexer:
         if not parsed:
             return
         label = parsed[0].source if len(parsed) == 1 else f"{len(parsed)} files"
-        payloads = [[self._payload(p.source, p.content_hash, c) for c in p.chunks] for p in parsed]
+        payloads = [[self.records.payload(p.source, p.content_hash, c) for c in p.chunks] for p in parsed]
         texts = [indexed_text(payload) for file_payloads in payloads for payload in file_payloads]
-        vectors = self._embed_reporting(texts, label)  # all pending files together: full batches are faster
+        vectors = self.records.embed(texts, label)  # all pending files together: full batches are faster
         row = 0
         with self._batch():
             for p, file_payloads in zip(parsed, payloads, strict=True):
-                records = self._records(p.source, p.content_hash, p.chunks, file_payloads,
+                records = self.records.records(p.source, p.content_hash, p.chunks, file_payloads,
                                         vectors[row : row + len(p.chunks)])
                 row += len(records)
                 self.store.replace_where({"source": p.source}, records)
                 self.stale.pop(p.source, None)  # its new chunks carry no mark
                 self._outcome(FileOutcome(p.source, "updated" if p.existed else "added", chunks=len(records)))
 
-    def _check_chunks(self, path: Path, n: int, *, more: bool = False) -> None:
-        """Refuse a file that splits into more chunks than the limit (before any is embedded)."""
-        from ingest import IngestError
-
-        limit = self.limits.max_chunks
-        if n > limit:
-            raise IngestError(
-                path, f"it splits into {f'more than {limit}' if more else n} chunks, above the {limit} chunk limit",
-                "split the file, or raise KB_MAX_CHUNKS_PER_FILE",
-            )
-
-    def _count_streamed(self, path: Path) -> int:
-        """A large text file's chunk count, from a split-only pass (splitting is ~1000x faster than
-        embedding), so the chunk limit holds before anything is embedded."""
-        n = 0
-        for _offset, doc in self._blocks(path):
-            n += len(self.splitter.split_document(doc))
-            if n > self.limits.max_chunks:
-                self._check_chunks(path, n, more=True)
-        return n
-
-    def _blocks(self, path: Path) -> Iterator[tuple[int, Any]]:
-        """The blocks of a large text file; its size is checked against the limit before reading."""
-        from ingest import stream_text
-
-        return stream_text(path, block_bytes=self.limits.stream_block_bytes, max_bytes=self.limits.max_file_bytes)
-
     def _stream(self, path: Path, content_hash: str, done: int, total: int) -> int:
         """Index a large text file block by block inside one commit: memory holds one block at a time."""
-        from ingest import Chunk
-
-        expected = self._count_streamed(path)
+        expected = count_streamed(path, self.splitter, self.limits)
         source, n = str(path), 0
         with self._batch():
             self.store.delete_where({"source": source})
-            for offset, doc in self._blocks(path):
-                chunks = [
-                    Chunk(c.text, source, c.start + offset, c.end + offset, page=None, index=n + i, heading=c.heading)
-                    for i, c in enumerate(self.splitter.split_document(doc))
-                ]
+            for chunks in streamed_chunks(path, self.splitter, self.limits):
                 if chunks:
-                    payloads = [self._payload(source, content_hash, c) for c in chunks]
-                    vectors = self._embed_reporting([indexed_text(pl) for pl in payloads], source, before=n,
-                                                    total=expected)
-                    self.store.add(self._records(source, content_hash, chunks, payloads, vectors))
+                    payloads = [self.records.payload(source, content_hash, c) for c in chunks]
+                    vectors = self.records.embed([indexed_text(pl) for pl in payloads], source, before=n,
+                                                 total=expected)
+                    self.store.add(self.records.records(source, content_hash, chunks, payloads, vectors))
                 n += len(chunks)
                 self._tick(done, total, f"{source} ({n}/{expected} chunks)")
             if n == 0:
                 raise KBError("no text found in the file")  # rolls the deletion back
         return n
-
-    def _records(self, source: str, content_hash: str, chunks: list[Any], payloads: list[dict[str, Any]],
-                 vectors: np.ndarray) -> list[Any]:
-        """The store records of one file's ``chunks`` (their ``payloads`` built once by the caller)."""
-        from vectorstore import Record
-
-        ids = [chunk_id(source, content_hash, c.index) for c in chunks]
-        # An id can be taken by chunks moved here from elsewhere, or hold this file's chunk with other
-        # indexed text (a rebuild after a chunk-size or heading-prefix change): pick another, so that
-        # the keyword index, which follows ids, sees the old chunk go and the new one come.
-        salts, pending = [0] * len(chunks), list(range(len(chunks)))
-        while pending:
-            found = {r.id: r.payload for r in self.store.get([ids[i] for i in pending]) if r is not None}
-            pending = [
-                i for i in pending
-                if ids[i] in found and (found[ids[i]].get("source") != source
-                                        or indexed_text(found[ids[i]]) != indexed_text(payloads[i]))
-            ]  # fmt: skip
-            for i in pending:
-                salts[i] += 1
-                ids[i] = chunk_id(source, content_hash, chunks[i].index, salts[i])
-        return [Record(ids[i], vectors[i], payloads[i]) for i in range(len(chunks))]
-
-    def _embed_reporting(self, texts: list[str], label: str, *, before: int = 0, total: int = 0) -> np.ndarray:
-        """Embed a large file's chunks a few batches at a time, reporting ``label (embedded/total chunks)``
-        after each. Each embedder batch goes into the embedding cache as it is computed, while the file's
-        chunks reach the store in one commit (readers see the whole file or none of it): a run stopped
-        part-way keeps its work in the cache, and the next run embeds only the rest. ``before``/``total``:
-        where these texts sit among a streamed file's chunks."""
-        step = self.limits.batch_size * PROGRESS_EVERY
-        if len(texts) <= step:
-            return self._embed(texts)
-        parts = []
-        for start in range(0, len(texts), step):
-            parts.append(self._embed(texts[start : start + step]))
-            self._tick(*self._at, f"{label} ({before + start + len(parts[-1])}/{total or len(texts)} chunks)")
-        return np.concatenate(parts)
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        embedder = self.embedder
-
-        def compute(batch: list[str]) -> np.ndarray:
-            if self._delay:
-                time.sleep(self._delay)
-            return embedder.embed_documents(batch)
-
-        vectors, computed = embed_with_cache(
-            texts, compute, embedder.id, embedder.dim, self.cache, batch_size=self.limits.batch_size
-        )
-        self.report.embedded += computed
-        self.report.cached += len(texts) - computed
-        return vectors

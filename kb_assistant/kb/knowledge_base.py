@@ -19,7 +19,7 @@ from ..types import IndexReport, Source
 from .catalog import exists, validate_name
 from .embed_cache import CACHE_FILE, EmbedCache
 from .housekeeping import GcReport, collect_garbage, worth_collecting
-from .indexer import Indexer, IndexLimits, ProgressFn, documents_under
+from .indexer import Indexer, ProgressFn, documents_under
 from .keyword import KeywordIndex, open_keyword_index
 from .manifest import (
     Manifest,
@@ -30,6 +30,7 @@ from .manifest import (
     write_manifest,
 )
 from .payload import source_from_payload
+from .reading import IndexLimits
 from .retriever import Retriever
 from .storage import busy_as, open_kb_store, store_record, writer_lock_for
 

@@ -40,15 +40,23 @@ CALIBRATION: dict[str, dict[tuple[str, str], tuple[float, float]]] = {
     "sentence-transformers/": {pair: (0.20, 0.70) for pair in (("zh", "zh"), ("en", "en"), ("en", "zh"), ("zh", "en"))},
 }
 DEFAULT_CALIBRATION = (0.0, 1.0)
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_ASCII_LETTERS = re.compile(r"[A-Za-z]+")
+_ASCII_RUN = re.compile(r"[\x00-\x7f]+")
 
 
 def script(text: str) -> str:
     """``"zh"`` when at least 30% of the letters are CJK, else ``"en"``. Letters only: a Markdown table
     of Chinese headers and figures ("| 型号 | 功率 |\n| X17 | 170W |") is mostly pipes and digits, and
     counted over every visible character it passed for English."""
-    letters = sum(1 for c in text if c.isalpha())
-    return "zh" if letters and len(_CJK.findall(text)) / letters >= 0.3 else "en"
+    # Counted run by run in the regex engine (a Python loop per character cost ~3 ms per query over
+    # 60 candidate chunks): CJK runs, then ASCII letters, then what is left character by character
+    # (CJK punctuation, accented letters).
+    rest = _CJK_RUN.sub("", text)
+    cjk = len(text) - len(rest)
+    other = _ASCII_LETTERS.sub("", rest)
+    letters = cjk + len(rest) - len(other) + sum(1 for c in _ASCII_RUN.sub("", other) if c.isalpha())
+    return "zh" if letters and cjk / letters >= 0.3 else "en"
 
 
 def calibration(embedder_id: str, pair: tuple[str, str] = ("zh", "zh")) -> tuple[float, float]:

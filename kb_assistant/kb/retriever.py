@@ -4,8 +4,11 @@ filtered by a threshold, widened with neighbours."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +25,18 @@ from .reranker import CrossEncoderReranker
 
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("relevance", "minmax", "rrf")
+T = TypeVar("T")
+_LEGS: ThreadPoolExecutor | None = None
+_LEGS_LOCK = threading.Lock()
+
+
+def concurrently(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """``fn(*args)`` started on the retrieval legs' shared thread pool (created on first use)."""
+    global _LEGS
+    with _LEGS_LOCK:
+        if _LEGS is None:
+            _LEGS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kb-keyword-leg")
+    return _LEGS.submit(fn, *args)
 
 
 class Retriever:
@@ -70,8 +85,11 @@ class Retriever:
         relevance they are ranked by (see relevance.py)."""
         if not query.strip() or self.store.count() == 0:
             return []
-        qvec = self.embedder.embed_query(query)
         n = max(self.candidates, k)
+        # The keyword leg needs no vector: it runs beside the query embedding and the dense leg
+        # (its numpy scoring, FAISS, SQLite and the embedder's matrix products release the GIL).
+        keyword = concurrently(self.keyword.search, query, n) if self.mode in ("hybrid", "bm25") else None
+        qvec = self.embedder.embed_query(query)
         rankings: list[list[int]] = []
         bm25_scores: dict[int, float] = {}
         cosines: dict[int, float] = {}
@@ -81,8 +99,8 @@ class Retriever:
             rankings.append([h.id for h in hits])
             for h in hits:
                 cosines[h.id], payloads[h.id] = h.score, h.payload
-        if self.mode in ("hybrid", "bm25"):
-            found = self.keyword.search(query, n)
+        if keyword is not None:
+            found = keyword.result()
             bm25_scores = dict(found)
             ids = [i for i, _ in found]
             rankings.append(ids)

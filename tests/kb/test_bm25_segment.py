@@ -101,6 +101,31 @@ def test_pruned_top_k_equals_every_document_scored(tmp_path: Path) -> None:
             _assert_matches(idx, docs, k)
 
 
+@pytest.mark.parametrize("seed_docs", [None, 40])  # the threshold seeded from all or some rarest-term documents
+def test_pruning_at_scale_equals_every_document_scored(tmp_path: Path, monkeypatch, seed_docs: int | None) -> None:
+    """Enough documents that the rare terms name hundreds of candidates and most are dropped by their
+    bounds before the common terms are looked up (the path every query takes at 1M chunks): every
+    ranking equals brute force."""
+    if seed_docs is not None:
+        monkeypatch.setattr("kb_assistant.kb.bm25_segment.SEED_DOCS", seed_docs)
+    rng = random.Random(7)
+    vocab = [f"t{i}" for i in range(400)]
+
+    def text() -> str:
+        return " ".join(vocab[min(int(rng.paretovariate(0.6)) - 1, len(vocab) - 1)] for _ in range(rng.randint(5, 60)))
+
+    docs = {rid: text() for rid in range(4000)}
+    queries = [" ".join(rng.sample(vocab[:3], 1) + rng.sample(vocab[3:40], 2) + rng.sample(vocab[40:], 2))
+               for _ in range(25)] + ["t0 t1 t2 t3", "t0 t399"]
+    with _open(tmp_path / "bm25.db", delta_max=0) as idx:
+        idx.rebuild(docs.items())
+        for k in (1, 5, 30):
+            for q in queries:
+                got, want = idx.search(q, k), reference(docs, q, k)
+                assert [r for r, _ in got] == [r for r, _ in want], (q, k)
+                assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-12), (q, k)
+
+
 def test_segment_is_npy_files_named_in_one_commit(tmp_path: Path) -> None:
     path = tmp_path / "bm25.db"
     with _open(path, delta_max=3) as idx:

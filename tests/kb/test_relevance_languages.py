@@ -79,3 +79,19 @@ def test_script_counts_letters_not_table_rules_and_digits(text: str, expected: s
     from kb_assistant.kb.relevance import script
 
     assert script(text) == expected
+
+
+def test_script_counts_every_letter_as_str_isalpha_does() -> None:
+    """The run-by-run count equals counting ``str.isalpha`` characters one by one, on mixed texts near
+    the 30% line (accented letters, CJK and fullwidth punctuation, digits, kana)."""
+    import random
+
+    from kb_assistant.kb.relevance import script
+
+    pieces = ["中文", "資料。", "abc ", "Déjà vu, ", "ﬁne ", "１２３", "，「」", "かな", "Ω≈", "42 ", "_\t", "ß"]
+    rng = random.Random(3)
+    for _ in range(500):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        letters = sum(c.isalpha() for c in text)
+        cjk = sum("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+        assert script(text) == ("zh" if letters and cjk / letters >= 0.3 else "en"), text

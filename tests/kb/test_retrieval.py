@@ -357,3 +357,30 @@ def test_a_question_with_two_parts_is_searched_and_answered_per_part(kb: Knowled
     plan = Assistant(kb, EchoGenerator(context_window=4096), settings).plan("食堂几点开放？另外，VPN gateway port?")
     assert {s.file_name for s in plan.shown} == {"canteen.txt", "vpn.md"}  # one source per part
     assert "1)" in plan.prompt.messages[-1].content and "2)" in plan.prompt.messages[-1].content  # each part named
+
+
+def test_the_keyword_leg_runs_beside_the_query_embedding(kb: KnowledgeBase) -> None:
+    """The BM25 leg needs no vector: it starts before the query embedding and the two overlap (at 1M
+    chunks each is ~10-20 ms). The embedder waits for the keyword search to begin; run one after the
+    other, it would wait in vain."""
+    import threading
+
+    started = threading.Event()
+    overlapped: list[bool] = []
+    retriever = kb.retriever()
+    keyword, embedder = retriever.keyword, retriever.embedder
+    real_search, real_embed = keyword.search, embedder.embed_query
+
+    def search(query: str, k: int) -> list[tuple[int, float]]:
+        started.set()
+        return real_search(query, k)
+
+    def embed_query(text: str) -> Any:
+        overlapped.append(started.wait(timeout=5))
+        return real_embed(text)
+
+    keyword.search = search  # type: ignore[method-assign]
+    embedder.embed_query = embed_query  # type: ignore[method-assign]
+    hits = retriever.search("VPN port 1194", 3)
+    assert overlapped == [True]
+    assert hits and hits[0].source.endswith("vpn.md")

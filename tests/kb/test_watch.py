@@ -10,10 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from kb_assistant.embedders import HashEmbedder
@@ -197,7 +198,7 @@ def _hot_file(tmp_path: Path) -> tuple[Path, KnowledgeBase, list[str]]:
     embedded: list[str] = []
 
     class Recording(HashEmbedder):
-        def embed_documents(self, texts: list[str]) -> Any:
+        def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
             embedded.extend(texts)
             return super().embed_documents(texts)
 

@@ -157,3 +157,108 @@ def test_ivf_is_retrained_once_the_store_outgrows_it() -> None:
     assert fx.kind_of(index) == "ivf" and not fx.needs_rebuild(index, spec)
     index.add_with_ids(vecs[2000:], np.arange(2000, 10_000))
     assert fx.needs_rebuild(index, spec)  # 5x its training size: lists too few for the data
+
+
+def _lists(store: FaissStore) -> list[list[int]]:
+    """Each IVF list's ids, sorted: where every vector sits."""
+    ivf = fx.import_faiss().extract_index_ivf(store._index)
+    invlists = ivf.invlists
+    out = []
+    for i in range(ivf.nlist):
+        n = invlists.list_size(i)
+        ids = fx.import_faiss().rev_swig_ptr(invlists.get_ids(i), n) if n else []
+        out.append(sorted(int(x) for x in ids))
+    return out
+
+
+def _forge_lists(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    """Rewrite the list numbers of the log's first ``P`` op with ``change(lists)``, CRC fixed."""
+    import zlib
+
+    from vectorstore import faiss_log
+
+    data = bytearray(path.read_bytes())
+    head = faiss_log.HEADER_LEN
+    length = faiss_log._RECORD.unpack_from(data, head)[1]
+    body = head + faiss_log._RECORD.size
+    offset = body + faiss_log._BODY.size
+    while True:
+        kind, count = faiss_log._OP.unpack_from(data, offset)
+        offset += faiss_log._OP.size + 8 * count
+        if kind == b"P":
+            break
+        offset += 4 * count * DIM if kind == b"A" else 0
+    lists = np.frombuffer(bytes(data[offset:offset + 8 * count]), dtype="<i8")
+    data[offset:offset + 8 * count] = np.asarray(change(lists), dtype="<i8").tobytes()
+    faiss_log._RECORD.pack_into(data, head, b"REC1", length, zlib.crc32(bytes(data[body:body + length])))
+    path.write_bytes(bytes(data))
+
+
+def test_ivf_commits_log_each_vectors_list_and_a_replay_puts_it_there(
+    ivf_store: tuple[FaissStore, np.ndarray], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A commit to an IVF index logs the list each new vector went to, and opening puts each vector in
+    its logged list (no coarse quantizer: the list a replay is told is where the vector lands). List
+    numbers that do not fit the index are never trusted: the store rebuilds from SQLite."""
+    from vectorstore import faiss_log
+
+    store, _ = ivf_store
+    store.compact()
+    add(store, clustered(300, seed=5), start=10_000)
+    store.delete([3, 4, 10_001])
+    written = _lists(store)
+    log_file = tmp_path / "index.log"
+    assert log_file.read_bytes().startswith(faiss_log.MAGIC)
+    store.close()
+    with caplog.at_level(logging.INFO, logger="vectorstore"):
+        reopened = open_ivf(tmp_path)
+    assert "rebuilding" not in caplog.text
+    assert _lists(reopened) == written
+    nlist = len(written)
+    reopened.close()
+
+    original = log_file.read_bytes()
+    _forge_lists(log_file, lambda lists: (lists + 1) % nlist)  # every new vector one list further
+    moved = open_ivf(tmp_path)
+    new_ids = set(range(10_000, 10_300)) - {10_001}
+    for i, ids in enumerate(_lists(moved)):
+        assert {x for x in ids if x in new_ids} == {x for x in written[(i - 1) % nlist] if x in new_ids}
+    moved.close()
+
+    log_file.write_bytes(original)
+    _forge_lists(log_file, lambda lists: lists + 10**6)  # past the index's lists
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vectorstore"):
+        rebuilt = open_ivf(tmp_path)
+    assert "rebuilding" in caplog.text
+    assert rebuilt.count() == 3000 + 300 - 3 and rebuilt.index_ntotal == rebuilt.count()
+    rebuilt.close()
+
+
+def test_a_version_1_log_is_replayed_and_never_appended_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A log written before list numbers were logged (header version 1, plain adds) still opens without
+    a rebuild; the next commit writes a snapshot and a version-2 log, so a version-1 reader never meets
+    an op it does not know."""
+    from vectorstore import faiss_log
+
+    with monkeypatch.context() as old:
+        old.setattr(faiss_log, "MAGIC", faiss_log.MAGIC_V1)
+        old.setattr(fx, "ivf_lists", lambda *a: None)
+        store = open_ivf(tmp_path)
+        add(store, clustered(3000))
+        store.compact()
+        add(store, clustered(50, seed=9), start=20_000)
+        store.close()
+    assert (tmp_path / "index.log").read_bytes().startswith(faiss_log.MAGIC_V1)
+    snapshot = (tmp_path / "index.faiss").read_bytes()
+    with caplog.at_level(logging.INFO, logger="vectorstore"):
+        store = open_ivf(tmp_path)
+    assert "rebuilding" not in caplog.text and store.index_ntotal == 3050
+    add(store, clustered(5, seed=11), start=30_000)
+    store.close()
+    assert (tmp_path / "index.log").read_bytes().startswith(faiss_log.MAGIC)
+    assert (tmp_path / "index.faiss").read_bytes() != snapshot
+    store = open_ivf(tmp_path)
+    assert store.index_ntotal == 3055
+    store.close()
