@@ -9,7 +9,8 @@ closes; the modules beside it are its parts.
   (``reading.py``: a file read within the limits, large text files block by block; ``records.py``:
   chunks into store records)
 - ``retriever.py``: where a query is answered with sources (dense + keyword, fused, thresholded)
-- ``keyword.py`` / ``bm25.py`` (``bm25_segment.py``, ``bm25_delta.py``, ``bm25_query.py``): the keyword leg;
+- ``keyword.py`` / ``bm25.py`` (``bm25_segment.py``, ``bm25_build.py``, ``bm25_delta.py``, ``bm25_query.py``): the
+  keyword leg;
   ``embed_cache.py``: vectors already computed
 - ``payload.py``: how a chunk is stored in the vector store
 """
