@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--no-inline", action="store_true",
                     help="skip the steps-in-turn pipeline (a quarter of the run at 1,000 paragraphs)")
     ap.add_argument("--no-sorted", action="store_true", help="skip the bare embedder on texts sorted by length")
+    ap.add_argument("--rounds", type=int, default=2, help="pipeline and bare embedder runs each, in mirrored order")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
 
@@ -91,8 +92,23 @@ def main() -> None:
         batch = settings.embed_batch_size
         print(f"{len(paragraphs)} DRCD paragraphs, embedder {embedder.id}, batch {batch}", flush=True)
 
-        load("pipeline, read-ahead")
-        t_ahead, n, texts = index_once(settings, embedder, docs, "ahead")
+        # Rounds in mirrored order (pipeline, bare, bare, pipeline, ...): a drift of the machine's speed
+        # during the run (on this shared VM two runs minutes apart differed by 15%) weighs on both sides
+        # alike; each side's time is its mean over the rounds.
+        aheads: list[float] = []
+        bares: list[float] = []
+        texts: list[str] = []
+        n = 0
+        for r in range(args.rounds):
+            for side in (("pipeline", "bare") if r % 2 == 0 else ("bare", "pipeline")):
+                if side == "pipeline":
+                    load(f"pipeline, read-ahead (round {r + 1})")
+                    seconds, n, texts = index_once(settings, embedder, docs, f"ahead{r}")
+                    aheads.append(seconds)
+                else:  # on the chunk texts of the first pipeline run (round 1 starts with it)
+                    load(f"bare embedder (round {r + 1})")
+                    bares.append(bare(embedder, texts, batch))
+        t_ahead, t_bare = sum(aheads) / len(aheads), sum(bares) / len(bares)
         t_inline = None
         if not args.no_inline:
             load("pipeline, steps in turn")
@@ -101,15 +117,15 @@ def main() -> None:
                 t_inline, _, _ = index_once(settings, embedder, docs, "inline")
             finally:
                 indexer_module.read_ahead = read_ahead
-        load("bare embedder")
-        t_bare = bare(embedder, texts, batch)
         t_sorted = None if args.no_sorted else bare(embedder, sorted(texts, key=len), batch)
         load("end")
 
     def rate(seconds: float) -> str:
         return f"{n / seconds:6.2f} chunks/s ({seconds:6.1f} s)"
 
-    print(f"chunks: {n}")
+    print(f"chunks: {n}; {args.rounds} round(s): pipeline {', '.join(f'{x:.1f}' for x in aheads)} s, bare "
+          f"{', '.join(f'{x:.1f}' for x in bares)} s; per round x"
+          + ", x".join(f"{b / a:.3f}" for a, b in zip(aheads, bares)))
     print(f"bare embedder, stored order    {rate(t_bare)}")
     if t_sorted is not None:
         print(f"bare embedder, sorted by length {rate(t_sorted)}")
@@ -121,6 +137,7 @@ def main() -> None:
         args.json.write_text(json.dumps({
             "paragraphs": len(paragraphs), "chunks": n, "embedder": embedder.id, "batch": batch,
             "bare_s": t_bare, "bare_sorted_s": t_sorted, "inline_s": t_inline, "ahead_s": t_ahead,
+            "rounds": args.rounds, "ahead_runs_s": aheads, "bare_runs_s": bares,
         }, indent=1))
 
 
