@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import random
-import resource
-import signal
 import subprocess
 import sys
 import uuid
@@ -33,17 +31,24 @@ def _write_docs(folder: Path) -> None:
         (folder / f"d{i:02d}.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
 
 
+# The size cap is set in a small launcher that then execs the CLI: a ``preexec_fn`` would make
+# subprocess fork() the whole test process, and a process that has loaded gRPC (the Milvus tests run
+# first) can abort in gRPC's fork handler before the child ever runs (seen in CI: exit -6).
+_LAUNCH = (
+    "import os, resource, signal, sys\n"
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # writes past the cap fail with EFBIG instead
+    "cap = int(sys.argv[1])\n"
+    "if cap:\n"
+    "    resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'kb_assistant', *sys.argv[2:]])\n"
+)
+
+
 def _kb(data: Path, *args: str, cap: int | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KB_DATA_DIR": str(data), "KB_EMBEDDER": "hash:256",
            "KB_GENERATOR": "echo", "KB_RAISE": ""}
-
-    def capped() -> None:  # a size-capped file: writes past `cap` bytes fail with EFBIG
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        if cap is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
-
-    return subprocess.run([sys.executable, "-m", "kb_assistant", *args], env=env, capture_output=True, text=True,
-                          timeout=300, preexec_fn=capped)
+    return subprocess.run([sys.executable, "-c", _LAUNCH, str(cap or 0), *args], env=env, capture_output=True,
+                          text=True, timeout=300)
 
 
 def _one_clear_line(done: subprocess.CompletedProcess[str]) -> None:

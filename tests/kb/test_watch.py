@@ -124,18 +124,23 @@ def test_temporary_files_are_never_indexed(watched: tuple[Path, KnowledgeBase, l
     assert not [line for line in lines if "临时" in line or "~" in line or ".swp" in line or ".#" in line]
 
 
-def _interruptible() -> None:
-    """The child takes Ctrl-C as a terminal's would: a disposition or mask inherited from this test
-    process (native libraries loaded by earlier tests in the same pytest run may block or ignore
-    SIGINT in the calling thread; a child then never sees the signal) is reset."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# The child takes Ctrl-C as a terminal's would: a disposition or mask inherited from this test process
+# (native libraries loaded by earlier tests in the same pytest run may block or ignore SIGINT in the
+# calling thread; a child then never sees the signal) is reset in a small launcher that then execs the
+# CLI. Not a ``preexec_fn``: that makes subprocess fork() the whole test process, and one that has loaded
+# gRPC (the Milvus tests) can abort in gRPC's fork handler before the child runs.
+_INTERRUPTIBLE = (
+    "import os, signal, sys\n"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])\n"
+    "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'kb_assistant', *sys.argv[1:]])\n"
+)
 
 
 def _watch(docs: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
-    command = [sys.executable, "-m", "kb_assistant", "watch", str(docs), "--kb", "sub", "--debounce", "0.2", "--quiet"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=_interruptible)
+    command = [sys.executable, "-c", _INTERRUPTIBLE, "watch", str(docs), "--kb", "sub", "--debounce", "0.2",
+               "--quiet"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
 
     def read() -> None:
