@@ -26,6 +26,10 @@ from vectorstore.fsutil import fsync_dir
 
 from .bm25_build import Builder, empty_arrays, merged_arrays
 
+SEED_DOCS = 4096  # top_k: documents scored in full to start the threshold
+# top_k's partial scores are summed in another order than the final ones: a margin far above rounding
+# keeps every bound safe.
+_MARGIN = 1e-9
 ARRAYS = ("vocab_blob", "vocab_off", "ptr", "post_doc", "post_tf", "term_maxtf", "term_mindl",
           "doc_ids", "doc_len", "fwd_ptr", "fwd_tid")
 FORMAT = 1
@@ -232,19 +236,18 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
         partial[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
         theta = max(theta, _kth(partial[cand], k))
     cand = np.sort(cand)  # 3. summed in the terms' order
-    scores = np.zeros(len(cand))
+    return _best(cand, _full_scores(segment, terms, cand, kp1=kp1, c=c, norm=norm), k)
+
+
+def _full_scores(segment: Segment, terms: list[tuple[int, float]], docs: np.ndarray, *, kp1: float, c: float,
+                 norm: float) -> np.ndarray:
+    """The scores of the documents at the sorted positions ``docs``, each term's share added in the
+    terms' order (as the delta sums them: equal documents score bit for bit equal)."""
+    scores = np.zeros(len(docs))
     for tid, w in terms:
-        docs, tfs = _lookup(segment, tid, cand)
-        scores[np.searchsorted(cand, docs)] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
-    return _best(cand, scores, k)
-
-
-# Partial scores are summed in another order than the final ones: a margin far above rounding keeps
-# every bound safe.
-_MARGIN = 1e-9
-
-
-SEED_DOCS = 4096  # documents scored in full to start the threshold
+        hit, tfs = _lookup(segment, tid, docs)
+        scores[np.searchsorted(docs, hit)] += contributions(w, tfs, segment.doc_len[hit], kp1, c, norm)
+    return scores
 
 
 def _seed_threshold(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], rarest: int, k: int, *,
@@ -261,11 +264,7 @@ def _seed_threshold(segment: Segment, alive: np.ndarray, terms: list[tuple[int, 
         return -math.inf
     if len(docs) > SEED_DOCS:
         docs = np.sort(docs[np.argpartition(share, len(docs) - SEED_DOCS)[len(docs) - SEED_DOCS:]])
-    scores = np.zeros(len(docs))
-    for tid, w in terms:
-        hit_docs, tfs = _lookup(segment, tid, docs)
-        scores[np.searchsorted(docs, hit_docs)] += contributions(w, tfs, segment.doc_len[hit_docs], kp1, c, norm)
-    return _kth(scores, k)
+    return _kth(_full_scores(segment, terms, docs, kp1=kp1, c=c, norm=norm), k)
 
 
 def _kth(scores: np.ndarray, k: int) -> float:
