@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -68,6 +67,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_scale import peak_rss_mib  # noqa: E402  (this folder: the script's own)
+
 from kb_assistant.kb import bm25_segment  # noqa: E402
 from kb_assistant.kb.bm25_segment import ARRAYS, Segment  # noqa: E402
 
@@ -75,17 +76,6 @@ VOCAB = 500_000
 SEED = 15
 GEN_BLOCK = 20_000  # documents generated at a time
 DELTA = 5_000
-
-
-def peak_rss_mib() -> float:
-    """The process's peak resident set (VmHWM; ru_maxrss where /proc is missing)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- LEGACY: the segment build as it was before bm25_build (kb_assistant/kb/bm25_segment.py at 2229ba4),
