@@ -66,6 +66,9 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+
+from bench_scale import pct  # noqa: E402  (this folder: percentiles as the scale part computes them)
+
 PARTS = ("stores", "pipeline", "scale", "watch")
 FULL = {"sizes": "100000,1000000", "limit": 1000, "queries": 200, "files": 200, "edits": 20}
 SMALL = {"sizes": "20000,100000", "limit": 50, "queries": 50, "files": 50, "edits": 5}
@@ -81,12 +84,6 @@ class Row:
     ratio: str = "-"
     goal: str = "-"
     verdict: str = "-"
-
-
-def pct(values: list[float], p: float) -> float:
-    """As bench_scale.py computes its percentiles (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def size(n: int) -> str:
