@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import bm25_delta as delta
-from .bm25_segment import Segment, top_k
+from .bm25_segment import Segment, postings_among, top_k
 
 
 def search(conn: sqlite3.Connection, seg: Segment, alive: np.ndarray, terms: list[str], k: int, *, k1: float,
@@ -59,16 +59,13 @@ def terms_of(conn: sqlite3.Connection, seg: Segment, alive: np.ndarray, wanted: 
                 out[rid] = found
     else:
         out.update((rid, set()) for rid, _ in live)
-        cand = np.array([p for _, p in live], dtype=seg.a["post_doc"].dtype)
+        rid_at = {p: rid for rid, p in live}
+        cand = np.array(list(rid_at), dtype=seg.a["post_doc"].dtype)
         for term in only:
             tid = seg.term_id(term)
             if tid < 0 or not len(cand):
                 continue
-            docs = seg.postings(tid)[0]
-            at = np.searchsorted(docs, cand)
-            hit = at < len(docs)
-            hit[hit] = docs[at[hit]] == cand[hit]
-            for i in np.flatnonzero(hit).tolist():
-                out[live[i][0]].add(term)
+            for p in postings_among(seg, tid, cand)[0].tolist():
+                out[rid_at[p]].add(term)
     delta.terms_of(conn, wanted, only, out)
     return out

@@ -232,7 +232,7 @@ def top_k(segment: Segment, alive: np.ndarray, terms: list[tuple[int, float]], k
         if s == len(terms):
             break
         tid, w = terms[rare_first[s]]
-        docs, tfs = _lookup(segment, tid, cand)
+        docs, tfs = postings_among(segment, tid, cand)
         partial[docs] += contributions(w, tfs, doc_len[docs], kp1, c, norm)
         theta = max(theta, _kth(partial[cand], k))
     cand = np.sort(cand)  # 3. summed in the terms' order
@@ -245,7 +245,7 @@ def _full_scores(segment: Segment, terms: list[tuple[int, float]], docs: np.ndar
     terms' order (as the delta sums them: equal documents score bit for bit equal)."""
     scores = np.zeros(len(docs))
     for tid, w in terms:
-        hit, tfs = _lookup(segment, tid, docs)
+        hit, tfs = postings_among(segment, tid, docs)
         scores[np.searchsorted(docs, hit)] += contributions(w, tfs, segment.doc_len[hit], kp1, c, norm)
     return scores
 
@@ -272,7 +272,7 @@ def _kth(scores: np.ndarray, k: int) -> float:
     return float(np.partition(scores, len(scores) - k)[len(scores) - k]) if len(scores) >= k else -math.inf
 
 
-def _lookup(segment: Segment, tid: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def postings_among(segment: Segment, tid: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The postings of term ``tid`` among the documents ``cand`` (positions, sorted or not): their
     positions and tfs. A pass over a short posting list costs less than a binary search per candidate."""
     docs, tfs = segment.postings(tid)
