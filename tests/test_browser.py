@@ -88,6 +88,18 @@ def amber_pixels(png: bytes) -> int:
     return sum(1 for r, g, b in image.getdata() if r > 240 and 215 < g < 250 and b < 190)
 
 
+def highlighted(page, image, seconds: float = 30.0) -> bool:  # noqa: ANN001 - Playwright objects
+    """Whether the image shows the amber highlight, looking again for a while: a screenshot taken while
+    Streamlit reruns shows every element faded (the amber washed out), so one look can miss it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if amber_pixels(image.screenshot()) > 500:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        page.wait_for_timeout(500)
+
+
 def keep(shot: Path, name: str) -> None:
     """KB_SCREENSHOT_DIR=docs keeps the screenshots the README shows."""
     if os.environ.get("KB_SCREENSHOT_DIR"):
@@ -169,7 +181,8 @@ def test_upload_ask_queue_evidence_feedback_reload_export(server: str, tmp_path:
         # visible is not loaded: wait for the page image's pixels before looking at them
         page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                                arg=image.locator("img").first.element_handle(), timeout=60_000)
-        assert amber_pixels(image.screenshot()) > 500, "no highlight on the rendered page"
+        # Streamlit fades the page while a rerun finishes: look again until the fade is gone
+        assert highlighted(page, image), "no highlight on the rendered page"
         hide_input = page.add_style_tag(  # for the screenshots: no chat box or header over the page
             content="[data-testid=stBottom], [data-testid=stHeader] {display: none}")
         snapshot(image.locator(BLOCK).first, tmp_path / "evidence-pdf.png", 600)
