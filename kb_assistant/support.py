@@ -122,6 +122,10 @@ def score_claims(claims: Sequence[str], question: str, sentences: Sequence[_Sent
     searched = [content_features(s.text, unigrams=True) for s in sentences]
     context = [content_features(s.context, unigrams=True) for s in sentences]
     numbers = [source_numbers([s.window]) for s in sentences]
+    # a figure the claim repeats from the question ("2009年" in "2009年的第五名是…") belongs with the
+    # question's terms, which may sit in the sentence before
+    wider = [source_numbers([s.context, s.window]) for s in sentences]
+    in_question = source_numbers([question])
     asked = content_features(question)
     for i, claim in enumerate(claims):
         feats = content_features(claim)
@@ -141,7 +145,7 @@ def score_claims(claims: Sequence[str], question: str, sentences: Sequence[_Sent
                 score = semantic[i, j]
             else:  # across languages only meaning (and figures) can match
                 score = across[i, j]
-            if figures and not all(values & numbers[j] for values in figures):
+            if figures and not all(values & (wider[j] if values & in_question else numbers[j]) for values in figures):
                 score *= NUMBER_MISMATCH
             scores[i, j] = score
     return scores

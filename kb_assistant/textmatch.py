@@ -23,6 +23,17 @@ _MARKER = re.compile(
 _ENUMERATOR = re.compile(
     r"^\s*(?:[-*•·]\s*|\(?\d{1,2}[.)、）]\s+|\(\d{1,2}\)\s*|（\d{1,2}）\s*|\d{1,2}、|第[一二三四五六七八九十\d]+[，,、：:]\s*)"
 )
+# "根據資料，" / "According to the documents," opening an answer sentence: where the claim comes from, not
+# what it claims; left in, its words count against the claim as terms no source sentence holds.
+_LEAD_IN = re.compile(
+    r"^\s*(?:(?:根[据據]|依[据據]|按照|从|從)(?:所?提供的?|已知的?|上述的?|以上的?|给定的?|給定的?|现有的?|現有的?)?"
+    r"(?:资料|資料|信息|資訊|内容|內容|文[档檔件章]|材料|来源|來源|段落|原文|参考资料|參考資料)"
+    r"(?:[一二三四五六七八九十\d]+)?(?:中|来看|來看|所述|所示|记载|記載|的?内容|的?內容)?|"
+    r"(?:资料|資料)(?:[一二三四五六七八九十\d]+)?(?:中)?(?:显示|顯示|提到|指出|表明|记载|記載))\s*[，,：:]?\s*|"
+    r"^\s*(?:according to|based on|as stated in|from) (?:the )?(?:provided |given |available |retrieved )?"
+    r"(?:documents?|sources?|information|context|passages?|texts?|data|knowledge base)(?: provided)?\s*[,:]?\s*",
+    re.IGNORECASE,
+)
 _NUMBER = re.compile(
     r"(?<![A-Za-z_\d.])(\d+(?:,\d{3})+|\d+(?:\.\d+)?)\s*"
     r"(%|万亿|亿|万|千|百|k\b|thousand|million|billion|trillion)?",
@@ -58,8 +69,9 @@ def strip_markers(text: str) -> str:
 
 
 def claim_text(text: str) -> str:
-    """What a sentence claims: markers and a leading list enumerator ("1. ", "- ", "（2）") removed."""
-    return _ENUMERATOR.sub("", strip_markers(text)).strip()
+    """What a sentence claims: markers, a leading list enumerator ("1. ", "- ", "（2）") and a lead-in
+    naming the source ("根據資料，", "According to the documents,") removed."""
+    return _LEAD_IN.sub("", _ENUMERATOR.sub("", strip_markers(text))).strip()
 
 
 def features(text: str, *, unigrams: bool = False) -> set[str]:

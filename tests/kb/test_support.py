@@ -146,3 +146,33 @@ def test_correct_english_answers_over_their_chinese_paragraph_are_supported(e5, 
     gold = Source(1, context, "gold.txt", 0, len(context), 1.0)
     assert [c.supported for c in check_support(answer, question, [gold], e5)] == [True]
     assert [c.supported for c in check_support(answer, question, [DATA], e5)] == [False]
+
+
+def test_a_lead_in_naming_the_source_is_not_part_of_the_claim() -> None:
+    from kb_assistant.textmatch import claim_text
+
+    assert claim_text("根據資料，一場網球比賽最多有五盤。[2]") == "一場網球比賽最多有五盤。"
+    assert claim_text("根据提供的资料：年假十五天。") == "年假十五天。"
+    assert claim_text("According to the provided documents, the port is 1194.") == "the port is 1194."
+    assert claim_text("根据地在延安。") == "根据地在延安。"  # no source named: a claim like any other
+
+
+# A list over two sentences: the question's year and rank sit in the first, the answer in the second.
+RANKING = Source(4, "以銷售額為標準，2009年本邦的公司排名依次為：大眾汽車公司和大陸集團。"
+                    "第三位是途易股份公司，接下來依次為薩爾茨吉特公司，塔蘭克斯保險集團。",
+                 "/d/rank.txt", 0, 70, 0.8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reply", [
+    "根據資料，本邦在2009年時拿到第五名的公司是塔蘭克斯保險集團。",  # the year: one sentence back
+    "根據提供的資料，塔蘭克斯保險集團在2009年排名第五。",
+])
+def test_real_answers_of_the_bundled_model_are_supported(e5, reply: str) -> None:
+    """Right answers the bundled model gave on DRCD, left uncited before: the lead-in "根據資料，" counted
+    as claim terms no source holds, and the question's year was looked for in the answer's sentence only."""
+    question = "以銷售額來說本邦的哪一家企業在2009年時拿到第五名？"
+    claims = check_support(reply, question, [LEAVE, RANKING], e5)
+    assert [(c.supported, c.sources) for c in claims] == [(True, (2,))]
+    invented = check_support(reply.replace("2009", "2011"), question, [LEAVE, RANKING], e5)
+    assert [c.supported for c in invented] == [False]  # a year no source has is still caught
