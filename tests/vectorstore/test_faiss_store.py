@@ -58,14 +58,14 @@ def assert_consistent(directory: Path) -> int:
     store = FaissStore.open(directory, dim=DIM)
     try:
         assert store.count() == len(sql_ids) == store.index_ntotal
-        assert sorted(index_ids(store._index).tolist()) == sql_ids
+        assert sorted(index_ids(store._mirror.index).tolist()) == sql_ids
         hits = store.search(unit_vectors(1, seed=123)[0], 50)
         assert {h.id for h in hits} <= set(sql_ids)
         assert len(hits) == min(50, len(sql_ids))
         sample = random.Random(0).sample(sql_ids, min(50, len(sql_ids)))
         for record in store.get(sample):  # the index holds each record's own vector (flat reconstructs)
             assert record is not None
-            assert np.array_equal(store._index.reconstruct(record.id), record.vector)
+            assert np.array_equal(store._mirror.index.reconstruct(record.id), record.vector)
     finally:
         store.close()
     return len(sql_ids)
@@ -105,7 +105,7 @@ def test_delete_shrinks_the_faiss_index(tmp_path: Path) -> None:
     store = FaissStore.open(tmp_path, dim=DIM)
     fill(store, 10)
     store.delete_where({"source": "a.md"})
-    assert store.index_ntotal == 0 and index_ids(store._index).size == 0
+    assert store.index_ntotal == 0 and index_ids(store._mirror.index).size == 0
     store.close()
 
 
@@ -282,7 +282,7 @@ def test_a_reader_follows_commits_by_replaying_only_the_new_records(
     monkeypatch.setattr(fx, "load_cache", lambda *a, **k: loads.append(1) or original(*a, **k))
     assert reader.refresh()
     assert reader.search(vecs[2], 1)[0].id == 102
-    assert reader.index_ntotal == 53 and 0 not in index_ids(reader._index)
+    assert reader.index_ntotal == 53 and 0 not in index_ids(reader._mirror.index)
     assert loads == []  # the snapshot was not read again
     writer.compact()  # a new snapshot: the reader's log is gone, so it loads afresh
     fill(writer, 1, start=200, seed=4)
