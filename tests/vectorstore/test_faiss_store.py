@@ -24,6 +24,7 @@ from vectorstore import (
     StoreLockedError,
     StoreNotFoundError,
     VectorStoreError,
+    faiss_snapshot,
     open_store,
     sqlite_records,
 )
@@ -222,7 +223,7 @@ def test_a_snapshot_is_streamed_to_and_from_disk_not_copied_whole_in_memory(tmp_
     del vectors
     tracemalloc.start()
     try:
-        sha = fx.save_cache(tmp_path, index, generation=1)
+        sha = faiss_snapshot.save_cache(tmp_path, index, generation=1)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -232,7 +233,7 @@ def test_a_snapshot_is_streamed_to_and_from_disk_not_copied_whole_in_memory(tmp_
     assert peak < size / 2, f"saving a {size >> 20} MB index peaked at {peak >> 20} MB in Python buffers"
     tracemalloc.start()
     try:
-        loaded = fx.load_cache(tmp_path, 1, DIM, fx.IndexSpec("flat"), n)
+        loaded = faiss_snapshot.load_cache(tmp_path, 1, DIM, fx.IndexSpec("flat"), n)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -278,8 +279,8 @@ def test_a_reader_follows_commits_by_replaying_only_the_new_records(
     vecs = fill(writer, 5, start=100, seed=3)
     writer.delete([0, 1])
     loads: list[int] = []
-    original = fx.load_cache
-    monkeypatch.setattr(fx, "load_cache", lambda *a, **k: loads.append(1) or original(*a, **k))
+    original = faiss_snapshot.load_cache
+    monkeypatch.setattr(faiss_snapshot, "load_cache", lambda *a, **k: loads.append(1) or original(*a, **k))
     assert reader.refresh()
     assert reader.search(vecs[2], 1)[0].id == 102
     assert reader.index_ntotal == 53 and 0 not in index_ids(reader._mirror.index)
