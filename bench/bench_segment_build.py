@@ -13,7 +13,8 @@ real first sync spends its time tokenising), then times ``merge(Segment.empty(),
 arrays included, as in the index). The merge child maps the largest size's saved segment, removes
 2,500 documents and merges a 5,000-document delta (2,500 of those ids re-added, 2,500 new ones,
 out of id order): what a full SQLite delta's merge does. Its peak RSS counts the mapped segment's
-pages it reads.
+pages it reads. Below 10,000 documents the delta shrinks with the segment (a quarter of it removed,
+as many re-added and as many new), so small sizes run too.
 
     python bench/bench_segment_build.py [--sizes 100000,1000000] [--order asc|random] [--root /tmp]
 
@@ -75,7 +76,8 @@ from kb_assistant.kb.bm25_segment import ARRAYS, Segment  # noqa: E402
 VOCAB = 500_000
 SEED = 15
 GEN_BLOCK = 20_000  # documents generated at a time
-DELTA = 5_000
+DELTA = 5_000  # documents merged into the largest size, half of them re-added ids (fewer below 10,000 documents)
+MIN_SIZE = 4  # the merge removes a quarter of the documents: at least one
 
 
 # -- LEGACY: the segment build as it was before bm25_build (kb_assistant/kb/bm25_segment.py at 2229ba4),
@@ -318,10 +320,16 @@ def main() -> None:
     if args.child:
         print("RESULT " + json.dumps(child(args)), flush=True)
         return
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < MIN_SIZE:
+        sys.exit(f"--sizes wants document counts of at least {MIN_SIZE} separated by commas, e.g. 1000,100000; "
+                 f"got {args.sizes!r}")
     work = args.root / f"bench_segment_build.{os.getpid()}"
     ok = True
     try:
-        sizes = [int(s) for s in args.sizes.split(",")]
         for n in sizes:
             rng = np.random.default_rng(SEED + n)
             ids = np.arange(n, dtype=np.int64) * 4
@@ -338,12 +346,13 @@ def main() -> None:
             print(f"  arrays identical: {same}", flush=True)
             if n != sizes[-1]:
                 continue
-            dead = rng.choice(ids, DELTA // 2, replace=False)
-            fresh = rng.choice(n, DELTA // 2, replace=False) * 4 + 1
-            delta = np.concatenate([dead, fresh])[rng.permutation(DELTA)]
+            removed = min(DELTA // 2, n // 4)
+            dead = rng.choice(ids, removed, replace=False)
+            fresh = rng.choice(n, removed, replace=False) * 4 + 1
+            delta = np.concatenate([dead, fresh])[rng.permutation(2 * removed)]
             generate(work / "delta", delta, SEED + 1)
             np.save(work / "delta" / "dead.npy", dead)
-            print(f"== merge: {DELTA // 2:,} removed, {DELTA:,} added ({DELTA // 2:,} re-added) into the "
+            print(f"== merge: {removed:,} removed, {2 * removed:,} added ({removed:,} re-added) into the "
                   f"{n:,}-document segment", flush=True)
             merged = {}
             for impl in ("legacy", "new"):

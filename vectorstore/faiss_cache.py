@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import faiss_index as fx
-from . import faiss_log
+from . import faiss_log, faiss_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class DiskCache:
 
     def load(self, generation: int, count: int) -> Any:
         """The index at ``generation`` from the snapshot and its log, or None (then rebuild)."""
-        loaded = fx.load_cache(self.directory, generation, self.dim, self.spec, count)
+        loaded = faiss_snapshot.load_cache(self.directory, generation, self.dim, self.spec, count)
         if loaded is None:  # the files are unusable: nothing on disk can be relied on or appended to
             self.sha, self.log, self.generation = None, None, None
             return None
@@ -84,7 +84,7 @@ class DiskCache:
         token = faiss_log.new_token() if self.compact_ratio > 0 else ""
         self.log = None
         try:
-            self.sha = fx.save_cache(self.directory, index, generation, sha256=self.sha, log=token)
+            self.sha = faiss_snapshot.save_cache(self.directory, index, generation, sha256=self.sha, log=token)
             self.generation = generation
             if token:
                 self.log = faiss_log.reset(self.directory, token)

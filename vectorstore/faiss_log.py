@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .faiss_index import add_vectors
 from .fsutil import atomic_write
 
 LOG_FILE = "index.log"
@@ -193,7 +194,6 @@ def _ids(body: bytes, dim: int) -> list[int]:
 
 def _apply(index: Any, body: bytes, dim: int) -> None:
     """Replay one record's ops onto ``index`` in order (ValueError: list numbers that do not fit it)."""
-    from .faiss_index import add_vectors  # faiss_index loads through this module
     _, _, _, n_ops = _BODY.unpack_from(body)
     offset = _BODY.size
     view = memoryview(body)

@@ -18,7 +18,8 @@ from . import faiss_index as fx
 from . import faiss_log
 from .base import VectorStore
 from .errors import DimensionMismatchError, StoreNotFoundError, StoreWriteError, VectorStoreError
-from .faiss_cache import DEFAULT_COMPACT_RATIO, DiskCache
+from .faiss_cache import DEFAULT_COMPACT_RATIO
+from .faiss_mirror import IndexMirror
 from .lock import WriterLock
 from .migrations import migrate, pending
 from .sqlite_records import RecordTable, connect, out_of_space, prepare_records
@@ -49,6 +50,7 @@ class FaissStore(VectorStore):
     does not reach the committed generation (a torn record), it is rebuilt from SQLite, so a crash
     at any moment loses at most the uncommitted write.
     Writes take ``write.lock`` (flock); readers never block and see the last committed state.
+    This class owns the transactions and locks; the index and its cache are ``IndexMirror``'s.
     Use :meth:`open`, not the constructor.
     """
 
@@ -65,10 +67,8 @@ class FaissStore(VectorStore):
         self._writer_lock = writer_lock or WriterLock(directory / LOCK_FILE)
         self._mutex = threading.RLock()  # one connection shared by threads (e.g. Streamlit)
         self._txn: _Txn | None = None
-        self._index: Any = None
-        self._index_gen: int | None = None  # generation the in-memory index reflects
+        self._mirror = IndexMirror(directory, table, spec, compact_ratio)  # the FAISS index derived from SQLite
         self._counted: tuple[int, int] | None = None  # (generation, records) for count()
-        self._cache = DiskCache(directory, 0, spec, float(compact_ratio))  # dim set once known
         self._dim = 0
         self._closed = False
 
@@ -119,7 +119,7 @@ class FaissStore(VectorStore):
         try:
             store._initialise(dim)
             store.refresh()
-            if not read_only and store._cache.lags(store._index_gen):
+            if not read_only and store._mirror.lags():
                 store._save_if_unlocked()
         except BaseException:
             store.close()
@@ -139,7 +139,7 @@ class FaissStore(VectorStore):
                     self._conn.execute("BEGIN IMMEDIATE")
                     self._db.set_meta(rows)
                     self._conn.execute("COMMIT")
-        self._dim = self._cache.dim = int(self._db.meta_value("dim") or 0)
+        self._dim = self._mirror.cache.dim = int(self._db.meta_value("dim") or 0)
         if dim is not None and int(dim) != self._dim:
             embedder = self._db.meta_value("embedder")
             built = f"dim={self._dim}" + (f" by embedder {embedder!r}" if embedder else "")
@@ -166,7 +166,7 @@ class FaissStore(VectorStore):
     def index_ntotal(self) -> int:
         """Vectors in the in-memory FAISS index after a refresh (diagnostics; equals ``count()``)."""
         with self._snapshot():
-            return int(self._index.ntotal)
+            return int(self._mirror.index.ntotal)
 
     def get_meta(self) -> dict[str, str]:
         """All persisted metadata, including ``dim`` and ``generation``."""
@@ -202,7 +202,7 @@ class FaissStore(VectorStore):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 gen = self._db.generation()
-                self._ensure_index(gen)  # another process may have written since we loaded
+                self._mirror.ensure(gen)  # another process may have written since we loaded
                 self._txn = txn
                 yield self
                 if txn.changed:
@@ -216,7 +216,7 @@ class FaissStore(VectorStore):
                     except sqlite3.Error:  # a failed COMMIT may have ended it already
                         log.debug("rollback after a failed write failed too", exc_info=True)
                 if txn.index_touched:
-                    self._drop_index()
+                    self._mirror.drop()
                 if out_of_space(exc):
                     raise StoreWriteError(
                         f"could not write the vector store in {self.directory} ({exc}); nothing of this write "
@@ -226,13 +226,7 @@ class FaissStore(VectorStore):
             finally:
                 self._txn = None
             if txn.changed:
-                base, self._index_gen = self._index_gen, gen
-                rebuilt = False
-                if txn.vectors_changed and fx.needs_rebuild(self._index, self._spec):  # e.g. past ann_threshold
-                    self._rebuild()
-                    rebuilt = True
-                if rebuilt or not self._cache.append(self._index, base, gen, txn.ops):
-                    self._cache.save(self._index, gen)
+                self._mirror.committed(gen, txn.ops, vectors_changed=txn.vectors_changed)
 
     def write(
         self,
@@ -261,14 +255,9 @@ class FaissStore(VectorStore):
                 self._mark(changed=True, vectors=True)
                 assert self._txn is not None
                 if removed:
-                    doomed = np.asarray(removed, dtype=np.int64)
-                    self._index.remove_ids(doomed)
-                    self._txn.ops.append(("D", doomed))
+                    self._txn.ops.append(self._mirror.remove(np.asarray(removed, dtype=np.int64)))
                 if rows:
-                    ids = np.asarray([r[0] for r in rows], dtype=np.int64)
-                    lists = fx.ivf_lists(self._index, matrix)
-                    fx.add_vectors(self._index, matrix, ids, lists)
-                    self._txn.ops.append(("A", ids, matrix) if lists is None else ("P", ids, matrix, lists))
+                    self._txn.ops.append(self._mirror.add(np.asarray([r[0] for r in rows], dtype=np.int64), matrix))
         return len(removed), len(rows)
 
     def update_payloads(self, updates: Mapping[int, Mapping[str, Any]]) -> int:
@@ -294,13 +283,13 @@ class FaissStore(VectorStore):
         empty: list[list[Hit]] = [[] for _ in range(len(queries))]
         with self._snapshot():
             allowed = None
-            limit = int(self._index.ntotal)
+            limit = int(self._mirror.index.ntotal)
             if where:
                 allowed = np.asarray(self._db.ids_matching(where), dtype=np.int64)
                 limit = len(allowed)
             if min(k, limit) == 0 or len(queries) == 0:
                 return empty
-            scores, labels = fx.search(self._index, queries, min(k, limit), allowed)
+            scores, labels = fx.search(self._mirror.index, queries, min(k, limit), allowed)
             payloads = self._db.raw_payloads(sorted({int(i) for i in labels.ravel() if i >= 0}))
         return [
             [
@@ -331,13 +320,13 @@ class FaissStore(VectorStore):
     def change_cursor(self) -> str | None:
         """The change log's token and the committed generation (None while there is no log)."""
         with self._snapshot():
-            return self._cache.cursor(self._index_gen)
+            return self._mirror.cursor()
 
     def changed_ids(self, cursor: str) -> set[int] | None:
         """Ids added or deleted after ``cursor``, read from the change log; None once a snapshot has
         folded those commits in (a new log), or for a cursor of another store."""
         with self._snapshot():
-            return self._cache.touched(cursor, self._index_gen)
+            return self._mirror.touched(cursor)
 
     def ids(self, where: Mapping[str, Any] | None = None) -> list[int]:
         """Ids matching ``where`` in id order, without decoding payloads where SQL decides the filter:
@@ -370,57 +359,28 @@ class FaissStore(VectorStore):
             self._conn.execute("BEGIN")
             try:
                 if index:
-                    self._ensure_index(self._db.generation())
+                    self._mirror.ensure(self._db.generation())
                 yield
             finally:
                 self._conn.execute("COMMIT")
 
     def refresh(self) -> bool:
         """Reload the index if another process committed since; True if it changed. Cheap otherwise."""
-        before = self._index_gen
+        before = self._mirror.generation
         with self._snapshot():
-            return self._index_gen != before
-
-    def _ensure_index(self, generation: int) -> None:
-        """Make the in-memory index reflect ``generation`` (caller is inside a transaction)."""
-        if self._index is not None and self._index_gen == generation:
-            return
-        count = self._db.count()
-        if self._index is not None and self._index_gen is not None:  # another process committed since
-            if self._cache.catch_up(self._index, self._index_gen, generation, count):
-                self._index_gen = generation
-                return
-        self._index = self._cache.load(generation, count)
-        if self._index is None:
-            self._rebuild()
-        self._index_gen = generation
-
-    def _rebuild(self) -> None:
-        """Build the index from SQLite (caller is inside a transaction or holds the writer lock). The old
-        index is let go first: a retrain at 400k x 384 dims held it beside the vectors read and the new one."""
-        self._index = None
-        ids, matrix = self._db.all_vectors(self._dim)
-        kind = self._spec.resolve(len(ids))
-        log.info("rebuilding the FAISS index of %s from SQLite (%d vectors, %s)", self.directory, len(ids), kind)
-        self._index = fx.build_index(self._spec, self._dim, ids, matrix)
-        self._cache.sha = None
-
-    def _drop_index(self) -> None:
-        self._index, self._index_gen, self._cache.sha = None, None, None
+            return self._mirror.generation != before
 
     def flush(self, *, timeout: float | None = None) -> None:
         """Write the index cache if it lags the committed state (e.g. after a rebuild on open)."""
         with self.batch(timeout=timeout):
-            if self._cache.lags(self._index_gen):
-                self._cache.save(self._index, self._index_gen or 0)
+            self._mirror.save()
 
     save = flush
 
     def compact(self, *, timeout: float | None = None) -> None:
         """Fold the change log into a fresh snapshot, so opening replays nothing."""
         with self.batch(timeout=timeout):
-            if self._cache.lags(self._index_gen) or self._cache.has_log:
-                self._cache.save(self._index, self._index_gen or 0)
+            self._mirror.save(fold_log=True)
 
     def _save_if_unlocked(self) -> None:
         # Opportunistic: a reader that rebuilt the index saves it for the next opener, but never
@@ -434,4 +394,4 @@ class FaissStore(VectorStore):
 
     def _release(self) -> None:
         self._conn.close()
-        self._index = None
+        self._mirror.index = None

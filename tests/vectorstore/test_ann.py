@@ -61,26 +61,26 @@ def test_auto_switches_to_ivf_past_the_threshold(tmp_path: Path, caplog: pytest.
     store = open_ivf(tmp_path)
     vecs = clustered(2500)
     add(store, vecs[:1500])
-    assert fx.kind_of(store._index) == "flat" and sidecar(tmp_path)["kind"] == "flat"
+    assert fx.kind_of(store._mirror.index) == "flat" and sidecar(tmp_path)["kind"] == "flat"
     add(store, vecs[1500:], start=1500)
-    assert fx.kind_of(store._index) == "ivf"
+    assert fx.kind_of(store._mirror.index) == "ivf"
     info = sidecar(tmp_path)
     assert info["kind"] == "ivf" and info["ntotal"] == 2500
     assert info["params"] == {"nlist": fx.nlist_for(2500), "nprobe": fx.DEFAULT_NPROBE}
-    assert sorted(fx.index_ids(store._index).tolist()) == list(range(2500))
+    assert sorted(fx.index_ids(store._mirror.index).tolist()) == list(range(2500))
     assert store.search(vecs[2000], 1)[0].id == 2000
     store.close()
     with caplog.at_level(logging.INFO, logger="vectorstore"):
         store = open_ivf(tmp_path, nprobe=4)
     assert "rebuilding" not in caplog.text  # reopening keeps the saved IVF index
-    assert fx.kind_of(store._index) == "ivf" and store.index_ntotal == 2500
-    assert fx.index_params(store._index)["nprobe"] == 4  # search tuning applies to the loaded index
+    assert fx.kind_of(store._mirror.index) == "ivf" and store.index_ntotal == 2500
+    assert fx.index_params(store._mirror.index)["nprobe"] == 4  # search tuning applies to the loaded index
     store.close()
 
 
 def test_ivf_recall_against_exact(ivf_store: tuple[FaissStore, np.ndarray]) -> None:
     store, vecs = ivf_store
-    assert fx.kind_of(store._index) == "ivf"
+    assert fx.kind_of(store._mirror.index) == "ivf"
     queries = clustered(100, seed=7)
     truth = np.argsort(-(queries @ vecs.T), axis=1)[:, :10]
     found = [[h.id for h in hits] for hits in store.search_many(queries, 10)]
@@ -93,8 +93,8 @@ def test_ivf_deletions_really_remove(ivf_store: tuple[FaissStore, np.ndarray]) -
     doomed = list(range(0, 3000, 5))
     store.delete(doomed)
     assert store.index_ntotal == store.count() == 2400
-    assert fx.kind_of(store._index) == "ivf"
-    assert set(fx.index_ids(store._index).tolist()).isdisjoint(doomed)
+    assert fx.kind_of(store._mirror.index) == "ivf"
+    assert set(fx.index_ids(store._mirror.index).tolist()).isdisjoint(doomed)
     for i in doomed[:50]:
         hits = store.search(vecs[i], 50)
         assert len(hits) == 50 and i not in {h.id for h in hits}
@@ -114,9 +114,9 @@ def test_filtered_search_on_ivf_is_complete_and_exact(ivf_store: tuple[FaissStor
 def test_ivf_falls_back_to_flat_when_it_shrinks_well_below(ivf_store: tuple[FaissStore, np.ndarray]) -> None:
     store, vecs = ivf_store
     store.delete(range(1500))  # 1500 left: above half the threshold, stays IVF
-    assert fx.kind_of(store._index) == "ivf"
+    assert fx.kind_of(store._mirror.index) == "ivf"
     store.delete(range(1500, 2100))  # 900 left
-    assert fx.kind_of(store._index) == "flat" and store.index_ntotal == 900
+    assert fx.kind_of(store._mirror.index) == "flat" and store.index_ntotal == 900
     assert store.search(vecs[2500], 1)[0].id == 2500
 
 
@@ -142,9 +142,9 @@ def test_broken_or_mismatched_ivf_cache_is_rebuilt(
         store = open_ivf(tmp_path, **kw)
     assert "rebuilding" in caplog.text
     want = "flat" if damage == "threshold" else "ivf"
-    assert fx.kind_of(store._index) == want and sidecar(tmp_path)["kind"] == want
+    assert fx.kind_of(store._mirror.index) == want and sidecar(tmp_path)["kind"] == want
     assert store.index_ntotal == store.count() == 2490
-    assert sorted(fx.index_ids(store._index).tolist()) == list(range(10, 2500))
+    assert sorted(fx.index_ids(store._mirror.index).tolist()) == list(range(10, 2500))
     assert store.search(vecs[100], 1)[0].id == 100
     assert 5 not in {h.id for h in store.search(vecs[5], 20)}
     store.close()
@@ -161,7 +161,7 @@ def test_ivf_is_retrained_once_the_store_outgrows_it() -> None:
 
 def _lists(store: FaissStore) -> list[list[int]]:
     """Each IVF list's ids, sorted: where every vector sits."""
-    ivf = fx.import_faiss().extract_index_ivf(store._index)
+    ivf = fx.import_faiss().extract_index_ivf(store._mirror.index)
     invlists = ivf.invlists
     out = []
     for i in range(ivf.nlist):

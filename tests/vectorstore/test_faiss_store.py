@@ -24,6 +24,7 @@ from vectorstore import (
     StoreLockedError,
     StoreNotFoundError,
     VectorStoreError,
+    faiss_snapshot,
     open_store,
     sqlite_records,
 )
@@ -58,14 +59,14 @@ def assert_consistent(directory: Path) -> int:
     store = FaissStore.open(directory, dim=DIM)
     try:
         assert store.count() == len(sql_ids) == store.index_ntotal
-        assert sorted(index_ids(store._index).tolist()) == sql_ids
+        assert sorted(index_ids(store._mirror.index).tolist()) == sql_ids
         hits = store.search(unit_vectors(1, seed=123)[0], 50)
         assert {h.id for h in hits} <= set(sql_ids)
         assert len(hits) == min(50, len(sql_ids))
         sample = random.Random(0).sample(sql_ids, min(50, len(sql_ids)))
         for record in store.get(sample):  # the index holds each record's own vector (flat reconstructs)
             assert record is not None
-            assert np.array_equal(store._index.reconstruct(record.id), record.vector)
+            assert np.array_equal(store._mirror.index.reconstruct(record.id), record.vector)
     finally:
         store.close()
     return len(sql_ids)
@@ -105,7 +106,7 @@ def test_delete_shrinks_the_faiss_index(tmp_path: Path) -> None:
     store = FaissStore.open(tmp_path, dim=DIM)
     fill(store, 10)
     store.delete_where({"source": "a.md"})
-    assert store.index_ntotal == 0 and index_ids(store._index).size == 0
+    assert store.index_ntotal == 0 and index_ids(store._mirror.index).size == 0
     store.close()
 
 
@@ -222,7 +223,7 @@ def test_a_snapshot_is_streamed_to_and_from_disk_not_copied_whole_in_memory(tmp_
     del vectors
     tracemalloc.start()
     try:
-        sha = fx.save_cache(tmp_path, index, generation=1)
+        sha = faiss_snapshot.save_cache(tmp_path, index, generation=1)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -232,7 +233,7 @@ def test_a_snapshot_is_streamed_to_and_from_disk_not_copied_whole_in_memory(tmp_
     assert peak < size / 2, f"saving a {size >> 20} MB index peaked at {peak >> 20} MB in Python buffers"
     tracemalloc.start()
     try:
-        loaded = fx.load_cache(tmp_path, 1, DIM, fx.IndexSpec("flat"), n)
+        loaded = faiss_snapshot.load_cache(tmp_path, 1, DIM, fx.IndexSpec("flat"), n)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -278,11 +279,11 @@ def test_a_reader_follows_commits_by_replaying_only_the_new_records(
     vecs = fill(writer, 5, start=100, seed=3)
     writer.delete([0, 1])
     loads: list[int] = []
-    original = fx.load_cache
-    monkeypatch.setattr(fx, "load_cache", lambda *a, **k: loads.append(1) or original(*a, **k))
+    original = faiss_snapshot.load_cache
+    monkeypatch.setattr(faiss_snapshot, "load_cache", lambda *a, **k: loads.append(1) or original(*a, **k))
     assert reader.refresh()
     assert reader.search(vecs[2], 1)[0].id == 102
-    assert reader.index_ntotal == 53 and 0 not in index_ids(reader._index)
+    assert reader.index_ntotal == 53 and 0 not in index_ids(reader._mirror.index)
     assert loads == []  # the snapshot was not read again
     writer.compact()  # a new snapshot: the reader's log is gone, so it loads afresh
     fill(writer, 1, start=200, seed=4)
