@@ -88,6 +88,13 @@ def finish_answer(question: str, raw: str, prompt: BuiltPrompt, *, found: bool =
     return Answer(question, text, shown, citations, prompt.prompt_tokens, found=found)
 
 
+def unsupported(answer: Answer) -> bool:
+    """Checked sentence by sentence, and none is supported by a source: the model answered from
+    elsewhere (or picked the wrong passage), and the user is better served by the passage that matches
+    the question, quoted after the reply."""
+    return bool(answer.claims) and not any(c.supported for c in answer.claims)
+
+
 class AnswerStream:
     """Iterate for text pieces as the model writes; ``answer`` is set once iteration ends."""
 
@@ -96,7 +103,8 @@ class AnswerStream:
                  sources: Sequence[Source] | None = None, embedder: Embedder | None = None,
                  fallback: str | None = None) -> None:
         self.question = question
-        self.fallback = fallback  # quoted after a reply that only restates the question (nonanswer.py)
+        # quoted after a reply that restates the question (nonanswer.py) or that no source supports
+        self.fallback = fallback
         self.prompt = prompt
         self.found = found
         self.sources = sources
@@ -115,11 +123,17 @@ class AnswerStream:
             piece = follow(piece) if follow else piece
             text.append(piece)
             yield piece
-        if self.fallback and not self.stop_event.is_set() and restates_question(self.question, "".join(text)):
+        answer = self._finish("".join(text))
+        if self.fallback and not self.stop_event.is_set() and (
+                restates_question(self.question, answer.text) or unsupported(answer)):
             text.append(self.fallback)
             yield self.fallback
-        self.answer = finish_answer(self.question, "".join(text), self.prompt, found=self.found,
-                                    embedder=self.embedder, sources=self.sources)
+            answer = self._finish("".join(text))
+        self.answer = answer
+
+    def _finish(self, raw: str) -> Answer:
+        return finish_answer(self.question, raw, self.prompt, found=self.found, embedder=self.embedder,
+                             sources=self.sources)
 
     def _model_pieces(self) -> Iterator[str]:
         if self._prefix:

@@ -5,7 +5,9 @@ Small models given a question they cannot resolve often hand it back, rephrased 
 Such a reply still holds a question word, or adds nothing the question did not already say. When that
 happens the user gets the source sentence that best matches the question, quoted and cited, after the
 model's words: the passage that answers (or not) is in front of them, labelled as a quote, not as
-the model's answer.
+the model's answer. The assistant quotes the same way after a reply none of whose sentences a source
+supports (``assistant.unsupported``): on DRCD that reply is a wrong answer 9 times in 10, and the
+sentence quoted holds the answer 3 times in 4.
 """
 
 from __future__ import annotations

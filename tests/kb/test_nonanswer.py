@@ -97,3 +97,23 @@ def test_an_answer_is_left_alone(kb: KnowledgeBase) -> None:
     stream = Assistant(kb, Parrot("Port 1194 [1]."), kb.settings).ask("Which port does the VPN server use?")
     pieces = list(stream)
     assert pieces == ["Port 1194 [1]."]
+
+
+def test_a_reply_no_source_supports_is_followed_by_the_quoted_source_sentence(kb: KnowledgeBase) -> None:
+    """The model answers from elsewhere (an invented port): its sentence stays, marked unsupported, and
+    the source sentence that matches the question follows, quoted and cited."""
+    question = "Which port does the VPN server use?"
+    stream = Assistant(kb, Parrot("The VPN server uses port 8080."), kb.settings).ask(question)
+    pieces = list(stream)
+    answer = stream.result()
+    assert pieces[0] == "The VPN server uses port 8080."
+    assert pieces[1].startswith('\n\nFrom the source: "The VPN server uses port 1194."')
+    assert [c.supported for c in answer.claims] == [False, True]
+    assert "8080" in answer.claims[0].reason
+    assert [c.source.file_name for c in answer.citations] == ["guide.md"]
+
+
+def test_without_the_support_check_an_unsupported_reply_is_left_alone(kb: KnowledgeBase) -> None:
+    settings = kb.settings.model_copy(update={"check_support": False})
+    stream = Assistant(kb, Parrot("The VPN server uses port 8080."), settings).ask("Which port does the VPN use?")
+    assert list(stream) == ["The VPN server uses port 8080."]
