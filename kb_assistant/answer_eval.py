@@ -66,6 +66,7 @@ class AnswerRecord:
     ttft: float  # seconds to the first streamed piece
     total: float
     prompt_tokens: int
+    gold_in_model_words: bool = False  # contains gold before any quote appended (nonanswer.py)
 
 
 def score_answer(q: EvalQuestion, answer: Any, *, ttft: float = 0.0, total: float = 0.0,
@@ -76,15 +77,20 @@ def score_answer(q: EvalQuestion, answer: Any, *, ttft: float = 0.0, total: floa
     question). F1: the best entry's (the mean over parts for a multi-part question). A citation is
     good when its source text holds a gold entry or its file is a gold paragraph. Claims are read
     with ``getattr(answer, "claims", ())``: per-sentence records with a boolean ``supported``."""
+    from .nonanswer import model_words
+
     text = answer.text
     golds = q.answers
+    own = model_words(text)
     if not golds:
-        contains, f1 = False, 0.0
+        contains, f1, in_own = False, 0.0, False
     elif q.all_parts:
         contains = all(contains_answer(text, g) for g in golds)
+        in_own = all(contains_answer(own, g) for g in golds)
         f1 = statistics.mean(f1_score(text, g) for g in golds)
     else:
         contains = any(contains_answer(text, g) for g in golds)
+        in_own = any(contains_answer(own, g) for g in golds)
         f1 = max(f1_score(text, g) for g in golds)
     gold_docs = set(q.gold_docs)
     cited: dict[tuple[str, int], Any] = {}
@@ -99,7 +105,7 @@ def score_answer(q: EvalQuestion, answer: Any, *, ttft: float = 0.0, total: floa
     return AnswerRecord(
         q.qid, q.text, text, answerable, contains, round(f1, 4), is_not_found(answer, messages),
         is_refusal(answer, messages), len(cited), good, bool(cited) and gold_docs <= cited_files, n_claims,
-        unsupported, ttft, total, int(getattr(answer, "prompt_tokens", 0)),
+        unsupported, ttft, total, int(getattr(answer, "prompt_tokens", 0)), in_own,
     )
 
 
@@ -124,7 +130,8 @@ def _timing(values: list[float]) -> dict[str, float | None]:
 def summarise(records: Sequence[AnswerRecord]) -> dict[str, Any]:
     """Rates over answerable questions (and, separately, honest rejection over unanswerable ones).
 
-    - contains_gold, f1: per question, averaged;
+    - contains_gold, f1: per question, averaged; gold_in_model_words: contains gold before any quote
+      the assistant appends after a reply that does not answer (the model's own words);
     - citation_coverage: of the answers containing gold, the share whose citations include the gold
       paragraph's document;
     - citation_precision: of all distinct sources cited by answers to answerable questions, the share
@@ -143,6 +150,7 @@ def summarise(records: Sequence[AnswerRecord]) -> dict[str, Any]:
         "questions": len(ans),
         "unanswerable": len(una),
         "contains_gold": _rate(len(hits), len(ans)),
+        "gold_in_model_words": _rate(sum(r.gold_in_model_words for r in ans), len(ans)),
         "f1": _rate(sum(r.f1 for r in ans), len(ans)),
         "citation_coverage": _rate(sum(r.cites_gold_doc for r in hits), len(hits)),
         "citation_precision": _rate(sum(r.good_citations for r in ans), sum(r.citations for r in ans)),

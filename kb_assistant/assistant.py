@@ -16,12 +16,12 @@ from .evidence import score_sentences, select_evidence
 from .generators.base import ChatMessage, Generator
 from .kb import KnowledgeBase, Retriever
 from .multipart import parts_hint, retrieve_parts, split_question
-from .nonanswer import quote, restates_question
+from .nonanswer import Fallback, quote
 from .prompt import BuiltPrompt, build_prompt, prompt_style
 from .script import script_follower
 from .settings import Settings
 from .support import attach_support
-from .textmatch import MemoEmbedder
+from .textmatch import MemoEmbedder, has_cjk
 from .turns import TurnPlan, plan_turn
 from .types import Answer, Citation, Source
 
@@ -88,23 +88,15 @@ def finish_answer(question: str, raw: str, prompt: BuiltPrompt, *, found: bool =
     return Answer(question, text, shown, citations, prompt.prompt_tokens, found=found)
 
 
-def unsupported(answer: Answer) -> bool:
-    """Checked sentence by sentence, and none is supported by a source: the model answered from
-    elsewhere (or picked the wrong passage), and the user is better served by the passage that matches
-    the question, quoted after the reply."""
-    return bool(answer.claims) and not any(c.supported for c in answer.claims)
-
-
 class AnswerStream:
     """Iterate for text pieces as the model writes; ``answer`` is set once iteration ends."""
 
     def __init__(self, question: str, prompt: BuiltPrompt, pieces: Iterator[str], *, found: bool = True,
                  prefix: str = "", stop_event: threading.Event | None = None,
                  sources: Sequence[Source] | None = None, embedder: Embedder | None = None,
-                 fallback: str | None = None) -> None:
+                 fallback: Fallback | None = None) -> None:
         self.question = question
-        # quoted after a reply that restates the question (nonanswer.py) or that no source supports
-        self.fallback = fallback
+        self.fallback = fallback  # quoted after a reply that does not answer (nonanswer.py)
         self.prompt = prompt
         self.found = found
         self.sources = sources
@@ -124,10 +116,9 @@ class AnswerStream:
             text.append(piece)
             yield piece
         answer = self._finish("".join(text))
-        if self.fallback and not self.stop_event.is_set() and (
-                restates_question(self.question, answer.text) or unsupported(answer)):
-            text.append(self.fallback)
-            yield self.fallback
+        if self.fallback and not self.stop_event.is_set() and self.fallback.needed(self.question, answer):
+            text.append(self.fallback.text)
+            yield self.fallback.text
             answer = self._finish("".join(text))
         self.answer = answer
 
@@ -258,12 +249,15 @@ class Assistant:
                             fallback=self._fallback(question, plan))
 
     @staticmethod
-    def _fallback(question: str, plan: Plan) -> str | None:
-        """The best-matching source sentence, quoted, for a reply that restates the question."""
+    def _fallback(question: str, plan: Plan) -> Fallback | None:
+        """The best-matching source sentence, quoted, for a reply that does not answer (nonanswer.py)."""
         if plan.verdict is None:
             return None
+        text = None
+        passages = []
         for number, start, end in plan.verdict.passages:
-            text = quote(question, plan.shown, plan.turn.sources[number - 1], start, end)
-            if text:
-                return text
-        return None
+            source = plan.turn.sources[number - 1]
+            text = text or quote(question, plan.shown, source, start, end)
+            if has_cjk(question) == has_cjk(source.text[start:end]):
+                passages.append((source.source, source.start + start, source.start + end))
+        return Fallback(text, tuple(passages)) if text else None

@@ -5,19 +5,26 @@ Small models given a question they cannot resolve often hand it back, rephrased 
 Such a reply still holds a question word, or adds nothing the question did not already say. When that
 happens the user gets the source sentence that best matches the question, quoted and cited, after the
 model's words: the passage that answers (or not) is in front of them, labelled as a quote, not as
-the model's answer. The assistant quotes the same way after a reply none of whose sentences a source
-supports (``assistant.unsupported``): on DRCD that reply is a wrong answer 9 times in 10, and the
-sentence quoted holds the answer 3 times in 4.
+the model's answer.
+
+Two more replies get the same quote (``Fallback.needed``):
+- none of the reply's sentences is supported by a source. On DRCD such a reply is a wrong answer 9 times
+  in 10, and the quoted sentence holds the answer 3 times in 4.
+- the reply is supported, but only by sentences far from what the question asks: none of them is among
+  the answerability check's best passages for the question. The model copied the wrong part of a source
+  ("香港政府在二三十年代……" for a question on sunspots). Only in the question's own language: across
+  languages those passages are too unsure to overrule the model.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .script import is_traditional
 from .textmatch import claim_text, content_features, has_cjk, number_values
-from .types import Source
+from .types import Answer, Source
 
 # Question words that never appear in a statement that answers ("为什么" can: "这就是为什么……").
 _ZH_ASKING = re.compile(r"(?<![为為])什[么麼]|哪[一个個些里裡儿兒位年天种種]|谁|誰|多少|何时|何時|"
@@ -26,6 +33,12 @@ _EN_ASKING = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|how)\b", r
 QUOTE_ZH = "\n\n资料原文：「{text}」[{n}]"
 QUOTE_ZH_TRADITIONAL = "\n\n資料原文：「{text}」[{n}]"
 QUOTE_EN = '\n\nFrom the source: "{text}" [{n}]'
+_QUOTE_START = re.compile(r'\n\n(?:资料原文：「|資料原文：「|From the source: ")')
+
+
+def model_words(text: str) -> str:
+    """An answer's text without the quote appended after it: what the model itself wrote."""
+    return _QUOTE_START.split(text, maxsplit=1)[0]
 
 
 def restates_question(question: str, reply: str) -> bool:
@@ -53,3 +66,28 @@ def quote(question: str, shown: Sequence[Source], source: Source, start: int, en
     text = " ".join(source.text[start:end].split())
     form = (QUOTE_ZH_TRADITIONAL if is_traditional(question) else QUOTE_ZH) if has_cjk(question) else QUOTE_EN
     return form.format(text=text, n=number)
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """The quote appended after a reply that does not answer, and where the question's best-matching
+    passages lie: (source path, start, end) in the document, in the question's language only."""
+
+    text: str
+    passages: tuple[tuple[str, int, int], ...] = ()
+
+    def needed(self, question: str, answer: Answer) -> bool:
+        return restates_question(question, answer.text) or unsupported(answer) or self.rests_elsewhere(answer)
+
+    def rests_elsewhere(self, answer: Answer) -> bool:
+        """Supported, but by none of the question's best passages."""
+        quoted = [(answer.sources[c.sources[0] - 1].source, c.quote_start, c.quote_end) for c in answer.claims
+                  if c.supported and c.sources and c.quote_start is not None and c.quote_end is not None]
+        if not quoted or not self.passages:
+            return False
+        return not any(path == p and start < e and s < end for path, start, end in quoted for p, s, e in self.passages)
+
+
+def unsupported(answer: Answer) -> bool:
+    """Checked sentence by sentence, and no sentence is supported by a source."""
+    return bool(answer.claims) and not any(c.supported for c in answer.claims)

@@ -13,6 +13,7 @@ from .common import print_json
 COLUMNS = (  # (header, summary key, format)
     ("q", "questions", "{}"),
     ("gold", "contains_gold", "{:.3f}"),
+    ("own", "gold_in_model_words", "{:.3f}"),
     ("F1", "f1", "{:.3f}"),
     ("cov", "citation_coverage", "{:.3f}"),
     ("prec", "citation_precision", "{:.3f}"),
@@ -25,7 +26,8 @@ COLUMNS = (  # (header, summary key, format)
     ("total", "total_s", "{mean:.2f}/{p50:.2f}"),
     ("prompt", "mean_prompt_tokens", "{:.0f}"),
 )
-LEGEND = ("q: answerable questions; gold: answer contains a gold text; F1: character/word F1; cov: citation "
+LEGEND = ("q: answerable questions; gold: answer contains a gold text; own: the same in the model's own "
+          "words, before a quoted source sentence; F1: character/word F1; cov: citation "
           "coverage; prec: citation precision; uncit: answers without a citation; unsup: unsupported "
           "sentences; nf: false 'not found'; unans: unanswerable questions; rej: their honest rejection; "
           "TTFT/total: seconds, mean/median; prompt: mean prompt tokens")

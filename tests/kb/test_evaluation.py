@@ -112,6 +112,17 @@ class ClaimedAnswer(Answer):
     claims: tuple[Claim, ...] = ()
 
 
+def test_gold_in_the_model_s_own_words_leaves_out_the_appended_quote() -> None:
+    q = EvalQuestion("Which port?", ("1194",), "p00001.txt", "2")
+    gold = _source("p00001.txt", "The VPN gateway listens on port 1194.", 1)
+    quoted = score_answer(q, _answer('Port 443.\n\nFrom the source: "The VPN gateway listens on port 1194." [1]',
+                                     [gold]))
+    own = score_answer(q, _answer("Port 1194.", [gold]))
+    assert quoted.contains_gold and not quoted.gold_in_model_words
+    assert own.contains_gold and own.gold_in_model_words
+    assert summarise([quoted, own])["gold_in_model_words"] == 0.5
+
+
 def test_citation_coverage_and_precision() -> None:
     q = EvalQuestion("Which port?", ("1194",), "p00001.txt", "2")
     gold = _source("p00001.txt", "The VPN gateway listens on port 1194.", 1)

@@ -117,3 +117,27 @@ def test_without_the_support_check_an_unsupported_reply_is_left_alone(kb: Knowle
     settings = kb.settings.model_copy(update={"check_support": False})
     stream = Assistant(kb, Parrot("The VPN server uses port 8080."), settings).ask("Which port does the VPN use?")
     assert list(stream) == ["The VPN server uses port 8080."]
+
+
+OPS = ("The VPN server uses port 1194. Backups rotate every 90 days. The canteen opens at seven. "
+       "Printers on floor two need a badge. Visitors sign in at the front desk. The fire drill is in May.")
+
+
+@pytest.mark.parametrize("reply, quoted", [
+    ("Printers on floor two need a badge.", True),  # a true sentence of the source, but not on the VPN
+    ("The VPN server uses port 1194.", False),  # the sentence that answers
+])
+def test_a_reply_resting_on_a_sentence_far_from_the_question_gets_the_quote(tmp_path: Path, reply: str,
+                                                                           quoted: bool) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ops.md").write_text(OPS + "\n")
+    with KnowledgeBase.open(load_settings(chunk_size=400), "ops", HashEmbedder(256)) as kb:
+        kb.index_paths([docs])
+        stream = Assistant(kb, Parrot(reply), kb.settings).ask("Which port does the VPN server use?")
+        pieces = list(stream)
+        answer = stream.result()
+    assert answer.claims[0].supported  # the model's sentence is in the source either way
+    assert (len(pieces) == 2) == quoted
+    if quoted:
+        assert pieces[1].startswith('\n\nFrom the source: "The VPN server uses port 1194.')

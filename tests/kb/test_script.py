@@ -105,8 +105,10 @@ def test_a_simplified_question_keeps_the_model_s_words(kb: KnowledgeBase) -> Non
 
 
 def test_the_quoted_fallback_is_verbatim() -> None:
+    from kb_assistant.nonanswer import Fallback
+
     quoted = "\n\n資料原文：「马祖列岛距中国大陆最近点约9.25公里。」[1]"  # a Simplified document, quoted
     prompt = BuiltPrompt(messages=(), sources=(), prompt_tokens=0, max_new_tokens=16, context_window=64)
     stream = AnswerStream("馬祖列島距離中國大陸有多遠？", prompt, iter(["马祖列岛距离", "中国大陆有多远？"]),
-                          fallback=quoted)
+                          fallback=Fallback(quoted))
     assert "".join(stream) == "馬祖列島距離中國大陸有多遠？" + quoted
