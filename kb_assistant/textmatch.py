@@ -34,6 +34,7 @@ _LEAD_IN = re.compile(
     r"(?:documents?|sources?|information|context|passages?|texts?|data|knowledge base)(?: provided)?\s*[,:]?\s*",
     re.IGNORECASE,
 )
+_NAMED_STOPWORD = re.compile(r"(?<=[A-Za-z0-9,;:] )[A-Z][A-Za-z]+\b")
 _NUMBER = re.compile(
     r"(?<![A-Za-z_\d.])(\d+(?:,\d{3})+|\d+(?:\.\d+)?)\s*"
     r"(%|万亿|亿|万|千|百|k\b|thousand|million|billion|trillion)?",
@@ -87,8 +88,10 @@ def features(text: str, *, unigrams: bool = False) -> set[str]:
 
 
 def content_features(text: str, *, unigrams: bool = False) -> set[str]:
-    """``features`` without stopwords and question words, which match everywhere and carry nothing."""
-    return features(_QUESTION_WORDS.sub(" ", text), unigrams=unigrams) - STOPWORDS
+    """``features`` without stopwords and question words, which match everywhere and carry nothing;
+    a capitalised stopword inside a sentence is a name ("in May", "the IT desk", "the US") and stays."""
+    names = {m.group().lower() for m in _NAMED_STOPWORD.finditer(text)}
+    return features(_QUESTION_WORDS.sub(" ", text), unigrams=unigrams) - (STOPWORDS - names)
 
 
 def coverage(part: set[str], whole: set[str]) -> float:
