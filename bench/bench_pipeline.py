@@ -36,7 +36,9 @@ characters) in batches of 16 sorted by length (79 of 16, 13 single chunks, one o
 characters against 632,045 in stored order).
 
 2 December, 00:00, the paired pass alone (``--limit 1000 --rounds 0``, load 2-3 from a replay beside it):
-pipeline 337.5 s, bare embedder on the same 93 batches 336.8 s: x0.998 of bare.
+pipeline 337.5 s, bare embedder on the same 93 batches 336.8 s: x0.998 of bare. Inside bench_big_folders.py at
+00:34 (quiet, load 0.8-1.9): paired x0.994 (269.2 s against 267.7 s); the separate passes that run, x1.02
+(pipeline 302.9 s, bare 309.7 s).
 """
 
 from __future__ import annotations
