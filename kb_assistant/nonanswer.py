@@ -58,7 +58,7 @@ def restates_question(question: str, reply: str) -> bool:
 
 
 def quote(question: str, shown: Sequence[Source], source: Source, start: int, end: int) -> str | None:
-    """The text appended after a reply that restated the question: ``source.text[start:end]`` quoted
+    """The text appended after a reply that does not answer: ``source.text[start:end]`` quoted
     with the marker of its number among the ``shown`` sources (None when it is not shown)."""
     number = next((i for i, s in enumerate(shown, 1) if s.id == source.id), None)
     if number is None:
@@ -77,6 +77,7 @@ class Fallback:
     passages: tuple[tuple[str, int, int], ...] = ()
 
     def needed(self, question: str, answer: Answer) -> bool:
+        """Whether ``answer`` (checked sentence by sentence) gets the quote: see the module's docstring."""
         return restates_question(question, answer.text) or unsupported(answer) or self.rests_elsewhere(answer)
 
     def rests_elsewhere(self, answer: Answer) -> bool:
