@@ -18,37 +18,37 @@ baseline,new --limit 30`, 42 min). "baseline" is the pipeline before issue 17, "
 "en>zh" is the crosslingual set. One question is 3.3 points at N=30: differences of one or two
 questions are noise.
 
-    run                     q  gold    F1   cov  prec uncit unsup    nf unans   rej        TTFT       total prompt
-    base english full      30 0.500 0.245 0.933 1.000 0.000     - 0.500    12 0.750   1.19/1.11   0.80/0.06    108
-    base english noise     30 0.500 0.241 0.933 1.000 0.000     - 0.500     0     -   1.36/1.47   1.27/0.64    111
-    base english unans      0     -     -     -     -     -   n/a     -    30 0.933   1.02/1.02   0.33/0.24     71
-    new english full       30 0.933 0.477 0.964 1.000 0.033 0.033 0.033    12 0.500   4.26/4.32   4.15/4.00    369
-    new english noise      30 0.933 0.458 1.000 1.000 0.000 0.000 0.033     0     -   1.74/1.56   2.37/2.12    181
-    new english unans       0     -     -     -     -     -   n/a     -    30 0.900   2.46/2.76   0.48/0.14    182
-    base en>zh full        30 0.000 0.000     -     - 0.000     - 1.000     0     -           -   0.04/0.03     70
-    base en>zh noise       30 0.000 0.000     -     - 0.000     - 1.000     0     -           -   0.12/0.10     70
-    base en>zh unans        0     -     -     -     -     -   n/a     -    30 1.000           -   0.22/0.22     70
-    new en>zh full         30 0.667 0.337 0.850 0.955 0.200 0.241 0.067     0     -   7.97/7.63   8.48/8.59    583
-    new en>zh noise        30 0.567 0.338 0.882 1.000 0.200 0.250 0.133     0     -   7.79/7.66   7.48/7.60    475
-    new en>zh unans         0     -     -     -     -     -   n/a     -    30 0.267  9.52/10.07   7.98/8.64    545
-    base zh-en full        12 0.000 0.000     -     - 0.000     - 1.000     0     -           -   0.02/0.02     67
-    base zh-en noise       12 0.000 0.000     -     - 0.000     - 1.000     0     -           -   0.02/0.02     67
-    base zh-en unans        0     -     -     -     -     -   n/a     -    12 1.000           -   0.02/0.02     67
-    new zh-en full         12 0.583 0.410 1.000 0.917 0.000 0.000 0.083     0     -   3.31/3.61   3.37/3.88    472
-    new zh-en noise        12 0.583 0.355 1.000 1.000 0.000 0.000 0.083     0     -   1.36/1.45   1.56/1.59    242
-    new zh-en unans         0     -     -     -     -     -   n/a     -    12 0.250   1.07/1.30   1.11/1.16    182
-    base cmrc full         30 0.533 0.444 1.000 0.964 0.000     - 0.067     0     -   2.83/1.85   3.76/2.56    616
-    base cmrc noise        30 0.567 0.406 1.000 1.000 0.000     - 0.067     0     -   2.47/2.08   3.95/2.96    456
-    base cmrc unans         0     -     -     -     -     -   n/a     -    30 0.700   2.87/2.42   1.67/0.04    256
-    new cmrc full          30 0.667 0.485 1.000 1.000 0.033 0.041 0.000     0     -   3.28/3.04   4.75/4.09    515
-    new cmrc noise         30 0.667 0.475 1.000 1.000 0.067 0.075 0.000     0     -   3.45/3.10   5.75/4.61    434
-    new cmrc unans          0     -     -     -     -     -   n/a     -    30 0.933   4.86/4.86   0.49/0.07    171
-    base drcd full         30 0.367 0.127 0.818 0.864 0.167     - 0.100     0     -   3.92/3.23   5.35/4.33    464
-    base drcd noise        30 0.433 0.165 0.846 1.000 0.167     - 0.200     0     -   2.43/2.35   2.81/2.96    311
-    base drcd unans         0     -     -     -     -     -   n/a     -    30 0.700   1.69/1.21   1.19/0.03    226
-    new drcd full          30 0.533 0.192 0.938 0.870 0.167 0.212 0.067     0     -   2.52/2.46   3.79/3.26    532
-    new drcd noise         30 0.567 0.182 0.941 1.000 0.100 0.188 0.200     0     -   2.02/2.01   2.40/2.62    324
-    new drcd unans          0     -     -     -     -     -   n/a     -    30 0.933   3.20/3.20   0.34/0.07    211
+    run                    q  gold    F1   cov  prec uncit unsup    nf unans   rej        TTFT       total prompt
+    base english full     30 0.500 0.245 0.933 1.000 0.000     - 0.500    12 0.750   1.19/1.11   0.80/0.06    108
+    base english noise    30 0.500 0.241 0.933 1.000 0.000     - 0.500     0     -   1.36/1.47   1.27/0.64    111
+    base english unans     0     -     -     -     -     -   n/a     -    30 0.933   1.02/1.02   0.33/0.24     71
+    new english full      30 0.933 0.477 0.964 1.000 0.033 0.033 0.033    12 0.500   4.26/4.32   4.15/4.00    369
+    new english noise     30 0.933 0.458 1.000 1.000 0.000 0.000 0.033     0     -   1.74/1.56   2.37/2.12    181
+    new english unans      0     -     -     -     -     -   n/a     -    30 0.900   2.46/2.76   0.48/0.14    182
+    base en>zh full       30 0.000 0.000     -     - 0.000     - 1.000     0     -           -   0.04/0.03     70
+    base en>zh noise      30 0.000 0.000     -     - 0.000     - 1.000     0     -           -   0.12/0.10     70
+    base en>zh unans       0     -     -     -     -     -   n/a     -    30 1.000           -   0.22/0.22     70
+    new en>zh full        30 0.667 0.337 0.850 0.955 0.200 0.241 0.067     0     -   7.97/7.63   8.48/8.59    583
+    new en>zh noise       30 0.567 0.338 0.882 1.000 0.200 0.250 0.133     0     -   7.79/7.66   7.48/7.60    475
+    new en>zh unans        0     -     -     -     -     -   n/a     -    30 0.267  9.52/10.07   7.98/8.64    545
+    base zh-en full       12 0.000 0.000     -     - 0.000     - 1.000     0     -           -   0.02/0.02     67
+    base zh-en noise      12 0.000 0.000     -     - 0.000     - 1.000     0     -           -   0.02/0.02     67
+    base zh-en unans       0     -     -     -     -     -   n/a     -    12 1.000           -   0.02/0.02     67
+    new zh-en full        12 0.583 0.410 1.000 0.917 0.000 0.000 0.083     0     -   3.31/3.61   3.37/3.88    472
+    new zh-en noise       12 0.583 0.355 1.000 1.000 0.000 0.000 0.083     0     -   1.36/1.45   1.56/1.59    242
+    new zh-en unans        0     -     -     -     -     -   n/a     -    12 0.250   1.07/1.30   1.11/1.16    182
+    base cmrc full        30 0.533 0.444 1.000 0.964 0.000     - 0.067     0     -   2.83/1.85   3.76/2.56    616
+    base cmrc noise       30 0.567 0.406 1.000 1.000 0.000     - 0.067     0     -   2.47/2.08   3.95/2.96    456
+    base cmrc unans        0     -     -     -     -     -   n/a     -    30 0.700   2.87/2.42   1.67/0.04    256
+    new cmrc full         30 0.667 0.485 1.000 1.000 0.033 0.041 0.000     0     -   3.28/3.04   4.75/4.09    515
+    new cmrc noise        30 0.667 0.475 1.000 1.000 0.067 0.075 0.000     0     -   3.45/3.10   5.75/4.61    434
+    new cmrc unans         0     -     -     -     -     -   n/a     -    30 0.933   4.86/4.86   0.49/0.07    171
+    base drcd full        30 0.367 0.127 0.818 0.864 0.167     - 0.100     0     -   3.92/3.23   5.35/4.33    464
+    base drcd noise       30 0.433 0.165 0.846 1.000 0.167     - 0.200     0     -   2.43/2.35   2.81/2.96    311
+    base drcd unans        0     -     -     -     -     -   n/a     -    30 0.700   1.69/1.21   1.19/0.03    226
+    new drcd full         30 0.533 0.192 0.938 0.870 0.167 0.212 0.067     0     -   2.52/2.46   3.79/3.26    532
+    new drcd noise        30 0.567 0.182 0.941 1.000 0.100 0.188 0.200     0     -   2.02/2.01   2.40/2.62    324
+    new drcd unans         0     -     -     -     -     -   n/a     -    30 0.933   3.20/3.20   0.34/0.07    211
 
 Read: the relevance gate no longer turns away English and cross-lingual questions (false "not found"
 0.50 -> 0.03 English, 1.00 -> 0.07 English over Chinese, 1.00 -> 0.08 Chinese over English); answers
@@ -65,11 +65,11 @@ paragraph per article: its unanswerable run uses the 4 paragraphs nearest to the
 A larger run, full sets only (`--sets cmrc,drcd --runs full --limit 100`, niced beside a CI run): N=30
 above is noisy (the baseline's CMRC 0.53 there, 0.38 here).
 
-    run                     q  gold    F1   cov  prec uncit unsup    nf        TTFT       total prompt
-    base cmrc full        100 0.380 0.429 1.000 0.955 0.050     - 0.070   3.70/2.46   4.67/3.33    548
-    new cmrc full         100 0.460 0.480 1.000 0.960 0.050 0.100 0.020   2.07/2.04   3.72/2.80    503
-    base drcd full        100 0.450 0.196 0.822 0.942 0.220     - 0.110   4.60/2.81   5.69/3.85    572
-    new drcd full         100 0.470 0.203 0.915 0.872 0.200 0.215 0.040   3.03/3.57   4.25/4.12    553
+    run                q  gold    F1   cov  prec uncit unsup    nf        TTFT       total prompt
+    base cmrc full   100 0.380 0.429 1.000 0.955 0.050     - 0.070   3.70/2.46   4.67/3.33    548
+    new cmrc full    100 0.460 0.480 1.000 0.960 0.050 0.100 0.020   2.07/2.04   3.72/2.80    503
+    base drcd full   100 0.450 0.196 0.822 0.942 0.220     - 0.110   4.60/2.81   5.69/3.85    572
+    new drcd full    100 0.470 0.203 0.915 0.872 0.200 0.215 0.040   3.03/3.57   4.25/4.12    553
 
 The first 300 questions of each set, full runs (`--pipelines baseline,new --sets cmrc --runs full
 --limit 300`, and the same for drcd in a second process; 1 December evening, the answers' script
@@ -77,11 +77,11 @@ following the question's since 87197f6). CMRC ran beside two helpers' benches an
 average ~6); DRCD's new pipeline ran when the helpers had finished (load ~3), so its times are not
 comparable with its baseline's:
 
-    run                     q  gold    F1   cov  prec uncit unsup    nf      TTFT     total prompt
+    run                  q  gold    F1   cov  prec uncit unsup    nf      TTFT     total prompt
     baseline cmrc full 300 0.400 0.484 0.967 0.970 0.070     - 0.053 5.08/3.81 6.48/4.91    562
-    new cmrc full         300 0.430 0.502 0.992 0.941 0.070 0.099 0.030 5.12/5.14 6.75/6.20    504
+    new cmrc full      300 0.430 0.502 0.992 0.941 0.070 0.099 0.030 5.12/5.14 6.75/6.20    504
     baseline drcd full 300 0.390 0.189 0.838 0.920 0.200     - 0.097 5.99/4.24 6.93/5.06    570
-    new drcd full         300 0.427 0.191 0.867 0.894 0.173 0.222 0.060 2.51/2.26 3.79/3.11    541
+    new drcd full      300 0.427 0.191 0.867 0.894 0.173 0.222 0.060 2.51/2.26 3.79/3.11    541
 
 Read: at N=300 (one question is 0.33 points) the new pipeline holds the gold more often (CMRC +3.0,
 DRCD +3.7 points), says "not found" less often when the documents do say (0.053 -> 0.030, 0.097 ->
