@@ -81,16 +81,16 @@ def score_answer(q: EvalQuestion, answer: Any, *, ttft: float = 0.0, total: floa
 
     text = answer.text
     golds = q.answers
-    own = model_words(text)
+
+    def holds(t: str) -> bool:  # every part of a multi-part question, else any entry
+        return bool(golds) and (all if q.all_parts else any)(contains_answer(t, g) for g in golds)
+
+    contains, in_own = holds(text), holds(model_words(text))
     if not golds:
-        contains, f1, in_own = False, 0.0, False
+        f1 = 0.0
     elif q.all_parts:
-        contains = all(contains_answer(text, g) for g in golds)
-        in_own = all(contains_answer(own, g) for g in golds)
         f1 = statistics.mean(f1_score(text, g) for g in golds)
     else:
-        contains = any(contains_answer(text, g) for g in golds)
-        in_own = any(contains_answer(own, g) for g in golds)
         f1 = max(f1_score(text, g) for g in golds)
     gold_docs = set(q.gold_docs)
     cited: dict[tuple[str, int], Any] = {}

@@ -33,7 +33,9 @@ _EN_ASKING = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|how)\b", r
 QUOTE_ZH = "\n\n资料原文：「{text}」[{n}]"
 QUOTE_ZH_TRADITIONAL = "\n\n資料原文：「{text}」[{n}]"
 QUOTE_EN = '\n\nFrom the source: "{text}" [{n}]'
-_QUOTE_START = re.compile(r'\n\n(?:资料原文：「|資料原文：「|From the source: ")')
+# where a quote starts in an answer's text: each form's text before its quoted sentence
+_QUOTE_START = re.compile("|".join(re.escape(form.split("{text}")[0]) for form in (QUOTE_ZH, QUOTE_ZH_TRADITIONAL,
+                                                                                   QUOTE_EN)))
 
 
 def model_words(text: str) -> str:
