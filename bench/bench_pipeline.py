@@ -51,7 +51,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -111,12 +111,18 @@ class Twin:
         self.twin_s += time.perf_counter() - t0
 
 
-def paired(settings: Any, embedder: Any, docs: Path) -> tuple[float, float, int, int, list[str]]:
-    """(pipeline seconds without the twin calls, bare seconds on the same batches, twin calls, chunks,
-    chunk texts)."""
+class Paired(NamedTuple):
+    pipeline_s: float  # the pipeline's wall time without the twin calls
+    bare_s: float  # the bare embedder on the same batches
+    batches: int
+    chunks: int
+    texts: list[str]
+
+
+def paired(settings: Any, embedder: Any, docs: Path) -> Paired:
     twin = Twin(embedder)
     seconds, n, texts = index_once(settings, twin, docs, "paired")
-    return seconds - twin.twin_s, twin.twin_s, twin.calls, n, texts
+    return Paired(seconds - twin.twin_s, twin.twin_s, twin.calls, n, texts)
 
 
 def bare(embedder: Any, texts: list[str], batch: int) -> float:
@@ -186,8 +192,8 @@ def main() -> None:
         if not args.no_paired:
             load("pipeline, paired with the bare embedder batch by batch")
             pair = paired(settings, embedder, docs)
-            n = n or pair[3]
-            texts = texts or pair[4]
+            n = n or pair.chunks
+            texts = texts or pair.texts
         t_sorted = None if args.no_sorted else bare(embedder, sorted(texts, key=len), batch)
         load("end")
 
@@ -206,14 +212,14 @@ def main() -> None:
         print(f"pipeline, read-ahead           {rate(t_ahead)}  x{t_bare / t_ahead:.2f} of bare"
               + (f", x{t_sorted / t_ahead:.2f} of bare sorted" if t_sorted is not None else ""))
     if pair is not None:
-        print(f"paired pass ({pair[2]} batches): pipeline {rate(pair[0])}, bare on the same batches "
-              f"{rate(pair[1])}  x{pair[1] / pair[0]:.3f} of bare")
+        print(f"paired pass ({pair.batches} batches): pipeline {rate(pair.pipeline_s)}, bare on the same batches "
+              f"{rate(pair.bare_s)}  x{pair.bare_s / pair.pipeline_s:.3f} of bare")
     if args.json:
         args.json.write_text(json.dumps({
             "paragraphs": len(paragraphs), "chunks": n, "embedder": embedder.id, "batch": batch,
             "bare_s": t_bare, "bare_sorted_s": t_sorted, "inline_s": t_inline, "ahead_s": t_ahead,
             "rounds": args.rounds, "ahead_runs_s": aheads, "bare_runs_s": bares,
-            "paired_pipeline_s": pair[0] if pair else None, "paired_bare_s": pair[1] if pair else None,
+            "paired_pipeline_s": pair.pipeline_s if pair else None, "paired_bare_s": pair.bare_s if pair else None,
         }, indent=1))
 
 
