@@ -154,10 +154,13 @@ CMRC 0.430 -> 0.497 and DRCD 0.427 -> 0.650 contain the gold, every answer carri
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +195,60 @@ SETS: dict[str, tuple[Path, int | None, Path | None, bool]] = {
 RUNS = ("full", "noise", "unanswerable")
 
 
+def code_version() -> str:
+    """The checkout's commit, with a digest of any uncommitted change to tracked files."""
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True).stdout
+
+    commit = git("rev-parse", "HEAD").strip() or "unknown"
+    diff = git("diff", "HEAD")
+    return f"{commit}+{hashlib.sha1(diff.encode()).hexdigest()[:8]}" if diff else commit
+
+
+class Journal:
+    """Every answer of a run as one JSON line, so that a run interrupted (or stopped to free the machine)
+    goes on where it stopped: `--journal FILE` again with the same code and arguments asks only the
+    questions not yet answered and prints the one table of the whole run. Time to first token is each
+    answer's own, so the figures do not depend on how often the run was resumed."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        from kb_assistant.answer_eval import AnswerRecord
+
+        self.done: dict[tuple[str, str, str], dict[str, Any]] = {}
+        if path.exists() and path.stat().st_size:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            if json.loads(lines[0]) != {"header": header}:
+                raise SystemExit(f"--journal {path}: written by another run ({lines[0][:200]}); resume with the "
+                                 "same commit and arguments, or give a new file")
+            for line in lines[1:]:
+                try:
+                    row = json.loads(line)
+                except ValueError:  # the line being written when the run was stopped
+                    continue
+                key = (row["pipeline"], row["set"], row["run"])
+                self.done.setdefault(key, {})[row["record"]["qid"]] = AnswerRecord(**row["record"])
+            with path.open("rb+") as f:  # a cut-off last line must not swallow the next record
+                f.seek(-1, 2)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+        else:
+            path.write_text(json.dumps({"header": header}) + "\n", encoding="utf-8")
+        self.out = path.open("a", encoding="utf-8")
+
+    def answered(self, pipeline: str, set_name: str, run: str) -> dict[str, Any]:
+        return self.done.get((pipeline, set_name, run), {})
+
+    def writer(self, pipeline: str, set_name: str, run: str) -> Callable[[Any], None]:
+        from dataclasses import asdict
+
+        def write(record: Any) -> None:
+            row = {"pipeline": pipeline, "set": set_name, "run": run, "record": asdict(record)}
+            self.out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self.out.flush()
+
+        return write
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipelines", default="baseline", help=f"comma-separated, of {sorted(PIPELINES)}")
@@ -205,6 +262,9 @@ def main() -> int:
                         help="DRCD paragraphs indexed (the first N questions lie in the first few)")
     parser.add_argument("--workdir", default="/tmp/kb-bench-answers")
     parser.add_argument("--json", metavar="FILE", help="also write summaries and per-answer records here")
+    parser.add_argument("--journal", metavar="FILE",
+                        help="record each answer here as it comes, and resume from it: run again with the same "
+                        "file, code and arguments to go on after an interruption")
     args = parser.parse_args()
 
     from kb_assistant.app import load_generator
@@ -222,6 +282,10 @@ def main() -> int:
             parser.error(f"unknown {what} {', '.join(unknown)}: choose from {', '.join(known)}")
     base = load_settings()
     embedder = make_embedder(base.embedder)
+    journal = None
+    if args.journal:
+        keep = ("pipelines", "sets", "runs", "limit", "noise", "window", "drcd_paragraphs")
+        journal = Journal(Path(args.journal), {"code": code_version(), **{k: getattr(args, k) for k in keep}})
     rows: list[tuple[str, dict[str, Any]]] = []
     dump: list[dict[str, Any]] = []
     for set_name in sets:
@@ -258,11 +322,15 @@ def main() -> int:
                     if run == "unanswerable":
                         kw = {"unanswerable": True}
                     t0 = time.perf_counter()
+                    done = journal.answered(name, set_name, run) if journal else {}
                     summary, records = evaluate_answers(
                         ev, questions, args.window, overrides=overrides,
-                        unanswered=unanswered if run == "full" else (), **kw)
+                        unanswered=unanswered if run == "full" else (),
+                        on_record=journal.writer(name, set_name, run) if journal else None, done=done, **kw)
                     label = f"{name} {set_name} {run if run != 'noise' else f'noise{args.noise}'}"
                     summary["wall_s"] = round(time.perf_counter() - t0, 1)
+                    if done:
+                        summary["resumed"] = len(done)
                     rows.append((label, summary))
                     dump.append({"pipeline": name, "set": set_name, "run": run, "summary": summary,
                                  "records": [vars(r) for r in records]})

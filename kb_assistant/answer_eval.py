@@ -7,7 +7,7 @@ import random
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -240,11 +240,16 @@ AskFn = Callable[[Case], Any]  # returns an AnswerStream (iterable of pieces, ``
 
 
 def run_cases(cases: Sequence[Case], ask: AskFn, *, progress: Callable[[int, int], None] | None = None,
-              on_record: Callable[[AnswerRecord], None] | None = None) -> list[AnswerRecord]:
-    """Ask every case, timing the first streamed piece and the whole answer, and score it."""
+              on_record: Callable[[AnswerRecord], None] | None = None,
+              done: Mapping[str, AnswerRecord] | None = None) -> list[AnswerRecord]:
+    """Ask every case, timing the first streamed piece and the whole answer, and score it. A case whose
+    question id is in ``done`` (an interrupted run's records) is not asked again: its record is reused."""
     messages = not_found_messages()
     records = []
     for i, case in enumerate(cases):
+        if done and case.question.qid in done:
+            records.append(done[case.question.qid])
+            continue
         start = time.perf_counter()
         stream = ask(case)
         first = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +113,17 @@ def build_cases(ev: AnswerEvaluation, questions: Sequence[EvalQuestion], *, nois
 def evaluate_answers(ev: AnswerEvaluation, questions: Sequence[EvalQuestion], window: int, *,
                      noise: int | None = None, unanswerable: bool = False, seed: int = 0,
                      unanswered: Sequence[EvalQuestion] = (), overrides: dict[str, Any] | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, Any], list[AnswerRecord]]:
-    """Answer every case at ``window`` tokens with the settings ``overrides``; summary and records."""
+                     progress: Callable[[int, int], None] | None = None,
+                     on_record: Callable[[AnswerRecord], None] | None = None,
+                     done: Mapping[str, AnswerRecord] | None = None) -> tuple[dict[str, Any], list[AnswerRecord]]:
+    """Answer every case at ``window`` tokens with the settings ``overrides``; summary and records.
+    ``on_record`` sees each new record; cases answered before (``done``, by question id) are not asked again."""
     model = ev.settings.model.updated(context_window=window, n_ctx=max(ev.settings.model.n_ctx, window))
     cfg = ev.settings.model_copy(update={"model": model, **(overrides or {})})
     cases, how = build_cases(ev, questions, noise=noise, unanswerable=unanswerable, seed=seed,
                              unanswered=unanswered)
     ev.reset()
-    records = run_cases(cases, lambda c: ev.ask(c, cfg), progress=progress)
+    records = run_cases(cases, lambda c: ev.ask(c, cfg), progress=progress, on_record=on_record, done=done)
     summary = {"window": window, **how, **summarise(records)}
     if ev.scratch_seconds:
         summary["scratch_kb_s"] = round(sum(ev.scratch_seconds) / len(ev.scratch_seconds), 3)

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from kb_assistant.answer_eval import (
+    Case,
     is_not_found,
     is_refusal,
     noise_cases,
+    run_cases,
     score_answer,
     summarise,
     unanswerable_cases,
@@ -171,6 +173,45 @@ def test_not_found_and_refusals() -> None:
     q = EvalQuestion("price?", (), "p00000.txt")
     rec = score_answer(q, _answer("文中未提及。", []), answerable=False)
     assert summarise([rec])["honest_rejection"] == 1.0 and summarise([rec])["questions"] == 0
+
+
+class _Stream:
+    def __init__(self, text: str) -> None:
+        self.answer = _answer(text, [])
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        yield self.answer.text
+
+
+def test_an_interrupted_run_resumes_without_asking_again(tmp_path: Path) -> None:
+    """bench_answers --journal: records written as they come; a second run reuses them in order, asks only
+    the rest, ignores the line cut off by the interruption, and refuses a journal of other arguments."""
+    from bench.bench_answers import Journal
+
+    cases = [Case(EvalQuestion(f"q{i}?", (f"gold{i}",), "p.txt", qid=str(i)), None) for i in range(4)]
+    asked: list[str] = []
+
+    def ask(case: Case) -> _Stream:
+        asked.append(case.question.qid)
+        return _Stream(f"It is gold{case.question.qid}.")
+
+    path, header = tmp_path / "run.jsonl", {"code": "abc", "limit": 4}
+    first = Journal(path, header)
+    run_cases(cases[:3], ask, on_record=first.writer("new", "cmrc", "full"))
+    first.out.close()
+    with path.open("a", encoding="utf-8") as f:
+        f.write('{"pipeline": "new", "set": "cmrc", "run": "full", "record": {"qid": "3", "quest')  # killed here
+    asked.clear()
+    again = Journal(path, header)
+    done = again.answered("new", "cmrc", "full")
+    assert sorted(done) == ["0", "1", "2"] and again.answered("baseline", "cmrc", "full") == {}
+    records = run_cases(cases, ask, on_record=again.writer("new", "cmrc", "full"), done=done)
+    again.out.close()
+    assert asked == ["3"] and [r.qid for r in records] == ["0", "1", "2", "3"]
+    assert all(r.contains_gold for r in records) and records[0] == done["0"]
+    assert sorted(Journal(path, header).answered("new", "cmrc", "full")) == ["0", "1", "2", "3"]
+    with pytest.raises(SystemExit, match="another run"):
+        Journal(path, {"code": "abc", "limit": 50})
 
 
 def _tiny_set(tmp_path: Path) -> Path:
