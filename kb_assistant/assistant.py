@@ -199,8 +199,8 @@ class Assistant:
         whole = {s.id: s for s in sources}
         if sources and focused:
             sources = [e.as_source() for e in select_evidence(
-                question, sources, memo, count_tokens=self.generator.count_tokens, budget=cfg.evidence_budget,
-                scored=scored)]
+                question, sources, memo, count_tokens=self.generator.count_tokens,
+                budget=cfg.evidence_budget * len(parts), scored=scored)]
         window = cfg.model.context_window or self.generator.context_window
         style = prompt_style(cfg.prompt_style, follows_citation_instructions=ask_to_cite)
         hint = parts_hint(question, parts) if not turn.follow_up else ""

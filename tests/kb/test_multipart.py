@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from kb_assistant.assistant import Assistant
 from kb_assistant.embedders import HashEmbedder
+from kb_assistant.generators.echo import EchoGenerator
 from kb_assistant.kb import KnowledgeBase
 from kb_assistant.multipart import parts_hint, retrieve_parts, split_question
 from kb_assistant.settings import load_settings
@@ -168,6 +170,16 @@ def test_a_single_question_gets_exactly_what_search_gives(kb: KnowledgeBase) -> 
     question = "正式员工每年享有多少天带薪年假？"
     sources, _, serves = retrieve_parts(search, question, 3)
     assert sources == search(question, 3) and serves == [0] * len(sources)
+
+
+def test_focused_evidence_has_a_budget_for_each_part(tmp_path: Path, kb: KnowledgeBase) -> None:
+    """The evidence budget is per part: at 128 tokens for the whole question the many leave sentences
+    fill it and the VPN part's answer is cut; two parts get 256 and keep both answers."""
+    settings = load_settings(data_dir=tmp_path / "data", chunk_size=200, chunk_overlap=20, evidence="sentences",
+                             evidence_budget=128, check_answerable=False, min_relevance=0.0)
+    prompt = Assistant(kb, EchoGenerator(), settings).plan(JOINED).prompt
+    read = "".join(s.text for s in prompt.sources)
+    assert "1194" in read and "十五天" in read
 
 
 @pytest.mark.parametrize("question", ["和" * 5000, "A和B" * 1500 + "分别是什么？", "compare " + "x and y " * 700,
