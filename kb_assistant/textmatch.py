@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .embedders import Embedder
-from .tokenize import STOPWORDS, tokenize
+from .tokenize import STOPWORDS, stem, tokenize
 
 _CJK_CHAR = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff\uf900-\ufaff]", re.IGNORECASE)
@@ -73,22 +73,6 @@ def claim_text(text: str) -> str:
     """What a sentence claims: markers, a leading list enumerator ("1. ", "- ", "（2）") and a lead-in
     naming the source ("根據資料，", "According to the documents,") removed."""
     return _LEAD_IN.sub("", _ENUMERATOR.sub("", strip_markers(text))).strip()
-
-
-def stem(word: str) -> str:
-    """A light English stem, the same for a word's common forms ("closes", "closed", "closing" -> "clos";
-    "replaced" -> "replac"; "studies" -> "study"; "months" -> "month"): answers and questions rarely use
-    the source's exact form. Conservative on purpose: only the suffixes of plurals, tenses, -ing and -ly,
-    and words of four letters or fewer stay as they are. Digits are left alone."""
-    if len(word) <= 4 or not word.isalpha():
-        return word
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not (suffix == "s" and word.endswith("ss")):
-            word = word[: -len(suffix)] + keep
-            if suffix in ("ing", "ed") and len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
-                word = word[:-1]  # "stopped" -> "stop"
-            break
-    return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
 def features(text: str, *, unigrams: bool = False) -> set[str]:

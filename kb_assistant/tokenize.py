@@ -36,7 +36,7 @@ may might must i me my we our you your he him his she her they them their s t
 STOPWORDS: frozenset[str] = frozenset(_ZH_STOP.split()) | frozenset(_EN_STOP.split())
 
 # Recorded by indexes built with these tokens; bump it whenever tokenize() output can change.
-TOKENIZER_ID = "jieba-0.42-search-nohmm-v1"
+TOKENIZER_ID = "jieba-0.42-search-nohmm-v2-enstem"
 
 _lock = threading.Lock()
 _jieba: Any = None
@@ -65,6 +65,35 @@ def _segmenter() -> Any:
     return _jieba
 
 
+_VOWEL = re.compile("[aeiouy]")
+_LY_KEPT = frozenset("abfip")  # apply, assembly, butterfly, family, Italy: no adverb's -ly
+
+
+def stem(word: str) -> str:
+    """A light English stem, the same for a word's common forms ("closes", "closed", "closing" -> "clos";
+    "replaced" -> "replac"; "studies" -> "study"; "months" -> "month"; "monthly" -> "month"): answers and
+    questions rarely use the source's exact form. Conservative on purpose: only the suffixes of plurals,
+    tenses, -ing and an adverb's -ly, never leaving a stem without a vowel ("string", "speed" stay);
+    words of four letters or fewer stay as they are. Digits are left alone."""
+    if len(word) <= 4 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 5:
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        rest = word[: -len(suffix)]
+        if word.endswith(suffix) and len(rest) >= 3 and _VOWEL.search(rest) and not word.endswith("eed"):
+            if len(rest) > 3 and rest[-1] == rest[-2] and rest[-1] not in "lsz":
+                rest = rest[:-1]  # "stopped" -> "stop"
+            word = rest[:-1] + "y" if suffix == "ed" and rest.endswith("i") else rest  # "studied" -> "study"
+            break
+    else:
+        if word.endswith("ly") and len(word) >= 6 and word[-3] not in _LY_KEPT:
+            word = word[:-2]
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
+
+
 def normalize(text: str) -> str:
     """NFKC (full-width letters, digits and punctuation to half-width) and lower case."""
     return unicodedata.normalize("NFKC", text).lower()
@@ -74,8 +103,9 @@ def tokenize(text: str) -> list[str]:
     """BM25 terms of ``text`` in order, repeats kept (they are term frequencies).
 
     Chinese runs are cut by jieba in search mode (a long word plus its dictionary sub-words, so a query for
-    "北京" matches a chunk saying "北京大学"); ASCII words are lower-cased, numbers kept whole with thousands
-    separators removed; stopwords and punctuation are dropped.
+    "北京" matches a chunk saying "北京大学"); ASCII words are lower-cased and stemmed ("backups" finds
+    "backup", "closing" finds "closes"), numbers kept whole with thousands separators removed; stopwords and
+    punctuation are dropped.
     """
     tokens: list[str] = []
     for match in _TOKEN.finditer(normalize(text)):
@@ -89,5 +119,5 @@ def tokenize(text: str) -> list[str]:
         elif kind == "num":
             tokens.append(piece.replace(",", ""))
         elif piece not in STOPWORDS:
-            tokens.append(piece)
+            tokens.append(stem(piece) if piece.isascii() else piece)
     return tokens

@@ -124,11 +124,17 @@ def test_times_of_day_are_dates() -> None:
 
 
 def test_english_word_forms_share_a_stem() -> None:
-    from kb_assistant.textmatch import content_features, stem
+    from kb_assistant.textmatch import content_features
+    from kb_assistant.tokenize import stem
 
     assert {stem(w) for w in ("close", "closes", "closed", "closing")} == {"clos"}
     assert stem("replaced") == stem("Replace".lower()) and stem("studies") == stem("study")
     assert stem("class") == "class" and stem("uses") == "uses" and stem("2024") == "2024"
+    assert stem("studied") == stem("studies") == "study" and stem("monthly") == stem("months") == "month"
+    # not a suffix there: -ly of apply/family/assembly, -ed of speed, -ing of a stem without a vowel
+    assert [stem(w) for w in ("apply", "family", "assembly", "speed", "string")] == [
+        "apply", "family", "assembly", "speed", "string"]
+    assert stem("exceeded") == stem("exceeds") == "exceed" and stem("stopped") == stem("stopping") == "stop"
     assert content_features("How often should the filter be replaced?") & content_features("Replace the filter.")
 
 

@@ -83,6 +83,15 @@ def test_obvious_match_ranks_first(index: BM25Index) -> None:
     assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:]))
 
 
+def test_english_word_forms_find_each_other(index: BM25Index) -> None:
+    """English words are stemmed on both sides: a question's "backups" and "closing" find a document that
+    writes "backup" and "closes" (before, only the exact forms matched and this search found nothing)."""
+    assert tokenize("The backups were closing") == tokenize("backup closes") == ["backup", "clos"]
+    index.add([(1, "The backup server closes at night."), (2, "The canteen opens at noon.")])
+    assert [i for i, _ in index.search("When are the backups closing?", 5)] == [1]
+    assert [i for i, _ in index.search("canteen opening", 5)] == [2]
+
+
 def test_empty_index_and_empty_query(index: BM25Index) -> None:
     assert index.search("北京", 5) == []
     index.add(CORPUS.items())
