@@ -152,3 +152,15 @@ def test_an_answer_in_another_word_form_is_not_turned_away(question: str, answer
                      "The building has a canteen on the ground floor.")
     assert assess(question, [related, src(2, answering)], emb).answerable
     assert not assess(question, [related], emb).answerable
+
+
+def test_an_english_word_and_a_shorter_form_of_it_match() -> None:
+    """"photographed" (stem "photograph") is present where the source says "photo": words of five letters
+    or more of which one begins the other count as the same term; shorter ones ("plan", "planet") do not."""
+    from kb_assistant.answerability import _shares_prefix
+
+    source = src(1, "Expenses: a photo of the receipt is required for amounts above 25 euros.")
+    verdict = assess("Above what amount must a receipt be photographed?", [source], HashEmbedder())
+    assert verdict.reasons and not any("photograph" in r for r in verdict.reasons)
+    assert _shares_prefix("photograph", {"photo"}) and _shares_prefix("photo", {"photograph"})
+    assert not _shares_prefix("plan", {"planet"}) and not _shares_prefix("1998", {"19980"})
