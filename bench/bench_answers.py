@@ -255,10 +255,10 @@ class Journal:
         return self.done.get((pipeline, set_name, run), {})
 
     def writer(self, pipeline: str, set_name: str, run: str) -> Callable[[Any], None]:
-        from dataclasses import asdict
+        from kb_assistant.answer_eval import records_json
 
         def write(record: Any) -> None:
-            row = {"pipeline": pipeline, "set": set_name, "run": run, "record": asdict(record)}
+            row = {"pipeline": pipeline, "set": set_name, "run": run, "record": records_json([record])[0]}
             self.out.write(json.dumps(row, ensure_ascii=False) + "\n")
             self.out.flush()
 
@@ -283,6 +283,7 @@ def main() -> int:
                         "file, code and arguments to go on after an interruption")
     args = parser.parse_args()
 
+    from kb_assistant.answer_eval import records_json
     from kb_assistant.app import load_generator
     from kb_assistant.embedders import make_embedder
     from kb_assistant.eval_runner import AnswerEvaluation, evaluate_answers
@@ -349,7 +350,7 @@ def main() -> int:
                         summary["resumed"] = len(done)
                     rows.append((label, summary))
                     dump.append({"pipeline": name, "set": set_name, "run": run, "summary": summary,
-                                 "records": [vars(r) for r in records]})
+                                 "records": records_json(records)})
                     print(f"{label}: {summary['wall_s']}s", file=sys.stderr)
                     print(answer_table(rows[-1:]), file=sys.stderr)
     print(f"\nanswers at a {args.window}-token window, {args.limit} questions per set")

@@ -55,6 +55,7 @@ def answer_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
 def run_answers(args: argparse.Namespace, settings: Any, data: Any, workdir: Path, quiet: bool) -> int:
     from tqdm import tqdm
 
+    from ..answer_eval import records_json
     from ..app import load_generator
     from ..embedders import make_embedder
     from ..eval_runner import AnswerEvaluation, evaluate_answers
@@ -85,8 +86,8 @@ def run_answers(args: argparse.Namespace, settings: Any, data: Any, workdir: Pat
                         unanswered=unanswered, progress=advance)
                 results["answers"].append(summary)
                 if records_out:
-                    for r in records:
-                        records_out.write(json.dumps({"window": window, **vars(r)}, ensure_ascii=False) + "\n")
+                    for row in records_json(records):
+                        records_out.write(json.dumps({"window": window, **row}, ensure_ascii=False) + "\n")
     finally:
         if records_out:
             records_out.close()
