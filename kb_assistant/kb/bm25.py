@@ -183,6 +183,13 @@ class BM25Index:
         with self._lock:
             return self._meta("source_cursor") if self._meta("tokenizer") == self.tokenizer_id else None
 
+    @property
+    def built_by(self) -> str | None:
+        """The id of the tokenizer that built this index: ``tokenizer_id`` unless another built it,
+        in which case only a ``rebuild`` makes its terms match the queries' again."""
+        with self._lock:
+            return self._meta("tokenizer")
+
     def is_stale(self, source_generation: int) -> bool:
         """True unless this index was built by our tokenizer and last written at ``source_generation``."""
         with self._lock:

@@ -105,6 +105,14 @@ class JiebaKeywordIndex(KeywordIndex):
         generation = int(store.generation)
         if not index.is_stale(generation):
             return
+        if index.built_by != index.tokenizer_id:  # built by an earlier tokenizer: every text again, once
+            log.info("keyword index %s was built by tokenizer %s; rebuilding it with %s",
+                     self.path, index.built_by, index.tokenizer_id)
+            cursor = store.change_cursor()
+            records = store.get(sorted(store.ids()))
+            index.rebuild(((r.id, indexed_text(r.payload)) for r in records if r is not None),
+                          source_generation=generation, source_cursor=cursor)
+            return
         # Only the ids the store's commits since our last sync touched (its change log), when it can
         # tell: the edit's cost. Else every id on both sides is compared (~1 s at 1M chunks).
         since, cursor = index.source_cursor, store.change_cursor()

@@ -384,3 +384,28 @@ def test_the_keyword_leg_runs_beside_the_query_embedding(kb: KnowledgeBase) -> N
     hits = retriever.search("VPN port 1194", 3)
     assert overlapped == [True]
     assert hits and hits[0].source.endswith("vpn.md")
+
+
+def test_a_keyword_index_from_an_earlier_tokenizer_is_rebuilt(tmp_path: Path) -> None:
+    """A knowledge base indexed before a tokenizer change (here: before English stemming) gets its
+    keyword index rebuilt at the next search, so stemmed questions match its documents again; before,
+    the sync compared ids only, kept the old terms, and "closing" no longer found "closes"."""
+    from kb_assistant.kb.bm25 import BM25Index
+    from kb_assistant.kb.payload import indexed_text
+    from kb_assistant.tokenize import TOKENIZER_ID
+
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "backup.txt").write_text("The backup server closes at night.", encoding="utf-8")
+    (d / "canteen.txt").write_text("The canteen opens at noon.", encoding="utf-8")
+    with KnowledgeBase.open(load_settings(chunk_size=60, chunk_overlap=10), "t", HashEmbedder(256)) as kb:
+        kb.index_paths([d])
+        r = kb.retriever(mode="bm25")
+        records = kb.store.get(sorted(kb.store.ids()))
+        texts = [(rec.id, indexed_text(rec.payload)) for rec in records if rec is not None]
+        with BM25Index.open(r.keyword.path, tokenizer=str.split, tokenizer_id="whitespace-unstemmed") as old:
+            old.rebuild(texts, source_generation=int(kb.store.generation))
+        assert [h.file_name for h in r.search("closing", 5)] == ["backup.txt"]
+        index = r.keyword.index
+        assert index.built_by == TOKENIZER_ID and index.source_cursor is not None
+        assert set(index.ids()) == set(kb.store.ids())
