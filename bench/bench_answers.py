@@ -228,6 +228,25 @@ Target by target (the issue's "Done when"):
   prompts because its gate had dropped the evidence of half the questions ("not found" 0.51); today's
   1.12 s answers them. Across languages the baseline never started the model.
 English stemming and the prefix match came after the pinned commit; see head-of-main English below.
+
+Head of main (528b809: English stemming in BM25, the prefix match in answerability, and the keyword index
+rebuilt when its tokenizer changed), today's pipeline only, 2 December 07:40-07:53 beside a CI run (times
+not comparable): `--pipelines new --sets english,crosslingual,zh-en --limit 300`, the whole-set runs in the
+knowledge bases above (their BM25 rebuilt by the new tokenizer at the first search):
+
+    run                  q  gold   own    F1   cov  prec uncit unsup    nf unans   rej
+    new english full    98 0.918 0.867 0.436 1.000 0.991 0.000 0.074 0.000    12 0.500
+    new english noise   98 0.918 0.908 0.470 1.000 1.000 0.000 0.044 0.000     0     -
+    new english unans    0     -     -     -     -     -     -   n/a     -    98 0.939
+    new en>zh full      59 0.644 0.610 0.275 1.000 0.914 0.000 0.197 0.034     0     -
+    new en>zh noise     59 0.695 0.610 0.285 1.000 1.000 0.000 0.222 0.068     0     -
+    new en>zh unans      0     -     -     -     -     -     -   n/a     -    59 0.220
+    new zh-en noise     12 0.583 0.583 0.370 1.000 1.000 0.000 0.000 0.083     0     -
+    new zh-en unans      0     -     -     -     -     -     -   n/a     -    12 0.250
+
+English false "not found" 0.031 -> 0.000 (whole set and noise 4), noise 4 0.878 -> 0.918; English over CMRC
+whole set 0.627 -> 0.644 and noise 4 0.712 -> 0.695; honest rejection unchanged. Each is one to four
+questions: within noise.
 """
 
 from __future__ import annotations
