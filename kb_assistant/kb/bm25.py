@@ -181,7 +181,7 @@ class BM25Index:
         """The source's change cursor passed with the last write, if that write passed one: where the
         next sync may ask the source for only what changed since (``VectorStore.changed_ids``)."""
         with self._lock:
-            return self._meta("source_cursor") if self._meta("tokenizer") == self.tokenizer_id else None
+            return self._meta("source_cursor") if self.built_by == self.tokenizer_id else None
 
     @property
     def built_by(self) -> str | None:
@@ -192,9 +192,7 @@ class BM25Index:
 
     def is_stale(self, source_generation: int) -> bool:
         """True unless this index was built by our tokenizer and last written at ``source_generation``."""
-        with self._lock:
-            built_by = self._meta("tokenizer")
-        return built_by != self.tokenizer_id or self.source_generation != int(source_generation)
+        return self.built_by != self.tokenizer_id or self.source_generation != int(source_generation)
 
     def count(self) -> int:
         """Documents indexed (empty texts included)."""

@@ -8,10 +8,10 @@ import logging
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from vectorstore import VectorStore
+from vectorstore import Record, VectorStore
 from vectorstore.sqlite_records import out_of_space
 
 from ..errors import KBError
@@ -62,6 +62,11 @@ def _no_space(exc: BaseException) -> bool:
     return out_of_space(exc) or (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
 
 
+def _texts(records: Sequence[Record | None]) -> Iterator[tuple[int, str]]:
+    """What the keyword index reads of the store's records: id and indexed text, missing ones skipped."""
+    return ((r.id, indexed_text(r.payload)) for r in records if r is not None)
+
+
 class JiebaKeywordIndex(KeywordIndex):
     """Our BM25 over jieba tokens in its own files beside any store (a numpy segment and a SQLite
     delta: ``bm25.BM25Index``), opened once and synced lazily: before a search, only the chunk ids that
@@ -105,17 +110,15 @@ class JiebaKeywordIndex(KeywordIndex):
         generation = int(store.generation)
         if not index.is_stale(generation):
             return
+        cursor = store.change_cursor()
         if index.built_by != index.tokenizer_id:  # built by an earlier tokenizer: every text again, once
             log.info("keyword index %s was built by tokenizer %s; rebuilding it with %s",
                      self.path, index.built_by, index.tokenizer_id)
-            cursor = store.change_cursor()
-            records = store.get(sorted(store.ids()))
-            index.rebuild(((r.id, indexed_text(r.payload)) for r in records if r is not None),
-                          source_generation=generation, source_cursor=cursor)
+            index.rebuild(_texts(store.get(sorted(store.ids()))), source_generation=generation, source_cursor=cursor)
             return
         # Only the ids the store's commits since our last sync touched (its change log), when it can
         # tell: the edit's cost. Else every id on both sides is compared (~1 s at 1M chunks).
-        since, cursor = index.source_cursor, store.change_cursor()
+        since = index.source_cursor
         changed = store.changed_ids(since) if since is not None else None
         if changed is None:
             in_store, in_index = set(store.ids()), set(index.ids())
@@ -124,8 +127,7 @@ class JiebaKeywordIndex(KeywordIndex):
         else:
             records = store.get(sorted(changed))
             removed = changed.difference(r.id for r in records if r is not None)
-        texts = ((r.id, indexed_text(r.payload)) for r in records if r is not None)
-        index.apply(removed, texts, source_generation=generation, source_cursor=cursor)
+        index.apply(removed, _texts(records), source_generation=generation, source_cursor=cursor)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.index.search(query, k)
